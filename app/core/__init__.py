@@ -1,0 +1,1 @@
+"""Shared building blocks: settings, database, errors, staff auth, signing, pseudonyms."""

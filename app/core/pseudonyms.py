@@ -1,0 +1,95 @@
+"""Pseudonyms for the three identifying values a ping carries: key, computer ID, address."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import uuid
+
+from sqlalchemy import Date, LargeBinary, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, UtcDateTime, dialect_insert
+
+DAY_KEY_LIFETIME = dt.timedelta(hours=48)
+
+
+def normalise_licence_key(key: str) -> str:
+    """Keys are compared without case, spaces or dashes, as customers type them."""
+    return "".join(key.split()).replace("-", "").upper()
+
+
+class Pseudonyms:
+    """Keyed hashes under the pseudonym key, which never enters the database."""
+
+    def __init__(self, pseudonym_key: bytes):
+        self._key = pseudonym_key
+
+    def _mac(self, *parts: bytes) -> bytes:
+        return hmac.new(self._key, b"\x00".join(parts), hashlib.sha256).digest()
+
+    def key_hash(self, licence_key: str) -> str:
+        return self._mac(b"licence-key", normalise_licence_key(licence_key).encode()).hex()
+
+    def machine_id(self, licence_id: uuid.UUID, computer_id: str) -> str:
+        # Scoped to the licence: one PC cannot be followed across licences.
+        return self._mac(b"machine", licence_id.bytes, computer_id.encode()).hex()[:32]
+
+
+def network_prefix(address: str) -> bytes:
+    """The /24 of an IPv4 or /48 of an IPv6 address, packed; never kept as text."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv4Address):
+        return b"4" + ip.packed[:3]
+    return b"6" + ip.packed[:6]
+
+
+def net_id(day_key: bytes, address: str) -> str:
+    return hmac.new(day_key, network_prefix(address), hashlib.sha256).hexdigest()[:16]
+
+
+class DayKey(Base):
+    """A random key per UTC day for net_id; destroyed 48 hours after the day begins."""
+
+    __tablename__ = "day_keys"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class DayKeyRing:
+    """Today's key in memory, shared by every server process through the store."""
+
+    def __init__(self) -> None:
+        self._keys: dict[dt.date, bytes] = {}
+
+    def cached(self, day: dt.date) -> bytes | None:
+        return self._keys.get(day)
+
+    async def load(self, session: AsyncSession, now: dt.datetime) -> bytes:
+        day = now.astimezone(dt.UTC).date()
+        # Whichever process comes first creates the day's key; the others read it.
+        insert = dialect_insert(session.get_bind().dialect.name)
+        await session.execute(
+            insert(DayKey)
+            .values(day=day, key=secrets.token_bytes(32), created_at=now)
+            .on_conflict_do_nothing(index_elements=["day"])
+        )
+        key = await session.scalar(select(DayKey.key).where(DayKey.day == day))
+        assert key is not None
+        self._keys = {day: key}
+        return key
+
+
+async def destroy_expired_day_keys(session: AsyncSession, now: dt.datetime) -> int:
+    """Delete every day key whose day began 48 hours ago or more."""
+    oldest_kept = (now.astimezone(dt.UTC) - DAY_KEY_LIFETIME).date() + dt.timedelta(days=1)
+    result = await session.execute(delete(DayKey).where(DayKey.day < oldest_kept))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,74 @@
+"""Configuration from the environment (prefix CALLHOME_) or a .env file."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CALLHOME_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Path("var")
+    # Empty means the embedded default: a SQLite file in the data directory.
+    database_url: str = ""
+    # Staff reads may go to a replica; empty means the primary.
+    read_database_url: str = ""
+    # Secrets. Empty means "created once in the data directory", which only the
+    # embedded default allows; on PostgreSQL they must be configured.
+    pseudonym_key: str = Field(default="", repr=False)
+    signing_key_file: Path | None = None
+    # Peers whose X-Forwarded-For is believed (CIDRs, comma separated).
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
+
+    ping_retention_days: int = Field(default=40, ge=1)
+    machine_retention_days: int = Field(default=400, ge=1)
+    rollup_retention_days: int = Field(default=2190, ge=1)
+    activity_window_days: int = Field(default=7, ge=1, le=365)
+
+    check_in_interval_s: int = Field(default=6 * 3600, ge=60)
+    lease_s: int = Field(default=14 * 86400, ge=3600)
+    licence_cache_ttl_s: float = Field(default=30.0, ge=0)
+    licence_cache_size: int = Field(default=100_000, ge=1)
+
+    batch_max_size: int = Field(default=1000, ge=1)
+    store_timeout_s: float = Field(default=5.0, gt=0)
+    retry_after_s: int = Field(default=30, ge=1)
+
+    admin_enabled: bool = True
+    workers: int = Field(default=1, ge=1)
+    log_level: str = "info"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_cidrs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(
+                ipaddress.ip_network(part.strip(), strict=False)
+                for part in value.split(",")
+                if part.strip()
+            )
+        return value
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'callhome.sqlite3'}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return not self.database_url
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.effective_database_url.startswith("postgresql")

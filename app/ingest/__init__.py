@@ -1,0 +1,1 @@
+"""The batch writer: pings are group-committed, and answered only once durable."""

@@ -1,0 +1,40 @@
+"""Daily partitions of the ping log on PostgreSQL, created ahead of the pings that fill them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+DAYS_AHEAD = 3
+
+
+def partition_name(day: dt.date) -> str:
+    return f"pings_p{day:%Y%m%d}"
+
+
+async def ensure_ping_partitions(
+    connection: AsyncConnection, today: dt.date, days_ahead: int = DAYS_AHEAD
+) -> list[str]:
+    """Create the partitions for today and the next days; a no-op on SQLite."""
+    if connection.dialect.name != "postgresql":
+        return []
+    created = []
+    for offset in range(days_ahead + 1):
+        day = today + dt.timedelta(days=offset)
+        name = partition_name(day)
+        exists = await connection.scalar(text("SELECT to_regclass(:name)"), {"name": name})
+        if exists is not None:
+            continue
+        # Several nodes may race here; the DDL lock serialises them and
+        # IF NOT EXISTS lets the later ones pass.
+        await connection.execute(
+            text(
+                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF pings "
+                f"FOR VALUES FROM ('{day.isoformat()} 00:00:00+00') "
+                f"TO ('{(day + dt.timedelta(days=1)).isoformat()} 00:00:00+00')"
+            )
+        )
+        created.append(name)
+    return created

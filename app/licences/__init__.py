@@ -1,0 +1,1 @@
+"""The licence registry, its machines, and the exact seat check."""

@@ -1,0 +1,85 @@
+"""Staff API for licences: thin wiring over the licence service."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from app.core.auth import LicencesReader, LicencesWriter
+from app.core.database import ReadSession, WriteSession
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, problem_responses
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.licences import service
+from app.licences.models import LicenceStatus
+from app.licences.schemas import (
+    LicenceChange,
+    LicenceCreate,
+    LicenceCreated,
+    LicenceOut,
+    LicencePage,
+)
+
+router = APIRouter(
+    prefix="/v1/admin/licences",
+    tags=["licences"],
+    responses=problem_responses(InvalidInput, Forbidden),
+)
+
+
+@router.post("", status_code=201, responses=problem_responses(Conflict))
+async def create_licence(
+    data: LicenceCreate, staff: LicencesWriter, session: WriteSession, request: Request
+) -> LicenceCreated:
+    state = request.app.state
+    created = await service.create_licence(
+        session,
+        state.pseudonyms,
+        data,
+        default_window_days=state.settings.activity_window_days,
+        actor=staff.name,
+        now=state.clock.now(),
+    )
+    return LicenceCreated.model_validate(
+        {**LicenceOut.model_validate(created.licence).model_dump(), "key": created.key}
+    )
+
+
+@router.get("")
+async def list_licences(
+    _: LicencesReader,
+    session: ReadSession,
+    product: Annotated[str | None, Query(max_length=32)] = None,
+    status: LicenceStatus | None = None,
+    key_last4: Annotated[str | None, Query(min_length=4, max_length=4)] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> LicencePage:
+    wanted = service.LicenceFilter(product=product, status=status, key_last4=key_last4)
+    licences, next_cursor = await service.list_licences(session, wanted, cursor=cursor, limit=limit)
+    return LicencePage(
+        items=[LicenceOut.model_validate(licence) for licence in licences],
+        next_cursor=next_cursor,
+    )
+
+
+@router.get("/{licence_id}", responses=problem_responses(NotFound))
+async def show_licence(
+    licence_id: uuid.UUID, _: LicencesReader, session: ReadSession
+) -> LicenceOut:
+    return LicenceOut.model_validate(await service.get_licence(session, licence_id))
+
+
+@router.patch("/{licence_id}", responses=problem_responses(NotFound, Conflict))
+async def change_licence(
+    licence_id: uuid.UUID,
+    change: LicenceChange,
+    staff: LicencesWriter,
+    session: WriteSession,
+    request: Request,
+) -> LicenceOut:
+    licence = await service.change_licence(
+        session, licence_id, change, actor=staff.name, now=request.app.state.clock.now()
+    )
+    return LicenceOut.model_validate(licence)

@@ -1,0 +1,70 @@
+"""Wire models of the licence administration API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from app.core.schemas import Moment, Name, ResponseModel, StrictModel
+from app.licences.models import LicenceStatus, Overage
+
+LicenceKey = Annotated[
+    str, StringConstraints(min_length=8, max_length=128, pattern=r"^[\x20-\x7e]+$")
+]
+MaxMachines = Annotated[int, Field(ge=1, le=1_000_000)]
+MaxUsers = Annotated[int, Field(ge=1, le=10_000_000)]
+WindowDays = Annotated[int, Field(ge=1, le=365)]
+Entitlements = Annotated[list[Name], Field(max_length=32)]
+
+
+class LicenceCreate(StrictModel):
+    product: Name
+    key: LicenceKey | None = Field(default=None, description="Generated when absent")
+    max_machines: MaxMachines = 1
+    max_users: MaxUsers | None = None
+    expires_at: Moment | None = None
+    updates_until: dt.date | None = None
+    entitlements: Entitlements = Field(default_factory=list)
+    overage: Overage = Overage.REPORT
+    activity_window_days: WindowDays | None = None
+
+
+class LicenceChange(StrictModel):
+    """Only the fields present change; null clears a limit or a date."""
+
+    status: LicenceStatus | None = None
+    max_machines: MaxMachines | None = None
+    max_users: MaxUsers | None = None
+    expires_at: Moment | None = None
+    updates_until: dt.date | None = None
+    entitlements: Entitlements | None = None
+    overage: Overage | None = None
+    activity_window_days: WindowDays | None = None
+
+
+class LicenceOut(ResponseModel):
+    id: uuid.UUID
+    product: str
+    key_last4: str
+    max_machines: int
+    max_users: int | None
+    expires_at: dt.datetime | None
+    updates_until: dt.date | None
+    entitlements: list[str]
+    overage: Overage
+    activity_window_days: int
+    status: LicenceStatus
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class LicenceCreated(LicenceOut):
+    key: str = Field(description="The licence key; shown this once and never again")
+
+
+class LicencePage(ResponseModel):
+    items: list[LicenceOut]
+    next_cursor: str | None

@@ -1,0 +1,207 @@
+"""Licence administration: the one place the API and the CLI change licences."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import audit
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from app.core.pseudonyms import Pseudonyms, normalise_licence_key
+from app.licences.changes import mark_changed
+from app.licences.models import Licence, LicenceStatus
+from app.licences.schemas import LicenceChange, LicenceCreate
+
+# Crockford's base32: no I, L, O or U to misread. 25 symbols carry 125 bits.
+KEY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+KEY_GROUPS, KEY_GROUP_SIZE = 5, 5
+
+
+def generate_key() -> str:
+    groups = (
+        "".join(secrets.choice(KEY_ALPHABET) for _ in range(KEY_GROUP_SIZE))
+        for _ in range(KEY_GROUPS)
+    )
+    return "-".join(groups)
+
+
+@dataclass(frozen=True)
+class NewLicence:
+    licence: Licence
+    key: str
+
+
+async def create_licence(
+    session: AsyncSession,
+    pseudonyms: Pseudonyms,
+    data: LicenceCreate,
+    *,
+    default_window_days: int,
+    actor: str,
+    now: dt.datetime,
+) -> NewLicence:
+    key = data.key or generate_key()
+    if len(normalise_licence_key(key)) < 8:
+        raise InvalidInput("The key needs at least 8 characters besides spaces and dashes")
+    licence = Licence(
+        id=uuid.uuid4(),
+        product=data.product,
+        key_hash=pseudonyms.key_hash(key),
+        key_last4=normalise_licence_key(key)[-4:],
+        max_machines=data.max_machines,
+        max_users=data.max_users,
+        expires_at=data.expires_at,
+        updates_until=data.updates_until,
+        entitlements=sorted(set(data.entitlements)),
+        overage=data.overage.value,
+        activity_window_days=data.activity_window_days or default_window_days,
+        status=LicenceStatus.ACTIVE.value,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(licence)
+    except IntegrityError as error:
+        raise Conflict("A licence with this key exists already") from error
+    await audit.record(
+        session,
+        actor=actor,
+        action="licence.create",
+        target_type="licence",
+        target_id=str(licence.id),
+        at=now,
+        detail={"product": licence.product, "max_machines": licence.max_machines},
+    )
+    return NewLicence(licence, key)
+
+
+async def get_licence(
+    session: AsyncSession, licence_id: uuid.UUID, *, lock: bool = False
+) -> Licence:
+    licence = await session.get(Licence, licence_id, with_for_update=lock)
+    if licence is None:
+        raise NotFound("No such licence")
+    return licence
+
+
+async def find_by_key(session: AsyncSession, pseudonyms: Pseudonyms, key: str) -> Licence:
+    licence = await session.scalar(
+        select(Licence).where(Licence.key_hash == pseudonyms.key_hash(key))
+    )
+    if licence is None:
+        raise NotFound("No licence has this key")
+    return licence
+
+
+@dataclass(frozen=True)
+class LicenceFilter:
+    product: str | None = None
+    status: LicenceStatus | None = None
+    key_last4: str | None = None
+
+
+def _filtered(query: Select[Licence], wanted: LicenceFilter) -> Select[Licence]:
+    if wanted.product:
+        query = query.where(Licence.product == wanted.product)
+    if wanted.status:
+        query = query.where(Licence.status == wanted.status.value)
+    if wanted.key_last4:
+        query = query.where(Licence.key_last4 == normalise_licence_key(wanted.key_last4))
+    return query
+
+
+async def list_licences(
+    session: AsyncSession,
+    wanted: LicenceFilter,
+    *,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> tuple[list[Licence], str | None]:
+    """Newest first, by keyset: a page never repeats or skips a licence as others arrive."""
+    query = _filtered(select(Licence), wanted)
+    if cursor:
+        created_at, licence_id = decode_cursor(cursor, 2)
+        try:
+            after = (dt.datetime.fromisoformat(created_at), uuid.UUID(licence_id))
+        except (TypeError, ValueError) as error:
+            raise InvalidInput("The cursor is not one this server issued") from error
+        query = query.where(
+            or_(
+                Licence.created_at < after[0],
+                and_(Licence.created_at == after[0], Licence.id < after[1]),
+            )
+        )
+    query = query.order_by(Licence.created_at.desc(), Licence.id.desc()).limit(limit + 1)
+    rows = list(await session.scalars(query))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor(last.created_at.isoformat(), str(last.id))
+
+
+_ALLOWED_STATUS_CHANGES = {
+    LicenceStatus.ACTIVE: {LicenceStatus.SUSPENDED, LicenceStatus.REVOKED},
+    LicenceStatus.SUSPENDED: {LicenceStatus.ACTIVE, LicenceStatus.REVOKED},
+    LicenceStatus.REVOKED: set(),
+}
+
+
+async def change_licence(
+    session: AsyncSession,
+    licence_id: uuid.UUID,
+    change: LicenceChange,
+    *,
+    actor: str,
+    now: dt.datetime,
+) -> Licence:
+    licence = await get_licence(session, licence_id, lock=True)
+    fields = change.model_dump(include=change.model_fields_set)
+    if "max_machines" in fields and fields["max_machines"] is None:
+        raise InvalidInput("max_machines cannot be cleared")
+    if "activity_window_days" in fields and fields["activity_window_days"] is None:
+        raise InvalidInput("activity_window_days cannot be cleared")
+    if "overage" in fields and fields["overage"] is None:
+        raise InvalidInput("overage cannot be cleared")
+    if "entitlements" in fields:
+        fields["entitlements"] = sorted(set(fields["entitlements"] or ()))
+    if "status" in fields:
+        new_status = fields["status"]
+        if new_status is None:
+            raise InvalidInput("status cannot be cleared")
+        current = LicenceStatus(licence.status)
+        if new_status != current and new_status not in _ALLOWED_STATUS_CHANGES[current]:
+            raise Conflict(f"A {current.value} licence cannot become {new_status.value}")
+    before = {name: getattr(licence, name) for name in fields}
+    for name, value in fields.items():
+        setattr(licence, name, value.value if hasattr(value, "value") else value)
+    licence.updated_at = now
+    await mark_changed(session, licence.id)
+    await audit.record(
+        session,
+        actor=actor,
+        action="licence.change",
+        target_type="licence",
+        target_id=str(licence.id),
+        at=now,
+        detail={
+            "changed": sorted(fields),
+            "before": _jsonable(before),
+            "after": _jsonable({name: getattr(licence, name) for name in fields}),
+        },
+    )
+    return licence
+
+
+def _jsonable(values: dict[str, object]) -> dict[str, object]:
+    return {
+        name: value.isoformat() if isinstance(value, dt.date) else value
+        for name, value in values.items()
+    }

@@ -1,0 +1,71 @@
+"""The app factory: wires settings, the store, the caches and the routers into one ASGI app."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.core import migrations
+from app.core.access_log import AccessLog
+from app.core.clock import Clock, SystemClock
+from app.core.database import Database
+from app.core.errors import install_error_handlers, problem_schema
+from app.core.health import router as health_router
+from app.core.pseudonyms import Pseudonyms
+from app.core.secrets import pseudonym_key
+from app.core.settings import Settings
+from app.core.signing import load_signer
+from app.ingest.partitions import ensure_ping_partitions
+from app.licences.router import router as licences_router
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings)
+        if settings.is_embedded:
+            await migrations.upgrade(database.engine)
+        async with database.engine.begin() as connection:
+            await ensure_ping_partitions(connection, app.state.clock.now().date())
+        app.state.database = database
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    app = FastAPI(
+        title="callhome",
+        summary="Licence call-home server that keeps no personal data",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.pseudonyms = Pseudonyms(pseudonym_key(settings))
+    app.state.signer = load_signer(settings)
+    install_error_handlers(app)
+    app.add_middleware(AccessLog)
+    app.include_router(health_router)
+    if settings.admin_enabled:
+        app.include_router(licences_router)
+    _document_problems(app)
+    return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                problem_schema()
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

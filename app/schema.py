@@ -1,0 +1,12 @@
+"""Every table of callhome, imported in one place for migrations and the privacy inventory."""
+
+from app.core.audit import AuditEntry
+from app.core.auth import StaffToken
+from app.core.database import Base
+from app.core.pseudonyms import DayKey
+from app.ingest.models import pings
+from app.licences.models import Licence, Machine
+
+metadata = Base.metadata
+
+__all__ = ["AuditEntry", "DayKey", "Licence", "Machine", "StaffToken", "metadata", "pings"]

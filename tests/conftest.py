@@ -1,0 +1,129 @@
+"""Fixtures: store-touching tests run on SQLite and PostgreSQL, each on a fresh database."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.core import auth
+from app.core.settings import Settings
+from app.main import create_app
+from tests import stores
+
+TEST_PSEUDONYM_KEY = "test-pseudonym-key-0123456789abcdef0123456789"
+
+
+class FrozenClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: dt.datetime | None = None):
+        self.current = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def now(self) -> dt.datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += dt.timedelta(**delta)
+
+
+@pytest.fixture(scope="session")
+def postgres_templates() -> Iterator[stores.PostgresTemplates | None]:
+    url = stores.postgresql_url()
+    if url is None:
+        yield None
+        return
+    templates = stores.PostgresTemplates(url)
+    asyncio.run(templates.create_template())
+    yield templates
+    asyncio.run(templates.drop_all())
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return stores.sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@dataclass
+class Store:
+    kind: str
+    settings: Settings
+
+    @property
+    def url(self) -> str:
+        return self.settings.effective_database_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_templates: stores.PostgresTemplates | None,
+) -> Iterator[Store]:
+    """A fresh, migrated database of each kind, and settings that point at it."""
+    data_dir = tmp_path / "data"
+    if request.param == "sqlite":
+        stores.sqlite_clone(sqlite_template, data_dir)
+        yield Store("sqlite", Settings(data_dir=data_dir, pseudonym_key=TEST_PSEUDONYM_KEY))
+        return
+    if postgres_templates is None:
+        if stores.running_in_ci():
+            pytest.fail(f"{stores.PG_ENV} is not set: CI must test PostgreSQL")
+        pytest.skip(f"PostgreSQL tests need {stores.PG_ENV}")
+    url = asyncio.run(postgres_templates.clone())
+    data_dir.mkdir(parents=True)
+    key_file = data_dir / "signing-key.pem"
+    from app.core.signing import new_private_key_pem
+
+    key_file.write_bytes(new_private_key_pem())
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=url,
+        pseudonym_key=TEST_PSEUDONYM_KEY,
+        signing_key_file=key_file,
+    )
+    yield Store("postgresql", settings)
+    asyncio.run(postgres_templates.drop(url))
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+async def app(store: Store, clock: FrozenClock) -> AsyncIterator[FastAPI]:
+    application = create_app(store.settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://callhome.test") as http:
+        yield http
+
+
+async def issue_token(app: FastAPI, *scopes: auth.Scope, name: str = "tester") -> str:
+    async with app.state.database.sessions() as session, session.begin():
+        issued = await auth.create_token(
+            session, name=name, scopes=list(scopes), now=app.state.clock.now()
+        )
+    return issued.secret
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def admin_headers(app: FastAPI) -> dict[str, str]:
+    return bearer(await issue_token(app, *auth.Scope, name="admin"))

@@ -1,0 +1,104 @@
+"""Fresh, migrated databases for tests: SQLite file copies and PostgreSQL template clones."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
+
+from app.core import migrations
+from app.core.database import create_engine
+
+PG_ENV = "CALLHOME_TEST_DATABASE_URL"
+
+
+def postgresql_url() -> str | None:
+    return os.environ.get(PG_ENV) or None
+
+
+def running_in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@dataclass
+class PostgresTemplates:
+    """One migrated template per run; every test gets a clone of it."""
+
+    admin_url: str
+    prefix: str = f"callhome_t{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    @property
+    def template(self) -> str:
+        return f"{self.prefix}_template"
+
+    async def _admin(self) -> asyncpg.Connection:
+        return await asyncpg.connect(_asyncpg_dsn(self.admin_url))
+
+    async def create_template(self) -> None:
+        connection = await self._admin()
+        try:
+            await connection.execute(f'CREATE DATABASE "{self.template}"')
+        finally:
+            await connection.close()
+        await _migrate(_with_database(self.admin_url, self.template))
+
+    async def clone(self) -> str:
+        name = f"{self.prefix}_{uuid.uuid4().hex[:10]}"
+        connection = await self._admin()
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        finally:
+            await connection.close()
+        return _with_database(self.admin_url, name)
+
+    async def drop(self, url: str) -> None:
+        name = url.rpartition("/")[2]
+        connection = await self._admin()
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    async def drop_all(self) -> None:
+        connection = await self._admin()
+        try:
+            names = await connection.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{self.prefix}%"
+            )
+            for row in names:
+                await connection.execute(f'DROP DATABASE IF EXISTS "{row[0]}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+
+def sqlite_template(directory: Path) -> Path:
+    path = directory / "template.sqlite3"
+    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+def sqlite_clone(template: Path, data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, data_dir / "callhome.sqlite3")

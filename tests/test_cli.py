@@ -1,0 +1,108 @@
+"""The CLI and the staff API are two faces of the same services."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import app as cli
+from tests.conftest import Store
+
+runner = CliRunner()
+
+
+def cli_env(store: Store) -> dict[str, str]:
+    settings = store.settings
+    env = {
+        "CALLHOME_DATA_DIR": str(settings.data_dir),
+        "CALLHOME_DATABASE_URL": settings.database_url,
+        "CALLHOME_PSEUDONYM_KEY": settings.pseudonym_key,
+    }
+    if settings.signing_key_file:
+        env["CALLHOME_SIGNING_KEY_FILE"] = str(settings.signing_key_file)
+    return env
+
+
+async def callhome(store: Store, *args: str) -> dict[str, Any]:
+    result = await asyncio.to_thread(runner.invoke, cli, [*args, "--json"], env=cli_env(store))
+    assert result.exit_code == 0, result.output
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+async def test_cli_and_api_see_the_same_licences(
+    store: Store, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    made = await callhome(
+        store,
+        "licences", "create", "--product", "mail", "--max-machines", "4",
+        "--expires", "2027-03-01", "--entitlement", "spam", "--entitlement", "antivirus",
+        "--overage", "deny",
+    )  # fmt: skip
+    assert made["key"]
+    shown = await client.get(f"/v1/admin/licences/{made['id']}", headers=admin_headers)
+    assert shown.status_code == 200
+    assert shown.json() | {"key": made["key"]} == made
+    assert shown.json()["expires_at"] == "2027-03-01T00:00:00Z"
+    assert shown.json()["entitlements"] == ["antivirus", "spam"]
+
+    response = await client.post(
+        "/v1/admin/licences",
+        json={"product": "fax", "key": "FAX-KEY-123456"},
+        headers=admin_headers,
+    )
+    by_key = await callhome(store, "licences", "show", "fax-key-123456")
+    assert by_key["id"] == response.json()["id"]
+    listed = await callhome(store, "licences", "list", "--product", "fax")
+    assert [item["id"] for item in listed["items"]] == [response.json()["id"]]
+
+    suspended = await callhome(store, "licences", "suspend", made["id"])
+    assert suspended["status"] == "suspended"
+    after = await client.get(f"/v1/admin/licences/{made['id']}", headers=admin_headers)
+    assert after.json()["status"] == "suspended"
+    extended = await callhome(store, "licences", "extend", made["id"], "--expires", "2028-01-01")
+    assert extended["expires_at"] == "2028-01-01T00:00:00Z"
+
+
+async def test_cli_token_opens_the_api_until_revoked(
+    store: Store, client: httpx.AsyncClient
+) -> None:
+    issued = await callhome(
+        store, "tokens", "create", "--scope", "licences:read", "--name", "support-anna"
+    )
+    headers = {"Authorization": f"Bearer {issued['token']}"}
+    assert (await client.get("/v1/admin/licences", headers=headers)).status_code == 200
+    listed = await callhome(store, "tokens", "list")
+    assert [token["name"] for token in listed["items"]] == ["support-anna"]
+    assert issued["token"] not in json.dumps(listed)
+    await callhome(store, "tokens", "revoke", issued["id"])
+    assert (await client.get("/v1/admin/licences", headers=headers)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["licences", "create", "--product", "Not A Product"],
+        ["licences", "create", "--product", "mail", "--max-machines", "0"],
+        ["licences", "create", "--product", "mail", "--expires", "soon"],
+        ["licences", "create", "--product", "mail", "--overage", "ignore"],
+        ["tokens", "create", "--scope", "everything"],
+        ["licences", "show", "00000000-0000-0000-0000-000000000000"],
+    ],
+)
+async def test_cli_refuses_bad_input_and_writes_nothing(store: Store, args: list[str]) -> None:
+    result = await asyncio.to_thread(runner.invoke, cli, args, env=cli_env(store))
+    assert result.exit_code != 0
+    counts = await callhome(store, "stats")
+    assert counts["licences"] == 0
+
+
+async def test_stats_counts_licences(store: Store) -> None:
+    await callhome(store, "licences", "create", "--product", "mail")
+    counts = await callhome(store, "stats")
+    assert counts == {"licences": 1, "machines": 0, "pings": 0}
