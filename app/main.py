@@ -20,7 +20,13 @@ from app.core.secrets import pseudonym_key
 from app.core.settings import Settings
 from app.core.signing import load_signer
 from app.ingest.partitions import ensure_ping_partitions
+from app.ingest.writer import BatchWriter
+from app.licences.cache import LicenceCache
+from app.licences.changes import on_commit
+from app.licences.listener import ChangeListener
 from app.licences.router import router as licences_router
+from app.ping.router import router as ping_router
+from app.ping.service import PingService
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -34,9 +40,38 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         async with database.engine.begin() as connection:
             await ensure_ping_partitions(connection, app.state.clock.now().date())
         app.state.database = database
+        cache = LicenceCache(
+            max_entries=settings.licence_cache_size,
+            # PostgreSQL tells us of every change; SQLite's other processes cannot.
+            ttl_s=None if settings.is_postgresql else settings.licence_cache_ttl_s,
+        )
+        on_commit(database.session_class, cache.invalidate)
+        writer = BatchWriter(
+            database.engine,
+            max_batch=settings.batch_max_size,
+            timeout_s=settings.store_timeout_s,
+            retry_after_s=settings.retry_after_s,
+        )
+        listener = ChangeListener(database.engine.url, cache) if settings.is_postgresql else None
+        app.state.licence_cache = cache
+        app.state.pings = PingService(
+            settings=settings,
+            clock=app.state.clock,
+            database=database,
+            pseudonyms=app.state.pseudonyms,
+            signer=app.state.signer,
+            cache=cache,
+            writer=writer,
+        )
+        writer.start()
+        if listener is not None:
+            listener.start()
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
+            await writer.stop()
             await database.dispose()
 
     app = FastAPI(
@@ -52,6 +87,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_error_handlers(app)
     app.add_middleware(AccessLog)
     app.include_router(health_router)
+    app.include_router(ping_router)
     if settings.admin_enabled:
         app.include_router(licences_router)
     _document_problems(app)

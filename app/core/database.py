@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 from app.core.settings import Settings
@@ -104,7 +104,11 @@ class Database:
         self.read_engine = (
             create_engine(settings.read_database_url) if settings.read_database_url else self.engine
         )
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # A class of its own, so session events (cache invalidation) stay per app.
+        self.session_class: type[Session] = type("CallhomeSession", (Session,), {})
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=self.session_class
+        )
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self.dialect = self.engine.dialect.name
 

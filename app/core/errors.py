@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -21,10 +22,17 @@ class CallhomeError(Exception):
     code: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
 
-    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.headers = headers or {}
+        self.extra = extra or {}
 
 
 class NotFound(CallhomeError):
@@ -109,18 +117,18 @@ def problem_responses(*errors: type[CallhomeError]) -> dict[int | str, dict[str,
     }
 
 
-def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
-    # Only where and what kind of error: never the submitted value ("input")
-    # nor pydantic's message, which can quote it.
+def describe_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """Where and what kind of error: never the submitted value ("input"),
+    nor pydantic's message, which can quote it."""
     return [
         {"location": ".".join(str(part) for part in error.get("loc", ())), "type": error["type"]}
-        for error in exc.errors()
+        for error in errors
     ]
 
 
 async def _handle_callhome_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, CallhomeError)
-    return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.headers)
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.headers, **exc.extra)
 
 
 async def _handle_validation_error(_: Request, exc: Exception) -> Response:
@@ -130,7 +138,7 @@ async def _handle_validation_error(_: Request, exc: Exception) -> Response:
         InvalidInput.code,
         InvalidInput.title,
         "The request does not match the contract",
-        errors=_validation_errors(exc),
+        errors=describe_errors(exc.errors()),
     )
 
 

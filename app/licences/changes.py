@@ -10,6 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 NOTIFY_CHANNEL = "callhome_licences"
+# Each process invalidates its own cache at commit; this tells its listener
+# to skip the echo of its own notifications.
+NODE_ID = uuid.uuid4().hex[:12]
 _PENDING = "changed_licences"
 
 
@@ -19,7 +22,7 @@ async def mark_changed(session: AsyncSession, licence_id: uuid.UUID) -> None:
         # Delivered by PostgreSQL at commit, to every node listening.
         await session.execute(
             text("SELECT pg_notify(:channel, :licence_id)"),
-            {"channel": NOTIFY_CHANNEL, "licence_id": str(licence_id)},
+            {"channel": NOTIFY_CHANNEL, "licence_id": f"{licence_id}:{NODE_ID}"},
         )
 
 

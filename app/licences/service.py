@@ -71,6 +71,7 @@ async def create_licence(
             session.add(licence)
     except IntegrityError as error:
         raise Conflict("A licence with this key exists already") from error
+    await mark_changed(session, licence.id)
     await audit.record(
         session,
         actor=actor,

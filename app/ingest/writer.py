@@ -1,0 +1,216 @@
+"""Group commit: pings join the batch being filled; a batch is one COPY (or multi-row
+INSERT) of pings and one upsert of machines, committed before any ping in it is answered."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.core.database import dialect_insert
+from app.core.errors import StoreUnavailable
+from app.core.json import dumps
+from app.ingest.models import pings
+from app.licences.models import Machine
+
+logger = logging.getLogger("callhome.ingest")
+
+PING_COLUMNS = (
+    "licence_id",
+    "received_at",
+    "machine_id",
+    "net_id",
+    "product",
+    "version",
+    "channel",
+    "user_count",
+    "signatures",
+    "status",
+    "seat",
+)
+
+# On conflict the machine keeps its seat and first sighting: only the slow
+# path decides seats. Rows are deduplicated and sorted first, so one statement
+# never touches a row twice and concurrent writers lock rows in the same order.
+POSTGRESQL_MACHINE_UPSERT = """
+INSERT INTO machines AS m
+    (licence_id, machine_id, first_seen_at, last_seen_at, last_version, last_user_count, seat)
+SELECT licence_id, machine_id, seen_at, seen_at, version, user_count, seat
+FROM unnest($1::uuid[], $2::varchar[], $3::timestamptz[], $4::varchar[], $5::int[], $6::varchar[])
+    AS batch (licence_id, machine_id, seen_at, version, user_count, seat)
+ON CONFLICT (licence_id, machine_id) DO UPDATE SET
+    last_seen_at = GREATEST(m.last_seen_at, EXCLUDED.last_seen_at),
+    last_version = EXCLUDED.last_version,
+    last_user_count = EXCLUDED.last_user_count
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PingRecord:
+    licence_id: uuid.UUID
+    received_at: dt.datetime
+    machine_id: str
+    net_id: str
+    product: str
+    version: str
+    channel: str
+    user_count: int
+    signatures: dict[str, int] | None
+    status: str
+    seat: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in PING_COLUMNS}
+
+    def as_copy_row(self) -> tuple[Any, ...]:
+        """The row for COPY, which takes jsonb as text."""
+        signatures = None if self.signatures is None else dumps(self.signatures).decode()
+        return tuple(
+            signatures if name == "signatures" else getattr(self, name) for name in PING_COLUMNS
+        )
+
+
+def latest_per_machine(records: Sequence[PingRecord]) -> list[PingRecord]:
+    latest: dict[tuple[uuid.UUID, str], PingRecord] = {}
+    for record in records:
+        key = (record.licence_id, record.machine_id)
+        if key not in latest or latest[key].received_at <= record.received_at:
+            latest[key] = record
+    return [latest[key] for key in sorted(latest)]
+
+
+async def _write_postgresql(connection: AsyncConnection, records: Sequence[PingRecord]) -> None:
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    machines = latest_per_machine(records)
+    async with driver.transaction():
+        await driver.copy_records_to_table(
+            "pings", records=[record.as_copy_row() for record in records], columns=PING_COLUMNS
+        )
+        await driver.execute(
+            POSTGRESQL_MACHINE_UPSERT,
+            [m.licence_id for m in machines],
+            [m.machine_id for m in machines],
+            [m.received_at for m in machines],
+            [m.version for m in machines],
+            [m.user_count for m in machines],
+            [m.seat for m in machines],
+        )
+
+
+async def _write_sqlite(connection: AsyncConnection, records: Sequence[PingRecord]) -> None:
+    machines = latest_per_machine(records)
+    upsert = dialect_insert("sqlite")(Machine)
+    async with connection.begin():
+        await connection.execute(insert(pings), [record.as_dict() for record in records])
+        await connection.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["licence_id", "machine_id"],
+                set_={
+                    "last_seen_at": func.max(Machine.last_seen_at, upsert.excluded.last_seen_at),
+                    "last_version": upsert.excluded.last_version,
+                    "last_user_count": upsert.excluded.last_user_count,
+                },
+            ),
+            [
+                {
+                    "licence_id": m.licence_id,
+                    "machine_id": m.machine_id,
+                    "first_seen_at": m.received_at,
+                    "last_seen_at": m.received_at,
+                    "last_version": m.version,
+                    "last_user_count": m.user_count,
+                    "seat": m.seat,
+                }
+                for m in machines
+            ],
+        )
+
+
+BatchObserver = Callable[[int, float, bool], None]
+
+
+class BatchWriter:
+    """One flusher task; whatever arrives while a batch commits forms the next batch."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int,
+        timeout_s: float,
+        retry_after_s: int,
+        observe: BatchObserver | None = None,
+    ):
+        self._engine = engine
+        self._write = _write_postgresql if engine.dialect.name == "postgresql" else _write_sqlite
+        self._max_batch = max_batch
+        self._timeout_s = timeout_s
+        self._retry_after_s = retry_after_s
+        self._observe = observe
+        self._pending: list[tuple[PingRecord, asyncio.Future[None]]] = []
+        self._wakeup = asyncio.Event()
+        self._accepting = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._accepting = True
+        self._task = asyncio.create_task(self._run(), name="callhome-batch-writer")
+
+    async def stop(self) -> None:
+        """Refuse new pings, write every one already accepted, then end."""
+        self._accepting = False
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+
+    def submit(self, record: PingRecord) -> asyncio.Future[None]:
+        """Queue a ping; the future resolves once it is committed, or fails with 503."""
+        if not self._accepting:
+            raise StoreUnavailable(self._retry_after_s)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((record, future))
+        self._wakeup.set()
+        return future
+
+    @property
+    def queued(self) -> int:
+        return len(self._pending)
+
+    async def _run(self) -> None:
+        while self._accepting or self._pending:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                await self._flush(batch)
+
+    async def _flush(self, batch: list[tuple[PingRecord, asyncio.Future[None]]]) -> None:
+        started = time.perf_counter()
+        records = [record for record, _ in batch]
+        failure: BaseException | None = None
+        try:
+            async with asyncio.timeout(self._timeout_s), self._engine.connect() as connection:
+                await self._write(connection, records)
+        except Exception as error:
+            failure = error
+            logger.warning("batch of %d pings not stored: %s", len(batch), type(error).__name__)
+        if self._observe is not None:
+            self._observe(len(batch), time.perf_counter() - started, failure is None)
+        for _, future in batch:
+            if future.done():
+                continue
+            if failure is None:
+                future.set_result(None)
+            else:
+                future.set_exception(StoreUnavailable(self._retry_after_s))

@@ -1,0 +1,166 @@
+"""Licences and their active machines, held in process so a ping reads nothing from the store.
+
+An entry is dropped when its licence changes: on PostgreSQL at once, by
+LISTEN/NOTIFY from whichever node changed it; on SQLite after a short TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.licences.models import Licence, LicenceStatus, Machine, Seat
+
+
+@dataclass(frozen=True)
+class LicenceSnapshot:
+    id: uuid.UUID
+    product: str
+    status: LicenceStatus
+    expires_at: dt.datetime | None
+    max_machines: int
+    max_users: int | None
+    overage: str
+    activity_window: dt.timedelta
+    entitlements: frozenset[str]
+    updates_until: dt.date | None
+
+    @classmethod
+    def of(cls, licence: Licence) -> LicenceSnapshot:
+        return cls(
+            id=licence.id,
+            product=licence.product,
+            status=LicenceStatus(licence.status),
+            expires_at=licence.expires_at,
+            max_machines=licence.max_machines,
+            max_users=licence.max_users,
+            overage=licence.overage,
+            activity_window=dt.timedelta(days=licence.activity_window_days),
+            entitlements=frozenset(licence.entitlements),
+            updates_until=licence.updates_until,
+        )
+
+
+@dataclass
+class LicenceState:
+    """A licence and the last ping of each machine holding one of its seats."""
+
+    licence: LicenceSnapshot
+    seated: dict[str, dt.datetime] = field(default_factory=dict)
+    loaded_at: float = field(default_factory=time.monotonic)
+
+    def holds_active_seat(self, machine_id: str, now: dt.datetime) -> bool:
+        last_seen = self.seated.get(machine_id)
+        return last_seen is not None and now - last_seen < self.licence.activity_window
+
+    def active_count(self, now: dt.datetime) -> int:
+        cutoff = now - self.licence.activity_window
+        return sum(1 for last_seen in self.seated.values() if last_seen > cutoff)
+
+
+async def load_state(session: AsyncSession, key_hash: str, now: dt.datetime) -> LicenceState | None:
+    licence = await session.scalar(select(Licence).where(Licence.key_hash == key_hash))
+    if licence is None:
+        return None
+    snapshot = LicenceSnapshot.of(licence)
+    return LicenceState(snapshot, await seated_machines(session, snapshot, now))
+
+
+async def seated_machines(
+    session: AsyncSession, licence: LicenceSnapshot, now: dt.datetime
+) -> dict[str, dt.datetime]:
+    """Machines that hold a seat now: granted, not retired, seen within the window."""
+    rows = await session.execute(
+        select(Machine.machine_id, Machine.last_seen_at).where(
+            Machine.licence_id == licence.id,
+            Machine.seat == Seat.GRANTED.value,
+            Machine.retired_at.is_(None),
+            Machine.last_seen_at > now - licence.activity_window,
+        )
+    )
+    return {machine_id: last_seen for machine_id, last_seen in rows}
+
+
+Loader = Callable[[str], Awaitable[LicenceState | None]]
+
+
+class LicenceCache:
+    """A bounded LRU from key hash to licence state; unknown keys are remembered too."""
+
+    def __init__(self, *, max_entries: int, ttl_s: float | None):
+        self._entries: OrderedDict[str, LicenceState | None] = OrderedDict()
+        self._loaded_at: dict[str, float] = {}
+        self._key_of: dict[uuid.UUID, str] = {}
+        self._loading: dict[str, asyncio.Future[LicenceState | None]] = {}
+        self._max_entries = max_entries
+        self._ttl_s = ttl_s
+        self.hits = 0
+        self.misses = 0
+
+    def _fresh(self, key_hash: str) -> bool:
+        if self._ttl_s is None:
+            return True
+        return time.monotonic() - self._loaded_at[key_hash] < self._ttl_s
+
+    async def get(self, key_hash: str, load: Loader) -> LicenceState | None:
+        if key_hash in self._entries and self._fresh(key_hash):
+            self._entries.move_to_end(key_hash)
+            self.hits += 1
+            return self._entries[key_hash]
+        self.misses += 1
+        pending = self._loading.get(key_hash)
+        if pending is not None:
+            # Many pings for one licence after a change: one store read serves all.
+            return await asyncio.shield(pending)
+        future: asyncio.Future[LicenceState | None] = asyncio.get_running_loop().create_future()
+        self._loading[key_hash] = future
+        try:
+            state = await load(key_hash)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: waiters get it, nobody else must
+            raise
+        finally:
+            self._loading.pop(key_hash, None)
+        self.put(key_hash, state)
+        future.set_result(state)
+        return state
+
+    def put(self, key_hash: str, state: LicenceState | None) -> None:
+        self._entries[key_hash] = state
+        self._entries.move_to_end(key_hash)
+        self._loaded_at[key_hash] = time.monotonic()
+        if state is not None:
+            self._key_of[state.licence.id] = key_hash
+        while len(self._entries) > self._max_entries:
+            evicted, old = self._entries.popitem(last=False)
+            self._loaded_at.pop(evicted, None)
+            if old is not None:
+                self._key_of.pop(old.licence.id, None)
+
+    def invalidate(self, licence_id: uuid.UUID) -> None:
+        key_hash = self._key_of.pop(licence_id, None)
+        if key_hash is None:
+            # Not cached, perhaps new: its key may be one remembered as unknown.
+            self._forget_unknown_keys()
+            return
+        self._entries.pop(key_hash, None)
+        self._loaded_at.pop(key_hash, None)
+
+    def _forget_unknown_keys(self) -> None:
+        for key_hash in [key for key, state in self._entries.items() if state is None]:
+            del self._entries[key_hash]
+            self._loaded_at.pop(key_hash, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._loaded_at.clear()
+        self._key_of.clear()
