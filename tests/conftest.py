@@ -59,6 +59,17 @@ class Store:
     def url(self) -> str:
         return self.settings.effective_database_url
 
+    def env(self) -> dict[str, str]:
+        """The environment a `callhome` process needs to use this store."""
+        env = {
+            "CALLHOME_DATA_DIR": str(self.settings.data_dir),
+            "CALLHOME_DATABASE_URL": self.settings.database_url,
+            "CALLHOME_PSEUDONYM_KEY": self.settings.pseudonym_key,
+        }
+        if self.settings.signing_key_file:
+            env["CALLHOME_SIGNING_KEY_FILE"] = str(self.settings.signing_key_file)
+        return env
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(

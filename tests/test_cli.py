@@ -16,20 +16,8 @@ from tests.conftest import Store
 runner = CliRunner()
 
 
-def cli_env(store: Store) -> dict[str, str]:
-    settings = store.settings
-    env = {
-        "CALLHOME_DATA_DIR": str(settings.data_dir),
-        "CALLHOME_DATABASE_URL": settings.database_url,
-        "CALLHOME_PSEUDONYM_KEY": settings.pseudonym_key,
-    }
-    if settings.signing_key_file:
-        env["CALLHOME_SIGNING_KEY_FILE"] = str(settings.signing_key_file)
-    return env
-
-
 async def callhome(store: Store, *args: str) -> dict[str, Any]:
-    result = await asyncio.to_thread(runner.invoke, cli, [*args, "--json"], env=cli_env(store))
+    result = await asyncio.to_thread(runner.invoke, cli, [*args, "--json"], env=store.env())
     assert result.exit_code == 0, result.output
     document: dict[str, Any] = json.loads(result.stdout)
     return document
@@ -96,7 +84,7 @@ async def test_cli_token_opens_the_api_until_revoked(
     ],
 )
 async def test_cli_refuses_bad_input_and_writes_nothing(store: Store, args: list[str]) -> None:
-    result = await asyncio.to_thread(runner.invoke, cli, args, env=cli_env(store))
+    result = await asyncio.to_thread(runner.invoke, cli, args, env=store.env())
     assert result.exit_code != 0
     counts = await callhome(store, "stats")
     assert counts["licences"] == 0

@@ -58,7 +58,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Own the transaction boundaries (see _on_begin) and make every
@@ -67,7 +67,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -78,18 +78,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, timeout_s: float = 5.0) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, pool_pre_ping=False)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms=int(timeout_s * 1000))
         return engine
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        pool_timeout=5,
-        connect_args={"timeout": 5, "command_timeout": 10},
+        pool_timeout=timeout_s,
+        connect_args={"timeout": timeout_s, "command_timeout": 2 * timeout_s},
     )
 
 
@@ -100,9 +100,11 @@ class Database:
         url = settings.effective_database_url
         if url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, timeout_s=settings.store_timeout_s)
         self.read_engine = (
-            create_engine(settings.read_database_url) if settings.read_database_url else self.engine
+            create_engine(settings.read_database_url, timeout_s=settings.store_timeout_s)
+            if settings.read_database_url
+            else self.engine
         )
         # A class of its own, so session events (cache invalidation) stay per app.
         self.session_class: type[Session] = type("CallhomeSession", (Session,), {})

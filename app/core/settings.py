@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -59,7 +58,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @cached_property
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url

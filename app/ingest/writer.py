@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from sqlalchemy import func, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -19,6 +20,7 @@ from app.core.database import dialect_insert
 from app.core.errors import StoreUnavailable
 from app.core.json import dumps
 from app.ingest.models import pings
+from app.ingest.partitions import ensure_ping_partitions
 from app.licences.models import Machine
 
 logger = logging.getLogger("callhome.ingest")
@@ -88,6 +90,21 @@ def latest_per_machine(records: Sequence[PingRecord]) -> list[PingRecord]:
 
 
 async def _write_postgresql(connection: AsyncConnection, records: Sequence[PingRecord]) -> None:
+    try:
+        await _copy_postgresql(connection, records)
+    except asyncpg.CheckViolationError as error:
+        if "no partition" not in str(error):
+            raise
+        # The day's partition should exist already; if the clock outran the
+        # creator, make it now rather than fail the batch.
+        days = {record.received_at.date() for record in records}
+        async with connection.begin():
+            for day in sorted(days):
+                await ensure_ping_partitions(connection, day, days_ahead=0)
+        await _copy_postgresql(connection, records)
+
+
+async def _copy_postgresql(connection: AsyncConnection, records: Sequence[PingRecord]) -> None:
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None

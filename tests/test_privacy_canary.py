@@ -1,0 +1,117 @@
+"""The privacy promise as a test: canary addresses, computer IDs and keys go in through
+every door, and then appear nowhere: not in any table, file, dump or log line."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.core.auth import Scope
+from app.main import create_app
+from tests.conftest import FrozenClock, Store, bearer, issue_token
+from tests.dumps import full_dump
+from tests.pings import ping_body, send_ping
+from tests.server import serve
+
+CANARY_KEYS = ["CANARY-LICENCE-KEY-0042", "CANARY-LICENCE-KEY-0043"]
+CANARY_COMPUTERS = ["CanaryComputerIdAlpha0001", "CanaryComputerIdBravo0002"]
+DIRECT_V4 = "203.0.113.199"
+DIRECT_V6 = "2001:db8:c0de:77::1"
+FORWARDED_V4 = "192.0.2.177"
+FORWARDED_V6 = "2001:db8:feed:5::9"
+SERVED_V4 = "198.51.100.231"
+PROXY = "10.9.9.9"
+CANARIES = [
+    *CANARY_KEYS,
+    *[key.replace("-", "") for key in CANARY_KEYS],
+    *CANARY_COMPUTERS,
+    DIRECT_V4, DIRECT_V6, FORWARDED_V4, FORWARDED_V6, SERVED_V4,
+    # The /24 and /48 prefixes, in text form.
+    "203.0.113", "2001:db8:c0de", "2001:0db8:c0de", "192.0.2", "2001:db8:feed", "198.51.100",
+]  # fmt: skip
+
+
+def assert_no_canary(where: str, haystack: str) -> None:
+    lowered = haystack.lower()
+    found = [canary for canary in CANARIES if canary.lower() in lowered]
+    assert not found, f"{where} holds {found}"
+
+
+async def test_nothing_identifying_is_kept_or_logged(
+    store: Store, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    trusted = store.settings.model_copy(
+        update={"trusted_proxies": (ipaddress.ip_network(f"{PROXY}/32"),)}
+    )
+    app = create_app(trusted, clock=clock)
+    async with app.router.lifespan_context(app):
+        await _ping_through_every_door(app)
+    served_output = _ping_a_real_server(store)
+
+    assert_no_canary("the store", await full_dump(store))
+    # httpx and httpcore are the test's own client, which knows what it sent.
+    server_records = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    server_log = "\n".join(record.getMessage() for record in server_records)
+    assert "POST /v1/ping 200" in server_log  # the capture did see the server's lines
+    assert_no_canary("the log", server_log)
+    assert_no_canary("the served process's output", served_output)
+
+
+async def _ping_through_every_door(app: FastAPI) -> None:
+    def client_from(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 4242))
+        return httpx.AsyncClient(transport=transport, base_url="http://callhome.test")
+
+    async with client_from(DIRECT_V4) as http:
+        headers = bearer(await issue_token(app, Scope.LICENCES_WRITE))
+        for key in CANARY_KEYS:
+            created = await http.post(
+                "/v1/admin/licences", json={"product": "mail", "key": key}, headers=headers
+            )
+            assert created.status_code == 201
+        for key, computer in zip(CANARY_KEYS, CANARY_COMPUTERS, strict=True):
+            await send_ping(http, app, ping_body(key, computer_id=computer))
+        bad = ping_body(CANARY_KEYS[0], computer_id=CANARY_COMPUTERS[0], extra=DIRECT_V4)
+        refused = await http.post("/v1/ping", content=json.dumps(bad))
+        assert refused.status_code == 422
+        assert_no_canary("a 422 answer", refused.text)
+        wrong = ping_body(CANARY_KEYS[0], computer_id=f"{CANARY_COMPUTERS[0]} @/etc/passwd")
+        assert (await http.post("/v1/ping", content=json.dumps(wrong))).status_code == 422
+    async with client_from(DIRECT_V6) as http:
+        await send_ping(http, app, ping_body(CANARY_KEYS[0], computer_id=CANARY_COMPUTERS[0]))
+    async with client_from(PROXY) as http:
+        for forwarded in (FORWARDED_V4, FORWARDED_V6):
+            await send_ping(
+                http,
+                app,
+                ping_body(CANARY_KEYS[1], computer_id=CANARY_COMPUTERS[1]),
+                headers={"X-Forwarded-For": f"{forwarded}, {PROXY}"},
+            )
+
+
+def _ping_a_real_server(store: Store) -> str:
+    env = {**store.env(), "CALLHOME_TRUSTED_PROXIES": "127.0.0.1/32", "CALLHOME_LOG_LEVEL": "debug"}
+    with serve(env) as server:
+        body = ping_body(CANARY_KEYS[0], computer_id=CANARY_COMPUTERS[1])
+        answer = httpx.post(
+            f"{server.base_url}/v1/ping",
+            content=json.dumps(body),
+            headers={"X-Forwarded-For": SERVED_V4},
+        )
+        assert answer.status_code == 200
+        assert json.loads(answer.content)["licence"]["status"] == "valid"
+        malformed = httpx.post(
+            f"{server.base_url}/v1/ping/{SERVED_V4}",
+            content=json.dumps({**body, "ip": SERVED_V4}),
+            headers={"X-Forwarded-For": SERVED_V4},
+        )
+        assert malformed.status_code == 404
+        output = server.stop()
+    assert "POST /v1/ping 200" in output  # the access log is there, and speaks of routes
+    return output
