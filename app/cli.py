@@ -5,19 +5,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from collections.abc import Awaitable
+from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import auth, migrations
-from app.core.clock import SystemClock
+from app.core.commands import CLI_ACTOR, JsonFlag, emit, in_session, now, parse
 from app.core.database import Database
-from app.core.errors import CallhomeError
-from app.core.json import dumps
 from app.core.pseudonyms import Pseudonyms
 from app.core.secrets import pseudonym_key
 from app.core.settings import Settings
@@ -26,9 +23,6 @@ from app.ingest.models import pings
 from app.licences import service as licences
 from app.licences.models import Licence, LicenceStatus, Machine, Overage
 from app.licences.schemas import LicenceChange, LicenceCreate, LicenceOut
-
-T = TypeVar("T")
-CLI_ACTOR = "cli"
 
 app = typer.Typer(help="callhome: a licence call-home server that keeps no personal data.")
 db_app = typer.Typer(help="Database migrations.")
@@ -39,47 +33,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(licences_app, name="licences")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(keys_app, name="keys")
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-
-
-def _now() -> dt.datetime:
-    return SystemClock().now()
-
-
-def in_session(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
-    """Run `work` in one committed transaction, as the per-request session does."""
-
-    async def run() -> T:
-        settings = Settings()
-        database = Database(settings)
-        try:
-            if settings.is_embedded:
-                await migrations.upgrade(database.engine)
-            async with database.sessions() as session, session.begin():
-                return await work(session, settings)
-        finally:
-            await database.dispose()
-
-    try:
-        return asyncio.run(run())
-    except CallhomeError as error:
-        typer.echo(f"error: {error.detail}", err=True)
-        raise typer.Exit(1) from error
-
-
-def emit(as_json: bool, document: dict[str, Any], human: str) -> None:
-    typer.echo(dumps(document).decode() if as_json else human)
-
-
-def parse(model: type[BaseModel], **fields: Any) -> Any:
-    try:
-        return model.model_validate({k: v for k, v in fields.items() if v is not None})
-    except ValidationError as error:
-        for problem in error.errors():
-            where = ".".join(str(part) for part in problem["loc"])
-            typer.echo(f"error: {where}: {problem['msg']}", err=True)
-        raise typer.Exit(2) from error
 
 
 def licence_document(licence: Licence) -> dict[str, Any]:
@@ -126,20 +79,20 @@ def serve(
     )
 
 
-async def _upgrade(settings: Settings, revision: str = "head") -> None:
+async def _upgrade(settings: Settings, revision: str = "heads") -> None:
     database = Database(settings)
     try:
         await migrations.upgrade(database.engine, revision)
         from app.ingest.partitions import ensure_ping_partitions
 
         async with database.engine.begin() as connection:
-            await ensure_ping_partitions(connection, _now().date())
+            await ensure_ping_partitions(connection, now().date())
     finally:
         await database.dispose()
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Apply migrations (and create the coming days' ping partitions on PostgreSQL)."""
     asyncio.run(_upgrade(Settings(), revision))
     typer.echo(f"database at {revision}")
@@ -197,7 +150,7 @@ def licences_create(
             data,
             default_window_days=settings.activity_window_days,
             actor=CLI_ACTOR,
-            now=_now(),
+            now=now(),
         )
 
     created = in_session(work)
@@ -253,7 +206,7 @@ def licences_show(
 def _change(ref: str, change: LicenceChange, as_json: bool) -> None:
     async def work(session: AsyncSession, settings: Settings) -> Licence:
         found = await _licence_by_id_or_key(session, settings, ref)
-        return await licences.change_licence(session, found.id, change, actor=CLI_ACTOR, now=_now())
+        return await licences.change_licence(session, found.id, change, actor=CLI_ACTOR, now=now())
 
     changed = in_session(work)
     emit(as_json, licence_document(changed), licence_summary(changed))
@@ -316,10 +269,10 @@ def tokens_create(
         raise typer.Exit(2)
 
     async def work(session: AsyncSession, _: Settings) -> auth.IssuedToken:
-        now = _now()
-        expires_at = now + dt.timedelta(days=expires_days) if expires_days else None
+        issued_at = now()
+        expires_at = issued_at + dt.timedelta(days=expires_days) if expires_days else None
         return await auth.create_token(
-            session, name=name, scopes=scope, now=now, expires_at=expires_at
+            session, name=name, scopes=scope, now=issued_at, expires_at=expires_at
         )
 
     issued = in_session(work)
@@ -357,7 +310,7 @@ def tokens_list(as_json: JsonFlag = False) -> None:
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: uuid.UUID, as_json: JsonFlag = False) -> None:
     """Revoke a staff token at once."""
-    token = in_session(lambda session, _: auth.revoke_token(session, token_id, _now()))
+    token = in_session(lambda session, _: auth.revoke_token(session, token_id, now()))
     emit(as_json, _token_document(token), f"revoked {token.id}")
 
 
@@ -403,10 +356,10 @@ def init(as_json: JsonFlag = False) -> None:
             LicenceCreate(product="demo-mail", max_machines=3, entitlements=["spam"]),
             default_window_days=settings.activity_window_days,
             actor=CLI_ACTOR,
-            now=_now(),
+            now=now(),
         )
         issued = await auth.create_token(
-            session, name="demo-admin", scopes=list(auth.Scope), now=_now()
+            session, name="demo-admin", scopes=list(auth.Scope), now=now()
         )
         return {
             "licence_id": str(created.licence.id),

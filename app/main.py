@@ -25,6 +25,8 @@ from app.licences.cache import LicenceCache
 from app.licences.changes import on_commit
 from app.licences.listener import ChangeListener
 from app.licences.router import router as licences_router
+from app.ping.router import PingRoute
+from app.ping.router import document as document_ping
 from app.ping.router import router as ping_router
 from app.ping.service import PingService
 
@@ -85,22 +87,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.pseudonyms = Pseudonyms(pseudonym_key(settings))
     app.state.signer = load_signer(settings)
     install_error_handlers(app)
+    app.add_middleware(PingRoute)
     app.add_middleware(AccessLog)
-    app.include_router(health_router)
     app.include_router(ping_router)
+    app.include_router(health_router)
     if settings.admin_enabled:
         app.include_router(licences_router)
-    _document_problems(app)
+    _document(app)
     return app
 
 
-def _document_problems(app: FastAPI) -> None:
+def _document(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
                 problem_schema()
             )
+            document_ping(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -110,11 +110,16 @@ class LicenceCache:
             return True
         return time.monotonic() - self._loaded_at[key_hash] < self._ttl_s
 
-    async def get(self, key_hash: str, load: Loader) -> LicenceState | None:
+    def lookup(self, key_hash: str) -> tuple[bool, LicenceState | None]:
+        """(found, state) without touching the store; state None means a known-unknown key."""
         if key_hash in self._entries and self._fresh(key_hash):
             self._entries.move_to_end(key_hash)
             self.hits += 1
-            return self._entries[key_hash]
+            return True, self._entries[key_hash]
+        return False, None
+
+    async def load(self, key_hash: str, load: Loader) -> LicenceState | None:
+        """Read the entry from the store, once however many pings wait for it."""
         self.misses += 1
         pending = self._loading.get(key_hash)
         if pending is not None:

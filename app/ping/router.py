@@ -1,9 +1,17 @@
-"""POST /v1/ping and GET /v1/keys: public, unauthenticated, signed."""
+"""POST /v1/ping, served ahead of the framework, and GET /v1/keys.
+
+The ping is most of the traffic, so it is a plain ASGI route in front of
+FastAPI: no routing table, dependency solving or response classes between
+the socket and the ping service. Its OpenAPI entry is added by `document`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.errors import (
     CallhomeError,
@@ -11,13 +19,17 @@ from app.core.errors import (
     PayloadTooLarge,
     RateLimited,
     StoreUnavailable,
+    problem_response,
     problem_responses,
 )
 from app.core.network import client_address
 from app.core.signing import SIGNATURE_HEADER
 from app.ping.schemas import PingAnswer, PingRequest, PublicKeys
 
+PING_PATH = "/v1/ping"
 MAX_PING_BYTES = 4096
+_SIGNATURE_HEADER = SIGNATURE_HEADER.lower().encode()
+_JSON = (b"content-type", b"application/json")
 
 router = APIRouter(prefix="/v1", tags=["ping"])
 
@@ -28,64 +40,111 @@ class BadContentLength(CallhomeError):
     title = "Content-Length is not a number"
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+PING_ERRORS = (BadContentLength, PayloadTooLarge, InvalidInput, RateLimited, StoreUnavailable)
+
+
+@dataclass(frozen=True)
+class ServedBy:
+    """Stands for a framework route in the scope, so the access log names the ping's."""
+
+    path: str
+
+
+async def read_body(receive: Receive, declared_length: bytes | None, limit: int) -> bytes:
     """The body, refused as soon as it passes `limit` bytes, however it is sent."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
+    if declared_length is not None:
+        if not declared_length.isdigit():
             raise BadContentLength()
-        if int(declared) > limit:
+        if int(declared_length) > limit:
             raise PayloadTooLarge(f"A ping is at most {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
+    body = b""
+    while True:
+        message = await receive()
+        chunk: bytes = message.get("body", b"")
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"A ping is at most {limit} bytes")
-    return bytes(body)
+        if not message.get("more_body", False):
+            return body
 
 
-@router.post(
-    "/ping",
-    responses={
-        200: {"model": PingAnswer, "description": "The signed verdict, for every valid ping"},
-        **problem_responses(
-            BadContentLength, PayloadTooLarge, InvalidInput, RateLimited, StoreUnavailable
-        ),
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": PingRequest.model_json_schema()}},
+class PingRoute:
+    """ASGI middleware that answers POST /v1/ping itself and passes everything else on."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PING_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = ServedBy(PING_PATH)
+        state = scope["app"].state
+        declared_length = forwarded_for = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared_length = value
+            elif name == b"x-forwarded-for":
+                forwarded_for = value.decode("latin-1")
+        peer = scope.get("client")
+        try:
+            body = await read_body(receive, declared_length, MAX_PING_BYTES)
+            address = client_address(
+                peer[0] if peer else None, forwarded_for, state.settings.trusted_proxies
+            )
+            answer = await state.pings.answer(body, address)
+        except CallhomeError as error:
+            problem = problem_response(
+                error.status, error.code, error.title, error.detail, error.headers, **error.extra
+            )
+            await problem(scope, receive, send)
+            return
+        headers = [
+            _JSON,
+            (b"content-length", str(len(answer.body)).encode()),
+            (_SIGNATURE_HEADER, answer.signature.encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+
+def document(openapi: dict[str, Any]) -> None:
+    """Add the ping to the OpenAPI document, as if it were a framework route."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    for model in (PingRequest, PingAnswer):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "The signed verdict, for every well-formed ping",
+            "headers": {SIGNATURE_HEADER: {"schema": {"type": "string"}}},
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/PingAnswer"}}
+            },
         }
-    },
-)
-async def ping(request: Request) -> Response:
-    """An install calls home. The answer is signed: see the Callhome-Signature header."""
-    body = await read_body(request, MAX_PING_BYTES)
-    state = request.app.state
-    address = client_address(
-        request.client.host if request.client else None,
-        request.headers.get("x-forwarded-for"),
-        state.settings.trusted_proxies,
-    )
-    answer = await state.pings.answer(body, address)
-    return Response(
-        answer.body, media_type="application/json", headers={SIGNATURE_HEADER: answer.signature}
-    )
+    }
+    responses.update({str(code): spec for code, spec in problem_responses(*PING_ERRORS).items()})
+    openapi.setdefault("paths", {})[PING_PATH] = {
+        "post": {
+            "tags": ["ping"],
+            "summary": "Ping",
+            "description": "An install calls home. The answer is signed over its exact bytes.",
+            "operationId": "ping",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/PingRequest"}}
+                },
+            },
+            "responses": responses,
+        }
+    }
 
 
 @router.get("/keys")
 async def keys(request: Request) -> PublicKeys:
     """The public keys verdicts are signed with; SDKs pin them."""
     signer = request.app.state.signer
-    return PublicKeys.model_validate(
-        {
-            "keys": [
-                {
-                    "keyid": signer.key_id,
-                    "algorithm": "ed25519",
-                    "public_key": signer.public_key_b64,
-                }
-            ]
-        }
-    )
+    key = {"keyid": signer.key_id, "algorithm": "ed25519", "public_key": signer.public_key_b64}
+    return PublicKeys.model_validate({"keys": [key]})

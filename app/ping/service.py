@@ -91,7 +91,9 @@ class PingService:
         ping = parse_ping(body)
         now = self._clock.now()
         key_hash = self._pseudonyms.key_hash(ping.licence_key)
-        state = await self._guarded(self._cache.get(key_hash, self._load_state))
+        found, state = self._cache.lookup(key_hash)
+        if not found:
+            state = await self._guarded(self._cache.load(key_hash, self._load_state))
         if state is None or state.licence.product != ping.product:
             return self._sign(_unknown_verdict(), ping, body, now, lease_until=None)
 
