@@ -1,0 +1,60 @@
+"""The callhome client SDK: signed licence verdicts, with offline grace while the server is down."""
+
+from ._client import AsyncClient, Client
+from ._computer_id import (
+    HardwareFacts,
+    NetworkInterface,
+    gather_hardware_facts,
+    hardware_computer_id,
+    persistent_computer_id,
+)
+from ._constants import __version__
+from ._exceptions import (
+    AnswerMismatchError,
+    CallhomeError,
+    ComputerIdUnavailable,
+    ConfigurationError,
+    MalformedAnswerError,
+    NoTrustedVerdict,
+    RequestRejected,
+    ServerUnavailable,
+    SignatureError,
+    StaleAnswerError,
+    UnknownKeyError,
+    UntrustedAnswer,
+)
+from ._models import Delta, Seats, SignatureSet, Update, Verdict
+from ._scheduler import AsyncCheckInLoop, CheckInLoop, CheckInRhythm
+from ._signing import key_id
+
+__all__ = [
+    "AnswerMismatchError",
+    "AsyncCheckInLoop",
+    "AsyncClient",
+    "CallhomeError",
+    "CheckInLoop",
+    "CheckInRhythm",
+    "Client",
+    "ComputerIdUnavailable",
+    "ConfigurationError",
+    "Delta",
+    "HardwareFacts",
+    "MalformedAnswerError",
+    "NetworkInterface",
+    "NoTrustedVerdict",
+    "RequestRejected",
+    "Seats",
+    "ServerUnavailable",
+    "SignatureError",
+    "SignatureSet",
+    "StaleAnswerError",
+    "UnknownKeyError",
+    "UntrustedAnswer",
+    "Update",
+    "Verdict",
+    "__version__",
+    "gather_hardware_facts",
+    "hardware_computer_id",
+    "key_id",
+    "persistent_computer_id",
+]

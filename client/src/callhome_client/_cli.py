@@ -1,0 +1,130 @@
+"""The command line: `python -m callhome_client check-in ...`, one ping or a dry run."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from collections.abc import Sequence
+
+from ._client import Client
+from ._computer_id import persistent_computer_id
+from ._constants import DEFAULT_TIMEOUT
+from ._exceptions import (
+    CallhomeError,
+    ComputerIdUnavailable,
+    ConfigurationError,
+    NoTrustedVerdict,
+    RequestRejected,
+    UntrustedAnswer,
+)
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_UNTRUSTED_ANSWER = 3
+EXIT_NO_TRUSTED_VERDICT = 4
+EXIT_REQUEST_REJECTED = 5
+
+_EXIT_CODES: list[tuple[type[CallhomeError], int]] = [
+    (ConfigurationError, EXIT_USAGE),
+    (ComputerIdUnavailable, EXIT_USAGE),
+    (UntrustedAnswer, EXIT_UNTRUSTED_ANSWER),
+    (NoTrustedVerdict, EXIT_NO_TRUSTED_VERDICT),
+    (RequestRejected, EXIT_REQUEST_REJECTED),
+]
+
+
+def _signature(text: str) -> tuple[str, int]:
+    feed, separator, version = text.partition("=")
+    if not separator or not version.isdigit():
+        raise argparse.ArgumentTypeError("expected FEED=VERSION, e.g. spam=41234")
+    return feed, int(version)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m callhome_client")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check_in = commands.add_parser(
+        "check-in",
+        help="ping the callhome server once and print its verdict as JSON",
+        epilog="exit codes: 0 a trusted verdict (fresh or cached), 2 usage or configuration, "
+        "3 untrusted answer, 4 server unavailable and no cached lease, 5 request rejected",
+    )
+    check_in.add_argument("--server", required=True, help="base URL, e.g. https://licences.example")
+    check_in.add_argument("--licence", required=True, help="the licence key")
+    check_in.add_argument("--product", required=True)
+    check_in.add_argument("--version", required=True)
+    check_in.add_argument(
+        "--public-key",
+        action="append",
+        required=True,
+        help="pinned Ed25519 public key, base64 of its 32 raw bytes (repeat for a rotation)",
+    )
+    check_in.add_argument("--users", type=int, default=0, help="users in use (default 0)")
+    check_in.add_argument("--channel", help="release channel (the server defaults to stable)")
+    check_in.add_argument(
+        "--signature",
+        type=_signature,
+        action="append",
+        default=[],
+        metavar="FEED=VERSION",
+        help="an installed signature set (repeatable)",
+    )
+    check_in.add_argument("--cache", help="file that keeps the last good verdict for offline use")
+    check_in.add_argument(
+        "--computer-id-file",
+        help="keep a random computer ID in this file instead of hashing hardware facts "
+        "(for containers)",
+    )
+    check_in.add_argument("--timeout", type=float, help="seconds to wait for the server")
+    check_in.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print exactly the JSON body that would be sent, and send nothing",
+    )
+    return parser
+
+
+def _exit_code(error: CallhomeError) -> int:
+    return next((code for kind, code in _EXIT_CODES if isinstance(error, kind)), 1)
+
+
+def _check_in(args: argparse.Namespace) -> str:
+    """The text to print: the dry-run body, or the verdict as JSON."""
+    computer_id = (
+        functools.partial(persistent_computer_id, args.computer_id_file)
+        if args.computer_id_file
+        else None
+    )
+    with Client(
+        args.server,
+        args.licence,
+        args.product,
+        args.version,
+        args.public_key,
+        computer_id=computer_id,
+        cache_path=args.cache,
+        timeout=DEFAULT_TIMEOUT if args.timeout is None else args.timeout,
+    ) as client:
+        ping_arguments = {
+            "user_count": args.users,
+            "signatures": dict(args.signature),
+            "channel": args.channel,
+        }
+        if args.dry_run:
+            return client.ping_body(**ping_arguments).decode("ascii")
+        verdict = client.check_in(**ping_arguments)
+    return json.dumps(verdict.to_dict(), indent=2)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        output = _check_in(args)
+    except CallhomeError as error:
+        sys.stderr.write(f"callhome-client: {error}\n")
+        return _exit_code(error)
+    sys.stdout.write(output + "\n")
+    return EXIT_OK

@@ -1,0 +1,36 @@
+"""Timeouts, retry caps and protocol limits of the callhome client, in one place."""
+
+from __future__ import annotations
+
+import httpx
+
+__version__ = "0.1.0"
+
+PING_PATH = "/v1/ping"
+SIGNATURE_HEADER = "Callhome-Signature"
+
+MAX_REQUEST_BYTES = 4 * 1024
+# A real answer is a few KiB; the cap keeps a hostile server from filling memory.
+MAX_ANSWER_BYTES = 256 * 1024
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+# An answer whose server_time is older than this is refused as a possible replay.
+DEFAULT_MAX_AGE_S = 300.0
+
+NONCE_BYTES = 24
+
+# Spreads a fleet's check-ins so that installs started together do not call together.
+JITTER_FRACTION = 0.1
+# Guards against a server answer of 0 seconds turning the scheduler into a busy loop.
+MIN_CHECK_IN_INTERVAL_S = 60.0
+
+BACKOFF_BASE_S = 30.0
+BACKOFF_CAP_S = 3600.0
+# Each backoff wait is drawn from [1 - fraction, 1] of its nominal length, never beyond the cap.
+BACKOFF_JITTER_FRACTION = 0.5
+# Failures beyond this many no longer double the wait (it has reached the cap long before).
+MAX_BACKOFF_DOUBLINGS = 16
+
+# A Retry-After beyond a day is read as a day, so a wrong header cannot silence a client for good.
+MAX_RETRY_AFTER_S = 86400.0

@@ -1,0 +1,219 @@
+"""The verdict: typed, immutable views of a signed answer, and their lenient parser."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ._exceptions import MalformedAnswerError
+from ._time import format_rfc3339, parse_rfc3339
+
+
+@dataclass(frozen=True)
+class Seats:
+    """The licence's machine seats and whether this machine holds one."""
+
+    allowed: int
+    active: int
+    over_limit: bool
+    seat: str
+    """"granted" or "denied"."""
+
+    @property
+    def granted(self) -> bool:
+        return self.seat == "granted"
+
+
+@dataclass(frozen=True)
+class Update:
+    """A newer release of the product that this install may download."""
+
+    version: str
+    url: str
+    sha256: str
+    size: int
+    notes_url: str | None
+    critical: bool
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A signature-set patch from an installed version (the wire's `from`)."""
+
+    from_version: int
+    url: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class SignatureSet:
+    """The newest version of one signature feed, with a delta when one applies."""
+
+    version: int
+    url: str
+    sha256: str
+    size: int
+    delta: Delta | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The server's signed verdict on the licence, fresh or from the offline cache."""
+
+    licence_status: str
+    """"valid", "expired", "revoked", "suspended" or "unknown" (newer servers may add more)."""
+    expires_at: datetime | None
+    max_users: int | None
+    users_over_limit: bool
+    seats: Seats
+    update: Update | None
+    signatures: Mapping[str, SignatureSet]
+    next_check_in_s: int
+    lease_expires_at: datetime
+    server_time_at: datetime
+    cached: bool = False
+    """True when the server was unavailable and this is the last good verdict, still leased."""
+
+    @property
+    def licensed(self) -> bool:
+        """The licence is valid and this machine holds a seat."""
+        return self.licence_status == "valid" and self.seats.granted
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary of the verdict, timestamps in RFC 3339."""
+        return dataclasses.asdict(self, dict_factory=_json_ready)
+
+
+def _json_ready(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {
+        name: format_rfc3339(value) if isinstance(value, datetime) else value
+        for name, value in pairs
+    }
+
+
+class _Fields:
+    """Reads typed required fields of one JSON object, naming the field path in errors."""
+
+    def __init__(self, document: object, path: str) -> None:
+        if not isinstance(document, dict):
+            raise MalformedAnswerError(f"answer field {path or '(root)'} is not an object")
+        self._document: dict[str, object] = document
+        self._path = path
+
+    def _get(self, name: str, kinds: tuple[type, ...], optional: bool = False) -> Any:
+        if name not in self._document:
+            raise MalformedAnswerError(f"answer field {self._path}{name} is missing")
+        value = self._document[name]
+        if value is None and optional:
+            return None
+        # bool is an int in Python, but never a valid count in JSON terms
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise MalformedAnswerError(f"answer field {self._path}{name} has the wrong type")
+        return value
+
+    def text(self, name: str) -> str:
+        value: str = self._get(name, (str,))
+        return value
+
+    def optional_text(self, name: str) -> str | None:
+        value: str | None = self._get(name, (str,), optional=True)
+        return value
+
+    def integer(self, name: str) -> int:
+        value: int = self._get(name, (int,))
+        return value
+
+    def optional_integer(self, name: str) -> int | None:
+        value: int | None = self._get(name, (int,), optional=True)
+        return value
+
+    def flag(self, name: str) -> bool:
+        value: bool = self._get(name, (bool,))
+        return value
+
+    def timestamp(self, name: str) -> datetime:
+        try:
+            return parse_rfc3339(self.text(name))
+        except ValueError:
+            raise MalformedAnswerError(f"answer field {self._path}{name} is no timestamp") from None
+
+    def optional_timestamp(self, name: str) -> datetime | None:
+        return None if self._get(name, (str,), optional=True) is None else self.timestamp(name)
+
+    def child(self, name: str) -> _Fields:
+        return _Fields(self._get(name, (dict,)), f"{self._path}{name}.")
+
+    def optional_child(self, name: str) -> _Fields | None:
+        value = self._get(name, (dict,), optional=True)
+        return None if value is None else _Fields(value, f"{self._path}{name}.")
+
+    def children(self, name: str) -> dict[str, _Fields]:
+        members: dict[str, object] = self._get(name, (dict,))
+        return {key: _Fields(value, f"{self._path}{name}.{key}.") for key, value in members.items()}
+
+
+def parse_verdict(document: object, *, cached: bool) -> Verdict:
+    """Build a Verdict from a verified answer document; extra fields are ignored."""
+    answer = _Fields(document, "")
+    licence = answer.child("licence")
+    update = answer.optional_child("update")
+    return Verdict(
+        licence_status=licence.text("status"),
+        expires_at=licence.optional_timestamp("expires_at"),
+        max_users=licence.optional_integer("max_users"),
+        users_over_limit=licence.flag("users_over_limit"),
+        seats=_parse_seats(licence.child("machines")),
+        update=None if update is None else _parse_update(update),
+        signatures={
+            feed: _parse_signature_set(fields)
+            for feed, fields in answer.children("signatures").items()
+        },
+        next_check_in_s=answer.integer("next_check_in"),
+        lease_expires_at=answer.timestamp("lease_expires"),
+        server_time_at=answer.timestamp("server_time"),
+        cached=cached,
+    )
+
+
+def _parse_seats(machines: _Fields) -> Seats:
+    return Seats(
+        allowed=machines.integer("allowed"),
+        active=machines.integer("active"),
+        over_limit=machines.flag("over_limit"),
+        seat=machines.text("seat"),
+    )
+
+
+def _parse_update(update: _Fields) -> Update:
+    return Update(
+        version=update.text("version"),
+        url=update.text("url"),
+        sha256=update.text("sha256"),
+        size=update.integer("size"),
+        notes_url=update.optional_text("notes_url"),
+        critical=update.flag("critical"),
+    )
+
+
+def _parse_signature_set(feed: _Fields) -> SignatureSet:
+    delta = feed.optional_child("delta")
+    return SignatureSet(
+        version=feed.integer("version"),
+        url=feed.text("url"),
+        sha256=feed.text("sha256"),
+        size=feed.integer("size"),
+        delta=None if delta is None else _parse_delta(delta),
+    )
+
+
+def _parse_delta(delta: _Fields) -> Delta:
+    return Delta(
+        from_version=delta.integer("from"),
+        url=delta.text("url"),
+        sha256=delta.text("sha256"),
+        size=delta.integer("size"),
+    )

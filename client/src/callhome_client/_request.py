@@ -1,0 +1,112 @@
+"""The ping request: its fields checked against the wire contract and serialised once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ._constants import MAX_REQUEST_BYTES, NONCE_BYTES
+from ._exceptions import ConfigurationError
+
+_PRODUCT = re.compile(r"[a-z0-9-]{1,32}")
+_CHANNEL = re.compile(r"[a-z0-9-]{1,16}")
+_FEED = re.compile(r"[a-z0-9-]{1,32}")
+_COMPUTER_ID = re.compile(r"[A-Za-z0-9+/=_-]{16,128}")
+_MAX_USER_COUNT = 10_000_000
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling: the fields that stay the same from one ping to the next."""
+
+    licence_key: str = field(repr=False)
+    product: str
+    version: str
+    computer_id: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PreparedPing:
+    """One request, serialised once: the answer must name the digest of these exact bytes."""
+
+    body: bytes = field(repr=False)
+    nonce: str
+
+
+def check_licence_key(licence_key: str) -> None:
+    if not (8 <= len(licence_key) <= 128 and licence_key.isprintable()):
+        raise ConfigurationError("the licence key must be 8 to 128 printable characters")
+
+
+def check_product(product: str) -> None:
+    if not _PRODUCT.fullmatch(product):
+        raise ConfigurationError("the product name must match [a-z0-9-]{1,32}")
+
+
+def check_version(version: str) -> None:
+    if not 1 <= len(version) <= 32:
+        raise ConfigurationError("the version must be 1 to 32 characters")
+
+
+def check_computer_id(computer_id: str) -> None:
+    if not _COMPUTER_ID.fullmatch(computer_id):
+        raise ConfigurationError("the computer ID must be 16 to 128 of [A-Za-z0-9+/=_-]")
+
+
+def _check_user_count(user_count: int) -> None:
+    if isinstance(user_count, bool) or not 0 <= user_count <= _MAX_USER_COUNT:
+        raise ConfigurationError(f"the user count must be an integer from 0 to {_MAX_USER_COUNT}")
+
+
+def _check_channel(channel: str) -> None:
+    if not _CHANNEL.fullmatch(channel):
+        raise ConfigurationError("the channel must match [a-z0-9-]{1,16}")
+
+
+def _check_signatures(signatures: Mapping[str, int]) -> None:
+    for feed, version in signatures.items():
+        if not _FEED.fullmatch(feed) or isinstance(version, bool) or not isinstance(version, int):
+            raise ConfigurationError("signatures map feed names [a-z0-9-]{1,32} to integers")
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(NONCE_BYTES)
+
+
+def prepare_ping(
+    identity: Identity,
+    *,
+    user_count: int,
+    signatures: Mapping[str, int] | None,
+    channel: str | None,
+) -> PreparedPing:
+    """Check the per-call fields and serialise the body: only the contract's fields, compact."""
+    _check_user_count(user_count)
+    body: dict[str, object] = {
+        "licence_key": identity.licence_key,
+        "product": identity.product,
+        "version": identity.version,
+        "computer_id": identity.computer_id,
+        "user_count": user_count,
+    }
+    if channel is not None:
+        _check_channel(channel)
+        body["channel"] = channel
+    if signatures:
+        _check_signatures(signatures)
+        body["signatures"] = dict(signatures)
+    nonce = new_nonce()
+    body["nonce"] = nonce
+    encoded = json.dumps(body, separators=(",", ":")).encode("ascii")
+    if len(encoded) > MAX_REQUEST_BYTES:
+        raise ConfigurationError(f"the ping body exceeds {MAX_REQUEST_BYTES} bytes")
+    return PreparedPing(body=encoded, nonce=nonce)
+
+
+def request_digest(body: bytes) -> str:
+    """The lowercase hex SHA-256 the answer's request_sha256 must equal."""
+    return hashlib.sha256(body).hexdigest()

@@ -1,0 +1,185 @@
+"""The check-in scheduler: calls at the server's rhythm and backs off while it fails."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Generic, TypedDict, TypeVar, Union
+
+from ._client import AsyncClient, Client
+from ._constants import (
+    BACKOFF_BASE_S,
+    BACKOFF_CAP_S,
+    BACKOFF_JITTER_FRACTION,
+    JITTER_FRACTION,
+    MAX_BACKOFF_DOUBLINGS,
+    MIN_CHECK_IN_INTERVAL_S,
+)
+from ._exceptions import CallhomeError
+from ._models import Verdict
+
+logger = logging.getLogger("callhome_client")
+
+ClientT = TypeVar("ClientT", Client, AsyncClient)
+VerdictCallback = Callable[[Verdict], object]
+ErrorCallback = Callable[[CallhomeError], object]
+SignaturesSource = Union[Callable[[], Mapping[str, int]], None]
+
+
+class _CheckInArguments(TypedDict):
+    user_count: int
+    signatures: Mapping[str, int] | None
+    channel: str | None
+
+
+class CheckInRhythm:
+    """Decides how long to wait before the next check-in."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._rng = rng or random.Random()
+        self.failures = 0
+
+    def after_success(self, next_check_in_s: float) -> float:
+        """The server's next_check_in, jittered by ±10% so a fleet does not call in step."""
+        self.failures = 0
+        spread = self._rng.uniform(1 - JITTER_FRACTION, 1 + JITTER_FRACTION)
+        return max(MIN_CHECK_IN_INTERVAL_S, next_check_in_s * spread)
+
+    def after_failure(self, wait_at_least_s: float = 0.0) -> float:
+        """A backoff that doubles with each failure up to a cap, but no less than asked."""
+        self.failures += 1
+        doublings = min(self.failures - 1, MAX_BACKOFF_DOUBLINGS)
+        backoff_s = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0**doublings)
+        jittered_s = backoff_s * self._rng.uniform(1 - BACKOFF_JITTER_FRACTION, 1)
+        return max(wait_at_least_s, jittered_s)
+
+
+def _log_error(error: CallhomeError) -> None:
+    logger.warning("callhome: check-in failed: %s", error)
+
+
+class _LoopBase(Generic[ClientT]):
+    """What both loops share: the arguments of each check-in and what follows from it."""
+
+    def __init__(
+        self,
+        client: ClientT,
+        on_verdict: VerdictCallback,
+        *,
+        user_count: Callable[[], int],
+        signatures: SignaturesSource = None,
+        channel: str | None = None,
+        on_error: ErrorCallback = _log_error,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client: ClientT = client
+        self._on_verdict = on_verdict
+        self._user_count = user_count
+        self._signatures = signatures
+        self._channel = channel
+        self._on_error = on_error
+        self.rhythm = CheckInRhythm(rng)
+        # a thread-safe flag, read by the async loop too (its reads never block)
+        self._stop_requested = threading.Event()
+
+    def _arguments(self) -> _CheckInArguments:
+        """The check-in's arguments as they stand now (the user count changes over time)."""
+        return {
+            "user_count": self._user_count(),
+            "signatures": None if self._signatures is None else self._signatures(),
+            "channel": self._channel,
+        }
+
+    def _delay_after(self, outcome: Verdict | CallhomeError) -> float:
+        """Hand the outcome to its callback and work out the wait before the next call."""
+        if isinstance(outcome, CallhomeError):
+            self._on_error(outcome)
+        else:
+            self._on_verdict(outcome)
+            if not outcome.cached:
+                return self.rhythm.after_success(outcome.next_check_in_s)
+        return self.rhythm.after_failure(self._client.seconds_until_callable())
+
+
+class CheckInLoop(_LoopBase[Client]):
+    """Checks in with a Client: run_forever() blocks, start()/stop() use a daemon thread.
+
+    user_count (and signatures) are callables read at each check-in. on_verdict gets
+    every verdict, cached ones included; on_error every failure (logged by default).
+    """
+
+    _thread: threading.Thread | None = None
+
+    def run_forever(self, sleep: Callable[[float], object] | None = None) -> None:
+        """Check in, wait, and again, until stop() is called (sleep is for tests)."""
+        # waiting on the stop event lets stop() cut a wait of hours short
+        wait = sleep or self._stop_requested.wait
+        while not self._stop_requested.is_set():
+            wait(self._check_in_once())
+
+    def _check_in_once(self) -> float:
+        try:
+            verdict = self._client.check_in(**self._arguments())
+        except CallhomeError as error:
+            return self._delay_after(error)
+        return self._delay_after(verdict)
+
+    def start(self) -> None:
+        """Run the loop in a daemon thread, which does not hold up the product's exit."""
+        if self._thread is not None:
+            raise RuntimeError("the check-in thread is already running")
+        self._stop_requested.clear()
+        self._thread = threading.Thread(
+            target=self.run_forever, name="callhome-check-in", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout_s: float | None = None) -> None:
+        """End the loop after the check-in under way, and wait for the thread."""
+        self._stop_requested.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+
+class AsyncCheckInLoop(_LoopBase[AsyncClient]):
+    """Checks in with an AsyncClient: await run_forever(), or start() an asyncio task."""
+
+    _task: asyncio.Task[None] | None = None
+
+    async def run_forever(
+        self, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+    ) -> None:
+        """Check in, wait, and again, until stop() is called (sleep is for tests)."""
+        while not self._stop_requested.is_set():
+            await sleep(await self._check_in_once())
+
+    async def _check_in_once(self) -> float:
+        try:
+            verdict = await self._client.check_in(**self._arguments())
+        except CallhomeError as error:
+            return self._delay_after(error)
+        return self._delay_after(verdict)
+
+    def start(self) -> asyncio.Task[None]:
+        """Run the loop as a task of the running event loop."""
+        if self._task is not None:
+            raise RuntimeError("the check-in task is already running")
+        self._stop_requested.clear()
+        self._task = asyncio.get_running_loop().create_task(
+            self.run_forever(), name="callhome-check-in"
+        )
+        return self._task
+
+    async def stop(self) -> None:
+        """End the loop, cancelling the wait under way, and wait until the task has ended."""
+        self._stop_requested.set()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

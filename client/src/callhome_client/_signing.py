@@ -1,0 +1,80 @@
+"""Pinned Ed25519 public keys and the check of the Callhome-Signature header."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Iterable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ._exceptions import ConfigurationError, SignatureError, UnknownKeyError
+
+_ED25519_KEY_BYTES = 32
+_ED25519_SIGNATURE_BYTES = 64
+
+
+def key_id(raw_public_key: bytes) -> str:
+    """The keyid of a public key: the first 16 hex characters of SHA-256 of its raw bytes."""
+    return hashlib.sha256(raw_public_key).hexdigest()[:16]
+
+
+def _strict_base64(text: str) -> bytes:
+    return base64.b64decode(text.strip(), validate=True)
+
+
+class PinnedKeys:
+    """The public keys an answer may be signed with (two during a key rotation)."""
+
+    def __init__(self, public_keys: Iterable[str]) -> None:
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        for encoded in public_keys:
+            raw = self._decode(encoded)
+            self._keys[key_id(raw)] = Ed25519PublicKey.from_public_bytes(raw)
+        if not self._keys:
+            raise ConfigurationError("at least one pinned public key is required")
+
+    @staticmethod
+    def _decode(encoded: str) -> bytes:
+        try:
+            raw = _strict_base64(encoded)
+        except (binascii.Error, ValueError):
+            raise ConfigurationError("a public key is not valid base64") from None
+        if len(raw) != _ED25519_KEY_BYTES:
+            raise ConfigurationError("a public key is not 32 raw Ed25519 bytes in base64")
+        return raw
+
+    def verify(self, signature_header: str | None, body: bytes) -> None:
+        """Raise SignatureError unless the header holds a pinned key's signature over body."""
+        if not signature_header:
+            raise SignatureError("the answer is not signed")
+        keyid, signature = _parse_signature_header(signature_header)
+        public_key = self._keys.get(keyid)
+        if public_key is None:
+            raise UnknownKeyError(f"the answer is signed by unknown key {keyid[:32]!r}")
+        try:
+            public_key.verify(signature, body)
+        except InvalidSignature:
+            raise SignatureError("the answer's signature does not verify") from None
+
+
+def _parse_signature_header(header: str) -> tuple[str, bytes]:
+    """Split `keyid=<id>, ed25519=<base64>` into the keyid and the raw signature."""
+    parameters: dict[str, str] = {}
+    for part in header.split(","):
+        name, separator, value = part.strip().partition("=")
+        if separator:
+            parameters[name.strip().lower()] = value.strip()
+    keyid = parameters.get("keyid")
+    encoded = parameters.get("ed25519")
+    if not keyid or not encoded:
+        raise SignatureError("the signature header lacks keyid or ed25519")
+    try:
+        signature = _strict_base64(encoded)
+    except (binascii.Error, ValueError):
+        raise SignatureError("the signature is not valid base64") from None
+    if len(signature) != _ED25519_SIGNATURE_BYTES:
+        raise SignatureError("the signature is not 64 bytes")
+    return keyid, signature

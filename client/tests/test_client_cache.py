@@ -1,0 +1,140 @@
+"""The offline cache file: verified again on load, trusted by lease only, written atomically."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callhome_client import NoTrustedVerdict
+from client_support import ClientFactory, FakeClock
+from hostile_server import HostileServer, signature_header
+
+
+def _edit_cache(cache_path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    document = json.loads(cache_path.read_text())
+    edit(document)
+    cache_path.write_text(json.dumps(document))
+
+
+def _decoded(document: dict[str, Any], field: str) -> bytes:
+    return base64.b64decode(document[field])
+
+
+def _encode(document: dict[str, Any], field: str, value: bytes) -> None:
+    document[field] = base64.b64encode(value).decode()
+
+
+def _longer_lease(document: dict[str, Any]) -> None:
+    answer = json.loads(_decoded(document, "answer_body"))
+    answer["lease_expires"] = "2099-01-01T00:00:00Z"
+    _encode(document, "answer_body", json.dumps(answer, separators=(",", ":")).encode())
+
+
+def _foreign_signature(server: HostileServer) -> Callable[[dict[str, Any]], None]:
+    def edit(document: dict[str, Any]) -> None:
+        document["signature"] = signature_header(
+            server.other_key, _decoded(document, "answer_body")
+        )
+
+    return edit
+
+
+def _other_request(document: dict[str, Any]) -> None:
+    request = json.loads(_decoded(document, "request_body"))
+    request["user_count"] += 1
+    _encode(document, "request_body", json.dumps(request, separators=(",", ":")).encode())
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["longer lease", "foreign signature", "other request", "not json", "empty"],
+)
+def test_a_tampered_cache_file_is_ignored(
+    make_client: ClientFactory,
+    server: HostileServer,
+    cache_path: Path,
+    closed_url: str,
+    tamper: str,
+) -> None:
+    make_client().check_in(user_count=1)
+    if tamper == "longer lease":
+        _edit_cache(cache_path, _longer_lease)
+    elif tamper == "foreign signature":
+        _edit_cache(cache_path, _foreign_signature(server))
+    elif tamper == "other request":
+        _edit_cache(cache_path, _other_request)
+    else:
+        cache_path.write_bytes(b"{not json" if tamper == "not json" else b"")
+
+    with pytest.raises(NoTrustedVerdict):
+        make_client(base_url=closed_url).check_in(user_count=1)
+
+
+def test_a_cache_file_of_another_licence_is_ignored(
+    make_client: ClientFactory, closed_url: str
+) -> None:
+    make_client().check_in(user_count=1)
+
+    with pytest.raises(NoTrustedVerdict):
+        make_client(base_url=closed_url, licence_key="ANOTHER-LICENCE-0001").check_in(user_count=1)
+
+
+def test_a_cached_answer_is_judged_by_its_lease_not_by_its_age_or_nonce(
+    make_client: ClientFactory, clock: FakeClock, closed_url: str
+) -> None:
+    good = make_client().check_in(user_count=1)
+    clock.advance(2 * 86400)  # far beyond the 300 s allowed for a fresh answer
+
+    verdict = make_client(base_url=closed_url).check_in(user_count=5)
+
+    assert verdict.cached and verdict.lease_expires_at == good.lease_expires_at
+
+
+def test_the_cache_file_is_private_and_leaves_no_temp_files(
+    make_client: ClientFactory, cache_path: Path
+) -> None:
+    client = make_client()
+    client.check_in(user_count=1)
+    client.check_in(user_count=2)
+
+    assert stat.S_IMODE(cache_path.stat().st_mode) == 0o600
+    assert [path.name for path in cache_path.parent.iterdir()] == [cache_path.name]
+
+
+def test_an_interrupted_cache_write_leaves_the_previous_file_whole(
+    make_client: ClientFactory,
+    cache_path: Path,
+    closed_url: str,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = make_client()
+    first = client.check_in(user_count=1)
+    clock.advance(60)
+
+    def power_cut(source: str, target: str) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "replace", power_cut)
+    second = client.check_in(user_count=2)
+    monkeypatch.undo()
+
+    assert second.cached is False, "a failed cache write must not cost the fresh verdict"
+    assert [path.name for path in cache_path.parent.iterdir()] == [cache_path.name]
+    restarted = make_client(base_url=closed_url)
+    assert restarted.check_in(user_count=1).lease_expires_at == first.lease_expires_at
+
+
+def test_an_unwritable_cache_folder_does_not_break_check_in(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = make_client(cache_path=tmp_path / "missing-folder" / "verdict.json")
+
+    assert client.check_in(user_count=1).licensed
