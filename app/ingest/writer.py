@@ -4,6 +4,7 @@ INSERT) of pings and one upsert of machines, committed before any ping in it is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -178,6 +179,9 @@ class BatchWriter:
         self._wakeup = asyncio.Event()
         self._accepting = False
         self._task: asyncio.Task[None] | None = None
+        # Kept between batches: a pool checkout with its liveness probe would
+        # cost a round trip per batch. Dropped on any failure.
+        self._connection: AsyncConnection | None = None
 
     def start(self) -> None:
         self._accepting = True
@@ -189,6 +193,16 @@ class BatchWriter:
         self._wakeup.set()
         if self._task is not None:
             await self._task
+        await self._drop_connection(invalidate=False)
+
+    async def _drop_connection(self, *, invalidate: bool) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        with contextlib.suppress(Exception):
+            if invalidate:
+                await connection.invalidate()
+            await connection.close()
 
     def submit(self, record: PingRecord) -> asyncio.Future[None]:
         """Queue a ping; the future resolves once it is committed, or fails with 503."""
@@ -217,11 +231,14 @@ class BatchWriter:
         records = [record for record, _ in batch]
         failure: BaseException | None = None
         try:
-            async with asyncio.timeout(self._timeout_s), self._engine.connect() as connection:
-                await self._write(connection, records)
+            async with asyncio.timeout(self._timeout_s):
+                if self._connection is None:
+                    self._connection = await self._engine.connect()
+                await self._write(self._connection, records)
         except Exception as error:
             failure = error
             logger.warning("batch of %d pings not stored: %s", len(batch), type(error).__name__)
+            await self._drop_connection(invalidate=True)
         if self._observe is not None:
             self._observe(len(batch), time.perf_counter() - started, failure is None)
         for _, future in batch:
