@@ -1,0 +1,116 @@
+"""The SDK against the real server, over a real socket, on both stores."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from callhome_client import AsyncClient, Client, NoTrustedVerdict
+
+from app.core import auth
+from app.main import create_app
+from client.tests.server_thread import serve_in_thread
+from tests.conftest import Store
+
+
+async def _admin_token(store: Store) -> str:
+    app = create_app(store.settings)
+    async with app.router.lifespan_context(app), app.state.database.sessions() as session:
+        async with session.begin():
+            issued = await auth.create_token(
+                session, name="e2e", scopes=list(auth.Scope), now=app.state.clock.now()
+            )
+    return issued.secret
+
+
+class LiveServer:
+    def __init__(self, base_url: str, token: str, public_key: str):
+        self.base_url = base_url
+        self.admin = httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        self.public_key = public_key
+
+    def licence(self, **fields: Any) -> dict[str, Any]:
+        response = self.admin.post("/v1/admin/licences", json={"product": "mail", **fields})
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    def client(self, key: str, computer: str, cache: Path | None = None) -> Client:
+        return Client(
+            self.base_url, key, "mail", "8.2.1", [self.public_key],
+            computer_id=computer, cache_path=cache,
+        )  # fmt: skip
+
+
+@pytest.fixture
+def live(store: Store) -> Any:
+    token = asyncio.run(_admin_token(store))
+    app = create_app(store.settings)
+    with serve_in_thread(app, lifespan="on") as base_url:
+        public_key = httpx.get(f"{base_url}/v1/keys").json()["keys"][0]["public_key"]
+        server = LiveServer(base_url, token, public_key)
+        yield server
+        server.admin.close()
+
+
+def test_valid_then_revoked(live: LiveServer) -> None:
+    licence = live.licence(max_machines=2, max_users=50)
+    with live.client(licence["key"], "a" * 64) as client:
+        verdict = client.check_in(user_count=12)
+        assert verdict.licence_status == "valid"
+        assert verdict.licensed and not verdict.cached
+        assert verdict.seats.allowed == 2 and verdict.seats.active == 1
+        assert verdict.max_users == 50 and not verdict.users_over_limit
+        patched = live.admin.patch(f"/v1/admin/licences/{licence['id']}", json={"status": "revoked"})
+        assert patched.status_code == 200
+        revoked = client.check_in(user_count=12)
+        assert revoked.licence_status == "revoked"
+        assert not revoked.licensed
+
+
+def test_over_the_machine_limit(live: LiveServer) -> None:
+    licence = live.licence(max_machines=1, overage="report")
+    with live.client(licence["key"], "b" * 64) as first:
+        assert first.check_in(user_count=1).seats.over_limit is False
+    with live.client(licence["key"], "c" * 64) as second:
+        verdict = second.check_in(user_count=1)
+    assert verdict.seats.over_limit is True
+    assert verdict.seats.active == 2
+
+
+def test_async_client_and_unknown_key(live: LiveServer) -> None:
+    async def check() -> str:
+        async with AsyncClient(
+            live.base_url, "NO-SUCH-LICENCE-KEY", "mail", "8.2.1", [live.public_key],
+            computer_id="d" * 64,
+        ) as client:  # fmt: skip
+            return (await client.check_in(user_count=3)).licence_status
+
+    assert asyncio.run(check()) == "unknown"
+
+
+def test_cached_verdict_while_the_server_is_away(store: Store, tmp_path: Path) -> None:
+    token = asyncio.run(_admin_token(store))
+    cache = tmp_path / "verdict.cache"
+    app = create_app(store.settings)
+    with serve_in_thread(app, lifespan="on") as base_url:
+        public_key = httpx.get(f"{base_url}/v1/keys").json()["keys"][0]["public_key"]
+        live = LiveServer(base_url, token, public_key)
+        licence = live.licence()
+        with live.client(licence["key"], "e" * 64, cache) as client:
+            assert client.check_in(user_count=5).cached is False
+        live.admin.close()
+    with live.client(licence["key"], "e" * 64, cache) as client:
+        offline = client.check_in(user_count=5)
+    assert offline.cached is True
+    assert offline.licence_status == "valid"
+    with (
+        live.client(licence["key"], "e" * 64, tmp_path / "empty.cache") as client,
+        pytest.raises(NoTrustedVerdict),
+    ):
+        client.check_in(user_count=5)
