@@ -18,11 +18,14 @@ from tests.conftest import Store
 
 async def _admin_token(store: Store) -> str:
     app = create_app(store.settings)
-    async with app.router.lifespan_context(app), app.state.database.sessions() as session:
-        async with session.begin():
-            issued = await auth.create_token(
-                session, name="e2e", scopes=list(auth.Scope), now=app.state.clock.now()
-            )
+    async with (
+        app.router.lifespan_context(app),
+        app.state.database.sessions() as session,
+        session.begin(),
+    ):
+        issued = await auth.create_token(
+            session, name="e2e", scopes=list(auth.Scope), now=app.state.clock.now()
+        )
     return issued.secret
 
 
@@ -66,7 +69,8 @@ def test_valid_then_revoked(live: LiveServer) -> None:
         assert verdict.licensed and not verdict.cached
         assert verdict.seats.allowed == 2 and verdict.seats.active == 1
         assert verdict.max_users == 50 and not verdict.users_over_limit
-        patched = live.admin.patch(f"/v1/admin/licences/{licence['id']}", json={"status": "revoked"})
+        url = f"/v1/admin/licences/{licence['id']}"
+        patched = live.admin.patch(url, json={"status": "revoked"})
         assert patched.status_code == 200
         revoked = client.check_in(user_count=12)
         assert revoked.licence_status == "revoked"
