@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +20,6 @@ from app.core.pseudonyms import Pseudonyms
 from app.core.secrets import pseudonym_key
 from app.core.settings import Settings
 from app.core.signing import load_signer
-from app.ingest.partitions import ensure_ping_partitions
 from app.ingest.writer import BatchWriter
 from app.licences.cache import LicenceCache
 from app.licences.changes import on_commit
@@ -29,6 +29,7 @@ from app.ping.router import PingRoute
 from app.ping.router import document as document_ping
 from app.ping.router import router as ping_router
 from app.ping.service import PingService
+from app.privacy.maintenance import maintain_forever, run_maintenance
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -39,8 +40,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         database = Database(settings)
         if settings.is_embedded:
             await migrations.upgrade(database.engine)
-        async with database.engine.begin() as connection:
-            await ensure_ping_partitions(connection, app.state.clock.now().date())
+        # Partitions for the coming days exist before the first ping is taken.
+        await run_maintenance(database, app.state.clock.now())
         app.state.database = database
         cache = LicenceCache(
             max_entries=settings.licence_cache_size,
@@ -66,11 +67,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             writer=writer,
         )
         writer.start()
+        maintenance = asyncio.create_task(
+            maintain_forever(database, app.state.clock, settings.maintenance_interval_s)
+        )
         if listener is not None:
             listener.start()
         try:
             yield
         finally:
+            # Awaited before the engine goes: a run cut short must not be left
+            # waiting on a disposed connection.
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
             if listener is not None:
                 await listener.stop()
             await writer.stop()

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     machine_retention_days: int = Field(default=400, ge=1)
     rollup_retention_days: int = Field(default=2190, ge=1)
     activity_window_days: int = Field(default=7, ge=1, le=365)
+    maintenance_interval_s: float = Field(default=3600, gt=0)
 
     check_in_interval_s: int = Field(default=6 * 3600, ge=60)
     lease_s: int = Field(default=14 * 86400, ge=3600)

@@ -1,0 +1,55 @@
+"""The maintenance runner: day keys die 48 hours after their day begins, and with them
+every way back from a net_id to a network."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from app.core.pseudonyms import DayKey
+from app.ingest.models import pings
+from app.privacy.maintenance import run_maintenance
+from tests.conftest import FrozenClock
+from tests.pings import new_licence, ping_body, send_ping
+
+
+async def day_keys(app: FastAPI) -> list[dt.date]:
+    async with app.state.database.sessions() as session:
+        return list(await session.scalars(select(DayKey.day).order_by(DayKey.day)))
+
+
+async def net_ids(app: FastAPI) -> list[str]:
+    async with app.state.database.sessions() as session:
+        rows = await session.scalars(select(pings.c.net_id).order_by(pings.c.received_at))
+        return list(rows)
+
+
+async def test_day_keys_are_destroyed_after_48_hours(
+    client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
+) -> None:
+    clock.current = clock.current.replace(hour=12, minute=0, second=0)
+    licence = await new_licence(client, app)
+    first_day = clock.now().date()
+    await send_ping(client, app, ping_body(licence["key"]))
+    await send_ping(client, app, ping_body(licence["key"]))
+    clock.advance(days=1)
+    await send_ping(client, app, ping_body(licence["key"]))
+    same_day, _, next_day = await net_ids(app)
+    assert same_day == (await net_ids(app))[0]  # one network, one day: one net_id
+    assert next_day != same_day  # a new day key: the days cannot be linked
+    assert await day_keys(app) == [first_day, first_day + dt.timedelta(days=1)]
+
+    clock.current = dt.datetime.combine(
+        first_day + dt.timedelta(days=1), dt.time(23, 59), tzinfo=dt.UTC
+    )
+    kept = await run_maintenance(app.state.database, clock.now())
+    assert kept.ran and kept.day_keys_destroyed == 0
+    clock.advance(minutes=1)  # 48 hours after the first day began
+    report = await run_maintenance(app.state.database, clock.now())
+    assert report.day_keys_destroyed == 1
+    assert await day_keys(app) == [first_day + dt.timedelta(days=1)]
+    again = await run_maintenance(app.state.database, clock.now())
+    assert again.day_keys_destroyed == 0
