@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -9,7 +10,11 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# Beside the app package in a source tree; an installed wheel (the container
+# image) names the folder it copied them to.
+MIGRATIONS_DIR = Path(
+    os.environ.get("CALLHOME_MIGRATIONS_DIR") or Path(__file__).resolve().parents[2] / "migrations"
+)
 
 
 def _config(connection: Connection) -> Config:
