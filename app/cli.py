@@ -59,10 +59,10 @@ def serve(
     """Serve the API (the embedded default migrates its SQLite file first)."""
     import uvicorn
 
-    from app.core.logging import configure_logging, uvicorn_log_config
+    from app.core.logging import configure_logging, logging_config
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if settings.is_embedded:
         asyncio.run(_upgrade(settings))
     uvicorn.run(
@@ -72,7 +72,7 @@ def serve(
         port=port,
         workers=workers or settings.workers,
         access_log=False,
-        log_config=uvicorn_log_config(settings.log_level),
+        log_config=logging_config(settings.log_level, settings.log_format),
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=30,

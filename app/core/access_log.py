@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.logging import request_id
 
 logger = logging.getLogger("callhome.access")
 
 
 class AccessLog:
-    """Pure ASGI middleware: cheap enough for the ping path."""
+    """Pure ASGI middleware, cheap enough for the ping path; off when INFO is off."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -21,24 +24,38 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        current = os.urandom(8).hex()
+        token = request_id.set(current)
         status = 500
 
-        async def send_noting_status(message: Message) -> None:
+        async def send_with_request_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", current.encode()),
+                ]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_noting_status)
+            await self.app(scope, receive, send_with_request_id)
         finally:
             # The route template, not the path: a caller cannot write what it
             # likes into our logs. No query string and no client address.
-            route = scope.get("route")
+            route = getattr(scope.get("route"), "path", "(no route)")
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
             logger.info(
                 "%s %s %d %.1fms",
                 scope["method"],
-                getattr(route, "path", "(no route)"),
+                route,
                 status,
-                (time.perf_counter() - started) * 1000,
+                duration_ms,
+                extra={
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                },
             )
+            request_id.reset(token)
