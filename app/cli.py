@@ -23,6 +23,7 @@ from app.ingest.models import pings
 from app.licences import service as licences
 from app.licences.models import Licence, LicenceStatus, Machine, Overage
 from app.licences.schemas import LicenceChange, LicenceCreate, LicenceOut
+from app.releases.commands import feeds_app, releases_app
 
 app = typer.Typer(help="callhome: a licence call-home server that keeps no personal data.")
 db_app = typer.Typer(help="Database migrations.")
@@ -33,6 +34,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(licences_app, name="licences")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(keys_app, name="keys")
+app.add_typer(releases_app, name="releases")
+app.add_typer(feeds_app, name="feeds")
 
 
 def licence_document(licence: Licence) -> dict[str, Any]:
@@ -79,7 +82,7 @@ def serve(
     )
 
 
-async def _upgrade(settings: Settings, revision: str = "heads") -> None:
+async def _upgrade(settings: Settings, revision: str = "head") -> None:
     database = Database(settings)
     try:
         await migrations.upgrade(database.engine, revision)
@@ -92,7 +95,7 @@ async def _upgrade(settings: Settings, revision: str = "heads") -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "heads") -> None:
+def db_upgrade(revision: str = "head") -> None:
     """Apply migrations (and create the coming days' ping partitions on PostgreSQL)."""
     asyncio.run(_upgrade(Settings(), revision))
     typer.echo(f"database at {revision}")

@@ -16,6 +16,7 @@ from app.core.clock import Clock, SystemClock
 from app.core.database import Database
 from app.core.errors import install_error_handlers, problem_schema
 from app.core.health import router as health_router
+from app.core.notifications import NotificationListener
 from app.core.pseudonyms import Pseudonyms
 from app.core.secrets import pseudonym_key
 from app.core.settings import Settings
@@ -23,13 +24,17 @@ from app.core.signing import load_signer
 from app.ingest.writer import BatchWriter
 from app.licences.cache import LicenceCache
 from app.licences.changes import on_commit
-from app.licences.listener import ChangeListener
+from app.licences.listener import follow_licence_changes
 from app.licences.router import router as licences_router
 from app.ping.router import PingRoute
 from app.ping.router import document as document_ping
 from app.ping.router import router as ping_router
 from app.ping.service import PingService
 from app.privacy.maintenance import maintain_forever, run_maintenance
+from app.releases import catalog as release_catalog
+from app.releases.router import admin_router as releases_router
+from app.releases.router import news_router
+from app.releases.service import catalog_loader
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -55,8 +60,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             timeout_s=settings.store_timeout_s,
             retry_after_s=settings.retry_after_s,
         )
-        listener = ChangeListener(database.engine.url, cache) if settings.is_postgresql else None
+        catalog = release_catalog.Catalog(
+            catalog_loader(database.sessions),
+            refresh_interval_s=None if settings.is_postgresql else settings.catalog_refresh_s,
+        )
+        release_catalog.on_commit(database.session_class, catalog)
+        await catalog.refresh()
+        listener = NotificationListener(database.engine.url) if settings.is_postgresql else None
+        if listener is not None:
+            follow_licence_changes(listener, cache)
+            catalog.follow(listener)
         app.state.licence_cache = cache
+        app.state.catalog = catalog
+        app.state.notifications = listener
         app.state.pings = PingService(
             settings=settings,
             clock=app.state.clock,
@@ -65,8 +81,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             signer=app.state.signer,
             cache=cache,
             writer=writer,
+            catalog=catalog,
         )
         writer.start()
+        catalog.start()
         maintenance = asyncio.create_task(
             maintain_forever(database, app.state.clock, settings.maintenance_interval_s)
         )
@@ -82,6 +100,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 await maintenance
             if listener is not None:
                 await listener.stop()
+            await catalog.stop()
             await writer.stop()
             await database.dispose()
 
@@ -100,8 +119,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(AccessLog)
     app.include_router(ping_router)
     app.include_router(health_router)
+    app.include_router(news_router)
     if settings.admin_enabled:
         app.include_router(licences_router)
+        app.include_router(releases_router)
     _document(app)
     return app
 

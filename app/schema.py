@@ -6,7 +6,19 @@ from app.core.database import Base
 from app.core.pseudonyms import DayKey
 from app.ingest.models import pings
 from app.licences.models import Licence, Machine
+from app.releases.models import FeedDelta, FeedVersion, Release
 
 metadata = Base.metadata
 
-__all__ = ["AuditEntry", "DayKey", "Licence", "Machine", "StaffToken", "metadata", "pings"]
+__all__ = [
+    "AuditEntry",
+    "DayKey",
+    "FeedDelta",
+    "FeedVersion",
+    "Licence",
+    "Machine",
+    "Release",
+    "StaffToken",
+    "metadata",
+    "pings",
+]

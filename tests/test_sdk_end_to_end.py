@@ -118,3 +118,29 @@ def test_cached_verdict_while_the_server_is_away(store: Store, tmp_path: Path) -
         pytest.raises(NoTrustedVerdict),
     ):
         client.check_in(user_count=5)
+
+
+def test_update_and_signature_sets_reach_the_sdk(live: LiveServer) -> None:
+    licence = live.licence(entitlements=["spam"], updates_until="2099-12-31")
+    release = live.admin.post(
+        "/v1/admin/releases",
+        json={"product": "mail", "version": "8.10.0", "url": "https://dl.example/8.10.0",
+              "sha256": "a" * 64, "size": 1234, "critical": True},
+    )  # fmt: skip
+    assert release.status_code == 201, release.text
+    for version, deltas in ((41000, []), (41001, [{"from": 41000, "url": "https://dl.example/d",
+                                                   "sha256": "b" * 64, "size": 12}])):  # fmt: skip
+        published = live.admin.post(
+            "/v1/admin/feeds/spam/versions",
+            json={"version": version, "url": f"https://dl.example/spam-{version}",
+                  "sha256": "c" * 64, "size": 900, "deltas": deltas},
+        )  # fmt: skip
+        assert published.status_code == 201, published.text
+    with live.client(licence["key"], "f" * 64) as client:
+        verdict = client.check_in(user_count=4, signatures={"spam": 41000, "antivirus": 7})
+    assert verdict.update is not None
+    assert (verdict.update.version, verdict.update.critical) == ("8.10.0", True)
+    assert set(verdict.signatures) == {"spam"}  # not entitled to antivirus
+    spam = verdict.signatures["spam"]
+    assert spam.version == 41001
+    assert spam.delta is not None and spam.delta.from_version == 41000

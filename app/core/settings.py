@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     lease_s: int = Field(default=14 * 86400, ge=3600)
     licence_cache_ttl_s: float = Field(default=30.0, ge=0)
     licence_cache_size: int = Field(default=100_000, ge=1)
+    # How often the release catalog is reread on SQLite; PostgreSQL notifies changes.
+    catalog_refresh_s: float = Field(default=10.0, gt=0)
 
     batch_max_size: int = Field(default=1000, ge=1)
     store_timeout_s: float = Field(default=5.0, gt=0)

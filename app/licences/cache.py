@@ -49,6 +49,14 @@ class LicenceSnapshot:
         )
 
 
+def licence_status(licence: LicenceSnapshot, now: dt.datetime) -> str:
+    if licence.status is not LicenceStatus.ACTIVE:
+        return licence.status.value
+    if licence.expires_at is not None and licence.expires_at <= now:
+        return "expired"
+    return "valid"
+
+
 @dataclass
 class LicenceState:
     """A licence and the last ping of each machine holding one of its seats."""

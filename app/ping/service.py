@@ -26,10 +26,17 @@ from app.core.pseudonyms import DayKeyRing, Pseudonyms, net_id
 from app.core.settings import Settings
 from app.core.signing import Signer
 from app.ingest.writer import BatchWriter, PingRecord
-from app.licences.cache import LicenceCache, LicenceSnapshot, LicenceState, load_state
-from app.licences.models import LicenceStatus, Seat
+from app.licences.cache import (
+    LicenceCache,
+    LicenceSnapshot,
+    LicenceState,
+    licence_status,
+    load_state,
+)
+from app.licences.models import Seat
 from app.licences.seats import SeatDecision, claim_seat
 from app.ping.schemas import PingRequest
+from app.releases.catalog import Catalog
 
 T = TypeVar("T")
 UNKNOWN_NETWORK = "0" * 16
@@ -39,14 +46,6 @@ UNKNOWN_NETWORK = "0" * 16
 class SignedAnswer:
     body: bytes
     signature: str
-
-
-def licence_status(licence: LicenceSnapshot, now: dt.datetime) -> str:
-    if licence.status is not LicenceStatus.ACTIVE:
-        return licence.status.value
-    if licence.expires_at is not None and licence.expires_at <= now:
-        return "expired"
-    return "valid"
 
 
 def parse_ping(body: bytes) -> PingRequest:
@@ -76,6 +75,7 @@ class PingService:
         signer: Signer,
         cache: LicenceCache,
         writer: BatchWriter,
+        catalog: Catalog,
     ):
         self._settings = settings
         self._clock = clock
@@ -84,6 +84,7 @@ class PingService:
         self._signer = signer
         self._cache = cache
         self._writer = writer
+        self._catalog = catalog
         self._day_keys = DayKeyRing()
         self._day_key_lock = asyncio.Lock()
 
@@ -91,9 +92,7 @@ class PingService:
         ping = parse_ping(body)
         now = self._clock.now()
         key_hash = self._pseudonyms.key_hash(ping.licence_key)
-        found, state = self._cache.lookup(key_hash)
-        if not found:
-            state = await self._guarded(self._cache.load(key_hash, self._load_state))
+        state = await self.licence_state(key_hash)
         if state is None or state.licence.product != ping.product:
             return self._sign(_unknown_verdict(), ping, body, now, lease_until=None)
 
@@ -124,9 +123,18 @@ class PingService:
             body,
             now,
             lease_until=licence.expires_at if status == "valid" else None,
+            offered_to=licence if status == "valid" else None,
+            machine_id=machine_id,
         )
         await durable
         return answer
+
+    async def licence_state(self, key_hash: str) -> LicenceState | None:
+        """The licence behind a key hash from the cache; from the store only on a miss."""
+        found, state = self._cache.lookup(key_hash)
+        if not found:
+            state = await self._guarded(self._cache.load(key_hash, self._load_state))
+        return state
 
     async def _guarded(self, work: Awaitable[T]) -> T:
         """Store trouble on the way to a verdict is a 503, never a hanging request."""
@@ -195,6 +203,8 @@ class PingService:
         now: dt.datetime,
         *,
         lease_until: dt.datetime | None,
+        offered_to: LicenceSnapshot | None = None,
+        machine_id: str = "",
     ) -> SignedAnswer:
         lease_expires = now + dt.timedelta(seconds=self._settings.lease_s)
         if lease_until is not None:
@@ -203,8 +213,17 @@ class PingService:
         interval = self._settings.check_in_interval_s
         answer = {
             "licence": verdict,
-            "update": None,
-            "signatures": {},
+            # Updates and signature sets are for valid licences only.
+            "update": (
+                self._catalog.update_for(offered_to, ping.channel, ping.version, machine_id)
+                if offered_to is not None
+                else None
+            ),
+            "signatures": (
+                self._catalog.signature_sets_for(offered_to, ping.signatures, ping.version)
+                if offered_to is not None
+                else {}
+            ),
             "next_check_in": round(interval * random.uniform(0.9, 1.1)),
             "lease_expires": rfc3339(lease_expires),
             "server_time": rfc3339(now),
@@ -215,6 +234,10 @@ class PingService:
         return SignedAnswer(answer_body, self._signer.signature_header(answer_body))
 
 
+def users_over_limit(licence: LicenceSnapshot, user_count: int) -> bool:
+    return licence.max_users is not None and user_count > licence.max_users
+
+
 def _verdict(
     licence: LicenceSnapshot, status: str, outcome: SeatOutcome, user_count: int
 ) -> dict[str, Any]:
@@ -222,7 +245,7 @@ def _verdict(
         "status": status,
         "expires_at": rfc3339(licence.expires_at) if licence.expires_at else None,
         "max_users": licence.max_users,
-        "users_over_limit": licence.max_users is not None and user_count > licence.max_users,
+        "users_over_limit": users_over_limit(licence, user_count),
         "machines": {
             "allowed": licence.max_machines,
             "active": outcome.active,

@@ -1,0 +1,1 @@
+"""Releases and signature feeds: what installs are offered, entitled and rolled out."""

@@ -1,0 +1,326 @@
+"""Every release and signature set, held in memory and indexed so a ping plans its offer
+without reading the store.
+
+Refreshed on publish: in this process right after commit, on other nodes by
+LISTEN/NOTIFY on PostgreSQL, and by a short periodic reread on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import hashlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from app.core import notifications
+from app.licences.cache import LicenceSnapshot
+from app.releases.models import FeedVersion, Release
+
+logger = logging.getLogger("callhome.releases")
+
+NOTIFY_CHANNEL = "callhome_releases"
+_PENDING = "changed_catalog_entries"
+RETRY_DELAY_S = 5.0
+
+Offer = dict[str, Any]
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_version(text: str) -> Version | None:
+    """The fleet reports few distinct versions: parse each once. None when unparsable."""
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def rollout_bucket(machine_id: str, release_id: uuid.UUID) -> int:
+    """A machine's fixed place (0..99) in a release's rollout: it never moves, so a
+    rollout grows without flapping, and each release draws its own sample."""
+    digest = hashlib.sha256(f"{machine_id}:{release_id}".encode()).digest()
+    return int.from_bytes(digest, "big") % 100
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ReleaseEntry:
+    id: uuid.UUID
+    product: str
+    channel: str
+    version: Version
+    published_on: dt.date
+    min_from_version: Version | None
+    rollout_percent: int
+    yanked: bool
+    # The answer's `update` object, built once and shared by every ping.
+    offer: Offer
+
+    @classmethod
+    def of(cls, release: Release) -> ReleaseEntry:
+        return cls(
+            id=release.id,
+            product=release.product,
+            channel=release.channel,
+            version=Version(release.version),
+            published_on=release.published_at.date(),
+            min_from_version=(
+                Version(release.min_from_version) if release.min_from_version else None
+            ),
+            rollout_percent=release.rollout_percent,
+            yanked=release.yanked_at is not None,
+            offer={
+                "version": release.version,
+                "url": release.url,
+                "sha256": release.sha256,
+                "size": release.size,
+                "notes_url": release.notes_url,
+                "critical": release.critical,
+            },
+        )
+
+    def reaches(self, machine_id: str | None) -> bool:
+        """Whether the rollout includes the machine; without one, only a complete rollout."""
+        if self.rollout_percent >= 100:
+            return True
+        if self.rollout_percent <= 0 or machine_id is None:
+            return False
+        return rollout_bucket(machine_id, self.id) < self.rollout_percent
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FeedEntry:
+    feed: str
+    version: int
+    min_product_version: Version | None
+    # The answer's per-feed object, built once: the full set, and one per delta origin.
+    full: Offer
+    by_origin: dict[int, Offer]
+
+    @classmethod
+    def of(cls, feed_version: FeedVersion) -> FeedEntry:
+        full = {
+            "version": feed_version.version,
+            "url": feed_version.url,
+            "sha256": feed_version.sha256,
+            "size": feed_version.size,
+            "delta": None,
+        }
+        by_origin = {
+            delta.from_version: full
+            | {
+                "delta": {
+                    "from": delta.from_version,
+                    "url": delta.url,
+                    "sha256": delta.sha256,
+                    "size": delta.size,
+                }
+            }
+            for delta in feed_version.deltas
+        }
+        return cls(
+            feed=feed_version.feed,
+            version=feed_version.version,
+            min_product_version=(
+                Version(feed_version.min_product_version)
+                if feed_version.min_product_version
+                else None
+            ),
+            full=full,
+            by_origin=by_origin,
+        )
+
+
+CatalogEntry = ReleaseEntry | FeedEntry
+
+
+def newest_update(
+    track: Iterable[ReleaseEntry],
+    installed: Version,
+    updates_until: dt.date | None,
+    machine_id: str | None,
+) -> Offer | None:
+    """The newest release the install may take from `track` (newest first), or None."""
+    for release in track:
+        if release.version <= installed:
+            return None  # never a downgrade, nor the version it runs
+        if updates_until is not None and release.published_on > updates_until:
+            continue  # released after the maintenance ended
+        if release.min_from_version is not None and installed < release.min_from_version:
+            continue  # too far behind: an older release is its stepping stone
+        if release.reaches(machine_id):
+            return release.offer
+    return None
+
+
+def newest_signature_set(
+    sets: Iterable[FeedEntry], installed: int, product_version: Version | None
+) -> Offer | None:
+    """The newest set (newest first) the product can load, as a delta when one leads
+    from the installed version, or None when nothing newer is loadable."""
+    for entry in sets:
+        if entry.version <= installed:
+            return None
+        if entry.min_product_version is not None and (
+            product_version is None or product_version < entry.min_product_version
+        ):
+            continue
+        return entry.by_origin.get(installed, entry.full)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogIndex:
+    """Per (product, channel) the releases still offered, per feed its sets; newest first."""
+
+    tracks: dict[tuple[str, str], tuple[ReleaseEntry, ...]]
+    feeds: dict[str, tuple[FeedEntry, ...]]
+
+    @classmethod
+    def build(cls, releases: Iterable[ReleaseEntry], sets: Iterable[FeedEntry]) -> CatalogIndex:
+        tracks: dict[tuple[str, str], list[ReleaseEntry]] = {}
+        for release in releases:
+            if not release.yanked:
+                tracks.setdefault((release.product, release.channel), []).append(release)
+        feeds: dict[str, list[FeedEntry]] = {}
+        for entry in sets:
+            feeds.setdefault(entry.feed, []).append(entry)
+        return cls(
+            tracks={
+                track: tuple(sorted(entries, key=lambda r: r.version, reverse=True))
+                for track, entries in tracks.items()
+            },
+            feeds={
+                feed: tuple(sorted(entries, key=lambda e: e.version, reverse=True))
+                for feed, entries in feeds.items()
+            },
+        )
+
+
+Loader = Callable[[], Awaitable[tuple[list[ReleaseEntry], list[FeedEntry]]]]
+
+
+class Catalog:
+    """The in-process catalog: planning is pure in-memory work on an immutable index."""
+
+    def __init__(self, load: Loader, *, refresh_interval_s: float | None):
+        self._load = load
+        self._refresh_interval_s = refresh_interval_s
+        self._releases: dict[uuid.UUID, ReleaseEntry] = {}
+        self._sets: dict[tuple[str, int], FeedEntry] = {}
+        self._index = CatalogIndex.build((), ())
+        # Bumped by every change applied here, so a reload that read the store
+        # before a local commit cannot put an older picture back.
+        self._generation = 0
+        self._stale = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- planning (the hot path) ---------------------------------------------
+
+    def update_for(
+        self,
+        licence: LicenceSnapshot,
+        channel: str,
+        version: str,
+        machine_id: str | None,
+    ) -> Offer | None:
+        track = self._index.tracks.get((licence.product, channel))
+        installed = parse_version(version) if track else None
+        if installed is None or track is None:
+            return None
+        return newest_update(track, installed, licence.updates_until, machine_id)
+
+    def signature_set_for(
+        self, licence: LicenceSnapshot, feed: str, installed: int, product_version: str | None
+    ) -> Offer | None:
+        if feed not in licence.entitlements:
+            return None
+        sets = self._index.feeds.get(feed)
+        if sets is None:
+            return None
+        loads_from = parse_version(product_version) if product_version else None
+        return newest_signature_set(sets, installed, loads_from)
+
+    def signature_sets_for(
+        self, licence: LicenceSnapshot, installed: dict[str, int] | None, product_version: str
+    ) -> dict[str, Offer]:
+        """Per feed the install reports and the licence is entitled to, the set to fetch."""
+        planned: dict[str, Offer] = {}
+        if not installed or not licence.entitlements:
+            return planned
+        for feed, version in installed.items():
+            offer = self.signature_set_for(licence, feed, version, product_version)
+            if offer is not None:
+                planned[feed] = offer
+        return planned
+
+    # -- keeping it current --------------------------------------------------
+
+    def apply(self, entry: CatalogEntry) -> None:
+        """Take in an entry committed in this process, at once."""
+        if isinstance(entry, ReleaseEntry):
+            self._releases[entry.id] = entry
+        else:
+            self._sets[(entry.feed, entry.version)] = entry
+        self._generation += 1
+        self._index = CatalogIndex.build(self._releases.values(), self._sets.values())
+
+    def request_refresh(self) -> None:
+        self._stale.set()
+
+    async def refresh(self) -> None:
+        """Reread everything from the store (the catalog is small: releases, not the fleet)."""
+        while True:
+            generation = self._generation
+            releases, sets = await self._load()
+            if generation == self._generation:
+                break
+        self._releases = {release.id: release for release in releases}
+        self._sets = {(entry.feed, entry.version): entry for entry in sets}
+        self._index = CatalogIndex.build(releases, sets)
+
+    def follow(self, listener: notifications.NotificationListener) -> None:
+        """Reread when another node publishes, or when notifications may have been missed."""
+        listener.subscribe(NOTIFY_CHANNEL, lambda _payload: self.request_refresh())
+        listener.on_gap(self.request_refresh)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._keep_current(), name="callhome-catalog")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _keep_current(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._refresh_interval_s):
+                    await self._stale.wait()
+            self._stale.clear()
+            try:
+                await self.refresh()
+            except Exception:
+                # The last picture keeps serving; try again soon.
+                logger.exception("could not reread the release catalog")
+                await asyncio.sleep(RETRY_DELAY_S)
+                self._stale.set()
+
+
+async def mark_changed(session: AsyncSession, entry: CatalogEntry) -> None:
+    """Hand `entry` to this process's catalog after commit, and tell the other nodes."""
+    notifications.defer_until_commit(session, _PENDING, entry)
+    await notifications.notify(session, NOTIFY_CHANNEL, entry.__class__.__name__)
+
+
+def on_commit(session_class: type[Session], catalog: Catalog) -> None:
+    notifications.on_commit(session_class, _PENDING, catalog.apply)

@@ -1,0 +1,102 @@
+"""The SQL of releases and signature feeds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import InvalidInput
+from app.core.pagination import decode_cursor, encode_cursor
+from app.releases.models import FeedVersion, Release
+
+
+async def all_releases(session: AsyncSession) -> list[Release]:
+    return list(await session.scalars(select(Release)))
+
+
+async def all_feed_versions(session: AsyncSession) -> list[FeedVersion]:
+    return list(await session.scalars(select(FeedVersion)))
+
+
+async def release_versions(session: AsyncSession, product: str, channel: str) -> list[str]:
+    return list(
+        await session.scalars(
+            select(Release.version).where(Release.product == product, Release.channel == channel)
+        )
+    )
+
+
+async def get_release(
+    session: AsyncSession, release_id: uuid.UUID, *, lock: bool = False
+) -> Release | None:
+    return await session.get(Release, release_id, with_for_update=lock)
+
+
+async def get_feed_version(session: AsyncSession, feed: str, version: int) -> FeedVersion | None:
+    return await session.get(FeedVersion, (feed, version))
+
+
+@dataclass(frozen=True)
+class ReleaseFilter:
+    product: str | None = None
+    channel: str | None = None
+
+
+async def list_releases(
+    session: AsyncSession, wanted: ReleaseFilter, *, cursor: str | None, limit: int
+) -> tuple[list[Release], str | None]:
+    """Newest first, by keyset: a page never repeats or skips a release as others arrive."""
+    query = select(Release)
+    if wanted.product:
+        query = query.where(Release.product == wanted.product)
+    if wanted.channel:
+        query = query.where(Release.channel == wanted.channel)
+    if cursor:
+        created_at, release_id = decode_cursor(cursor, 2)
+        try:
+            after = (dt.datetime.fromisoformat(created_at), uuid.UUID(release_id))
+        except (TypeError, ValueError) as error:
+            raise InvalidInput("The cursor is not one this server issued") from error
+        query = query.where(
+            or_(
+                Release.created_at < after[0],
+                and_(Release.created_at == after[0], Release.id < after[1]),
+            )
+        )
+    query = query.order_by(Release.created_at.desc(), Release.id.desc()).limit(limit + 1)
+    rows = list(await session.scalars(query))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor(last.created_at.isoformat(), str(last.id))
+
+
+async def feed_summaries(session: AsyncSession) -> list[tuple[str, int, int]]:
+    """(feed, latest version, number of versions) for every feed, by name."""
+    rows = await session.execute(
+        select(FeedVersion.feed, func.max(FeedVersion.version), func.count())
+        .group_by(FeedVersion.feed)
+        .order_by(FeedVersion.feed)
+    )
+    return [(feed, int(latest), int(count)) for feed, latest, count in rows]
+
+
+async def list_feed_versions(
+    session: AsyncSession, feed: str, *, cursor: str | None, limit: int
+) -> tuple[list[FeedVersion], str | None]:
+    """Newest version first, by keyset."""
+    query = select(FeedVersion).where(FeedVersion.feed == feed)
+    if cursor:
+        (before,) = decode_cursor(cursor, 1)
+        if not isinstance(before, int):
+            raise InvalidInput("The cursor is not one this server issued")
+        query = query.where(FeedVersion.version < before)
+    query = query.order_by(FeedVersion.version.desc()).limit(limit + 1)
+    rows = list(await session.scalars(query))
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], encode_cursor(rows[limit - 1].version)

@@ -1,0 +1,249 @@
+"""Release and feed publishing for staff, and the signed news answers for installs."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from starlette.responses import Response
+
+from app.core.auth import ReleasesWriter
+from app.core.database import ReadSession, WriteSession
+from app.core.errors import (
+    CallhomeError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    StoreUnavailable,
+    problem_responses,
+)
+from app.core.json import dumps
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.core.schemas import PRODUCT_PATTERN
+from app.core.signing import SIGNATURE_HEADER
+from app.licences.cache import LicenceSnapshot, licence_status
+from app.releases import repository, service
+from app.releases.catalog import Catalog
+from app.releases.schemas import (
+    CHANNEL_PATTERN,
+    VERSION_PATTERN,
+    FeedList,
+    FeedSummary,
+    FeedVersionCreate,
+    FeedVersionOut,
+    FeedVersionPage,
+    ReleaseChange,
+    ReleaseCreate,
+    ReleaseOut,
+    ReleasePage,
+)
+
+admin_router = APIRouter(
+    prefix="/v1/admin",
+    tags=["releases"],
+    responses=problem_responses(InvalidInput, Forbidden),
+)
+news_router = APIRouter(prefix="/v1", tags=["updates"])
+
+FeedName = Annotated[str, Path(pattern=PRODUCT_PATTERN)]
+
+
+@admin_router.post("/releases", status_code=201, responses=problem_responses(Conflict))
+async def publish_release(
+    data: ReleaseCreate, staff: ReleasesWriter, session: WriteSession, request: Request
+) -> ReleaseOut:
+    release = await service.publish_release(
+        session, data, actor=staff.name, now=request.app.state.clock.now()
+    )
+    return ReleaseOut.model_validate(release)
+
+
+@admin_router.get("/releases")
+async def list_releases(
+    _: ReleasesWriter,
+    session: ReadSession,
+    product: Annotated[str | None, Query(pattern=PRODUCT_PATTERN)] = None,
+    channel: Annotated[str | None, Query(pattern=CHANNEL_PATTERN)] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> ReleasePage:
+    wanted = repository.ReleaseFilter(product=product, channel=channel)
+    releases, next_cursor = await repository.list_releases(
+        session, wanted, cursor=cursor, limit=limit
+    )
+    return ReleasePage(
+        items=[ReleaseOut.model_validate(release) for release in releases],
+        next_cursor=next_cursor,
+    )
+
+
+@admin_router.patch("/releases/{release_id}", responses=problem_responses(NotFound, Conflict))
+async def change_release(
+    release_id: uuid.UUID,
+    change: ReleaseChange,
+    staff: ReleasesWriter,
+    session: WriteSession,
+    request: Request,
+) -> ReleaseOut:
+    release = await service.change_release(
+        session, release_id, change, actor=staff.name, now=request.app.state.clock.now()
+    )
+    return ReleaseOut.model_validate(release)
+
+
+@admin_router.post("/feeds/{feed}/versions", status_code=201, responses=problem_responses(Conflict))
+async def publish_feed_version(
+    feed: FeedName,
+    data: FeedVersionCreate,
+    staff: ReleasesWriter,
+    session: WriteSession,
+    request: Request,
+) -> FeedVersionOut:
+    feed_version = await service.publish_feed_version(
+        session, feed, data, actor=staff.name, now=request.app.state.clock.now()
+    )
+    return FeedVersionOut.model_validate(feed_version)
+
+
+@admin_router.get("/feeds")
+async def list_feeds(_: ReleasesWriter, session: ReadSession) -> FeedList:
+    summaries = await repository.feed_summaries(session)
+    return FeedList(
+        items=[
+            FeedSummary(feed=feed, latest_version=latest, versions=count)
+            for feed, latest, count in summaries
+        ]
+    )
+
+
+@admin_router.get("/feeds/{feed}/versions")
+async def list_feed_versions(
+    feed: FeedName,
+    _: ReleasesWriter,
+    session: ReadSession,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> FeedVersionPage:
+    versions, next_cursor = await repository.list_feed_versions(
+        session, feed, cursor=cursor, limit=limit
+    )
+    return FeedVersionPage(
+        items=[FeedVersionOut.model_validate(version) for version in versions],
+        next_cursor=next_cursor,
+    )
+
+
+# -- news for installs --------------------------------------------------------
+
+
+class LicenceRequired(CallhomeError):
+    status = 401
+    code = "licence-required"
+    title = "A valid licence key of this product is required"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"WWW-Authenticate": "Licence"})
+
+
+class NotEntitled(CallhomeError):
+    status = 403
+    code = "not-entitled"
+    title = "The licence is not entitled to this feed"
+
+
+_LICENCE_HEADER = re.compile(r"Licence ([\x20-\x7e]{8,128})")
+NEWS_ERRORS = (LicenceRequired, InvalidInput, StoreUnavailable)
+
+
+async def _licence(request: Request, authorization: str | None) -> LicenceSnapshot:
+    """The valid licence whose key the `Authorization: Licence <key>` header carries."""
+    matched = _LICENCE_HEADER.fullmatch(authorization or "")
+    if matched is None:
+        raise LicenceRequired()
+    state = request.app.state
+    found = await state.pings.licence_state(state.pseudonyms.key_hash(matched.group(1)))
+    if found is None or licence_status(found.licence, state.clock.now()) != "valid":
+        raise LicenceRequired()
+    licence: LicenceSnapshot = found.licence
+    return licence
+
+
+def _signed(request: Request, document: dict[str, Any], if_none_match: str | None) -> Response:
+    """The answer signed like the ping's. Nothing volatile in it (no server time), so an
+    unchanged offer keeps its body, hence its ETag, and a client may revalidate for free."""
+    body = dumps(document)
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
+    if if_none_match is not None and {etag, "*"} & {
+        tag.strip().removeprefix("W/") for tag in if_none_match.split(",")
+    }:
+        return Response(status_code=304, headers=headers)
+    headers[SIGNATURE_HEADER] = request.app.state.signer.signature_header(body)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@news_router.get(
+    "/updates/{product}",
+    response_class=Response,
+    responses={
+        200: {"description": "The signed offer: `update` is null when none waits"},
+        304: {"description": "The offer is unchanged since the ETag sent"},
+        **problem_responses(*NEWS_ERRORS),
+    },
+)
+async def update_news(
+    request: Request,
+    product: Annotated[str, Path(pattern=PRODUCT_PATTERN)],
+    version: Annotated[str, Query(pattern=VERSION_PATTERN)],
+    channel: Annotated[str, Query(pattern=CHANNEL_PATTERN)] = "stable",
+    authorization: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
+) -> Response:
+    """The newest release this licence may take. Without a machine to place in a
+    rollout, only releases rolled out to everyone are offered here."""
+    licence = await _licence(request, authorization)
+    if licence.product != product:
+        raise LicenceRequired()
+    catalog: Catalog = request.app.state.catalog
+    update = catalog.update_for(licence, channel, version, machine_id=None)
+    document = {"product": product, "channel": channel, "version": version, "update": update}
+    return _signed(request, document, if_none_match)
+
+
+@news_router.get(
+    "/feeds/{feed}",
+    response_class=Response,
+    responses={
+        200: {"description": "The signed offer: `signature_set` is null when none waits"},
+        304: {"description": "The offer is unchanged since the ETag sent"},
+        **problem_responses(*NEWS_ERRORS, NotEntitled),
+    },
+)
+async def feed_news(
+    request: Request,
+    feed: FeedName,
+    version: Annotated[int, Query(ge=0, le=2**53)],
+    product_version: Annotated[
+        str | None,
+        Query(pattern=VERSION_PATTERN, description="Sets that need a minimum need it"),
+    ] = None,
+    authorization: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
+) -> Response:
+    """The signature set to fetch next, as a delta from `version` where one exists."""
+    licence = await _licence(request, authorization)
+    if feed not in licence.entitlements:
+        raise NotEntitled()
+    catalog: Catalog = request.app.state.catalog
+    offer = catalog.signature_set_for(licence, feed, version, product_version)
+    document = {
+        "feed": feed,
+        "version": version,
+        "product_version": product_version,
+        "signature_set": offer,
+    }
+    return _signed(request, document, if_none_match)
