@@ -12,6 +12,9 @@ import typer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.abuse.commands import detect, machines_app, reports_app
+from app.abuse.models import AbuseReport, ReportStatus
+from app.audit.commands import audit
 from app.core import auth, migrations
 from app.core.commands import CLI_ACTOR, JsonFlag, emit, in_session, now, parse
 from app.core.database import Database
@@ -36,6 +39,10 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(keys_app, name="keys")
 app.add_typer(releases_app, name="releases")
 app.add_typer(feeds_app, name="feeds")
+app.add_typer(reports_app, name="reports")
+app.add_typer(machines_app, name="machines")
+app.command("detect")(detect)
+app.command("audit")(audit)
 
 
 def licence_document(licence: Licence) -> dict[str, Any]:
@@ -332,10 +339,12 @@ async def _counts(session: AsyncSession) -> dict[str, int]:
     async def count(table: Any) -> int:
         return int(await session.scalar(select(func.count()).select_from(table)) or 0)
 
+    open_reports = select(AbuseReport).where(AbuseReport.status == ReportStatus.OPEN.value)
     return {
         "licences": await count(Licence),
         "machines": await count(Machine),
         "pings": await count(pings),
+        "open_reports": await count(open_reports.subquery()),
     }
 
 

@@ -10,6 +10,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app.abuse.buffer import AbuseWorker
+from app.abuse.router import router as abuse_router
+from app.audit.router import router as audit_router
 from app.core import migrations
 from app.core.access_log import AccessLog
 from app.core.clock import Clock, SystemClock
@@ -71,6 +74,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             follow_licence_changes(listener, cache)
             catalog.follow(listener)
         app.state.licence_cache = cache
+        abuse = AbuseWorker(database, settings, app.state.clock)
+        app.state.abuse = abuse
         app.state.catalog = catalog
         app.state.notifications = listener
         app.state.pings = PingService(
@@ -82,8 +87,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             cache=cache,
             writer=writer,
             catalog=catalog,
+            findings=abuse.findings,
         )
         writer.start()
+        abuse.start()
         catalog.start()
         maintenance = asyncio.create_task(
             maintain_forever(database, app.state.clock, settings.maintenance_interval_s)
@@ -102,6 +109,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 await listener.stop()
             await catalog.stop()
             await writer.stop()
+            await abuse.stop()
             await database.dispose()
 
     app = FastAPI(
@@ -122,6 +130,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(news_router)
     if settings.admin_enabled:
         app.include_router(licences_router)
+        app.include_router(abuse_router)
+        app.include_router(audit_router)
         app.include_router(releases_router)
     _document(app)
     return app

@@ -1,5 +1,6 @@
 """Every table of callhome, imported in one place for migrations and the privacy inventory."""
 
+from app.abuse.models import AbuseReport, AbuseReportEvent, AbuseSuspect
 from app.core.audit import AuditEntry
 from app.core.auth import StaffToken
 from app.core.database import Base
@@ -11,6 +12,9 @@ from app.releases.models import FeedDelta, FeedVersion, Release
 metadata = Base.metadata
 
 __all__ = [
+    "AbuseReport",
+    "AbuseReportEvent",
+    "AbuseSuspect",
     "AuditEntry",
     "DayKey",
     "FeedDelta",

@@ -8,10 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from typer.testing import CliRunner
 
+from app.abuse.models import ReportKind
 from app.cli import app as cli
+from tests.abuse import make_report
 from tests.conftest import Store
+from tests.pings import ping_body, send_ping
 
 runner = CliRunner()
 
@@ -35,7 +39,7 @@ async def test_cli_and_api_see_the_same_licences(
     assert made["key"]
     shown = await client.get(f"/v1/admin/licences/{made['id']}", headers=admin_headers)
     assert shown.status_code == 200
-    assert shown.json() | {"key": made["key"]} == made
+    assert shown.json() | {"key": made["key"]} == made | {"machines": [], "machines_total": 0}
     assert shown.json()["expires_at"] == "2027-03-01T00:00:00Z"
     assert shown.json()["entitlements"] == ["antivirus", "spam"]
 
@@ -90,7 +94,15 @@ async def test_cli_refuses_bad_input_and_writes_nothing(store: Store, args: list
     assert counts["licences"] == 0
 
 
-async def test_stats_counts_licences(store: Store) -> None:
-    await callhome(store, "licences", "create", "--product", "mail")
-    counts = await callhome(store, "stats")
-    assert counts == {"licences": 1, "machines": 0, "pings": 0}
+async def test_stats_counts_what_the_store_holds(
+    store: Store, client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
+) -> None:
+    created = await callhome(store, "licences", "create", "--product", "mail")
+    assert await callhome(store, "stats") == {
+        "licences": 1, "machines": 0, "pings": 0, "open_reports": 0,
+    }  # fmt: skip
+    await make_report(app, created["id"], ReportKind.MACHINE_CHURN, figure=30, allowed=10)
+    await send_ping(client, app, ping_body(created["key"]))
+    assert await callhome(store, "stats") == {
+        "licences": 1, "machines": 1, "pings": 1, "open_reports": 1,
+    }  # fmt: skip

@@ -46,6 +46,21 @@ class Settings(BaseSettings):
     store_timeout_s: float = Field(default=5.0, gt=0)
     retry_after_s: int = Field(default=30, ge=1)
 
+    # Abuse detection (docs/abuse.md). The sweep runs in the server every
+    # detect_interval_s (0: only `callhome detect`, from cron); findings from
+    # the ping path are written every findings_flush_s.
+    detect_interval_s: float = Field(default=300.0, ge=0)
+    findings_flush_s: float = Field(default=5.0, gt=0)
+    # machine_churn: more distinct machines in churn_window_days than
+    # max(churn_min_machines, churn_factor x max_machines).
+    churn_window_days: int = Field(default=30, ge=1, le=365)
+    churn_factor: float = Field(default=3.0, ge=1)
+    churn_min_machines: int = Field(default=10, ge=1)
+    # network_spread: more distinct networks on one UTC day than
+    # max(spread_min_networks, spread_factor x max_machines).
+    spread_factor: float = Field(default=2.0, ge=1)
+    spread_min_networks: int = Field(default=4, ge=1)
+
     admin_enabled: bool = True
     workers: int = Field(default=1, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

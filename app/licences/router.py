@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from app.core.auth import LicencesReader, LicencesWriter
 from app.core.database import ReadSession, WriteSession
@@ -17,8 +17,11 @@ from app.licences.schemas import (
     LicenceChange,
     LicenceCreate,
     LicenceCreated,
+    LicenceDetail,
     LicenceOut,
     LicencePage,
+    MachineOut,
+    MachineRef,
 )
 
 router = APIRouter(
@@ -66,9 +69,36 @@ async def list_licences(
 
 @router.get("/{licence_id}", responses=problem_responses(NotFound))
 async def show_licence(
-    licence_id: uuid.UUID, _: LicencesReader, session: ReadSession
-) -> LicenceOut:
-    return LicenceOut.model_validate(await service.get_licence(session, licence_id))
+    licence_id: uuid.UUID, _: LicencesReader, session: ReadSession, request: Request
+) -> LicenceDetail:
+    licence = await service.get_licence(session, licence_id)
+    listed = await service.list_machines(session, licence)
+    now = request.app.state.clock.now()
+    return LicenceDetail.model_validate(
+        LicenceOut.model_validate(licence).model_dump()
+        | {
+            "machines": [
+                MachineOut.of(machine, active=service.is_active(machine, licence, now))
+                for machine in listed.machines
+            ],
+            "machines_total": listed.total,
+        }
+    )
+
+
+@router.delete("/{licence_id}/machines/{machine}", responses=problem_responses(NotFound, Conflict))
+async def retire_machine(
+    licence_id: uuid.UUID,
+    machine: Annotated[MachineRef, Path(description="The machine id, or its first 12+ digits")],
+    staff: LicencesWriter,
+    session: WriteSession,
+    request: Request,
+) -> MachineOut:
+    """Retire a machine (hardware replaced): it stops counting against the limit at once."""
+    now = request.app.state.clock.now()
+    retired = await service.retire_machine(session, licence_id, machine, actor=staff.name, now=now)
+    # Retired: it holds no seat, so it is not active.
+    return MachineOut.of(retired, active=False)
 
 
 @router.patch("/{licence_id}", responses=problem_responses(NotFound, Conflict))

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from app.core.schemas import Moment, Name, ResponseModel, StrictModel
-from app.licences.models import LicenceStatus, Overage
+from app.licences.models import LicenceStatus, Machine, Overage
 
 LicenceKey = Annotated[
     str, StringConstraints(min_length=8, max_length=128, pattern=r"^[\x20-\x7e]+$")
@@ -68,3 +68,31 @@ class LicenceCreated(LicenceOut):
 class LicencePage(ResponseModel):
     items: list[LicenceOut]
     next_cursor: str | None
+
+
+# A machine id, or enough of its start (12 hex digits, as staff are shown) to name it.
+MACHINE_REF_PATTERN = r"^[0-9a-f]{12,32}$"
+MachineRef = Annotated[str, StringConstraints(pattern=MACHINE_REF_PATTERN)]
+
+
+class MachineOut(ResponseModel):
+    """A machine by its licence-scoped pseudonym; `active` means it counts against the limit."""
+
+    machine_id: str
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+    last_version: str
+    last_user_count: int
+    seat: str
+    retired_at: dt.datetime | None
+    active: bool
+
+    @classmethod
+    def of(cls, machine: Machine, *, active: bool) -> MachineOut:
+        fields = {name: getattr(machine, name) for name in cls.model_fields if name != "active"}
+        return cls.model_validate(fields | {"active": active})
+
+
+class LicenceDetail(LicenceOut):
+    machines: list[MachineOut] = Field(description="The most recently seen first")
+    machines_total: int

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,8 +17,8 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from app.core.pseudonyms import Pseudonyms, normalise_licence_key
 from app.licences.changes import mark_changed
-from app.licences.models import Licence, LicenceStatus
-from app.licences.schemas import LicenceChange, LicenceCreate
+from app.licences.models import Licence, LicenceStatus, Machine, Seat
+from app.licences.schemas import MACHINE_REF_PATTERN, LicenceChange, LicenceCreate
 
 # Crockford's base32: no I, L, O or U to misread. 25 symbols carry 125 bits.
 KEY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -206,3 +207,93 @@ def _jsonable(values: dict[str, object]) -> dict[str, object]:
         name: value.isoformat() if isinstance(value, dt.date) else value
         for name, value in values.items()
     }
+
+
+# The licence detail lists this many machines, the most recently seen first.
+MACHINES_SHOWN = 200
+# Staff see machine ids by this many hex digits: enough to tell a licence's
+# machines apart and to retire one, no more.
+SHORT_MACHINE_ID = 12
+
+
+def short_machine_id(machine_id: str) -> str:
+    return machine_id[:SHORT_MACHINE_ID]
+
+
+def holds_seat(licence: Licence, now: dt.datetime) -> ColumnElement[bool]:
+    """Machines counted against the limit now: granted, not retired, seen within the window."""
+    return and_(
+        Machine.licence_id == licence.id,
+        Machine.seat == Seat.GRANTED.value,
+        Machine.retired_at.is_(None),
+        Machine.last_seen_at > now - dt.timedelta(days=licence.activity_window_days),
+    )
+
+
+def is_active(machine: Machine, licence: Licence, now: dt.datetime) -> bool:
+    return (
+        machine.seat == Seat.GRANTED.value
+        and machine.retired_at is None
+        and machine.last_seen_at > now - dt.timedelta(days=licence.activity_window_days)
+    )
+
+
+@dataclass(frozen=True)
+class MachineList:
+    machines: list[Machine]
+    total: int
+
+
+async def list_machines(
+    session: AsyncSession, licence: Licence, *, limit: int = MACHINES_SHOWN
+) -> MachineList:
+    query = select(Machine).where(Machine.licence_id == licence.id)
+    machines = await session.scalars(
+        query.order_by(Machine.last_seen_at.desc(), Machine.machine_id).limit(limit)
+    )
+    total = await session.scalar(
+        select(func.count()).select_from(Machine).where(Machine.licence_id == licence.id)
+    )
+    return MachineList(list(machines), int(total or 0))
+
+
+async def retire_machine(
+    session: AsyncSession,
+    licence_id: uuid.UUID,
+    machine_ref: str,
+    *,
+    actor: str,
+    now: dt.datetime,
+) -> Machine:
+    """Stop counting a machine at once (hardware replaced); `machine_ref` may be a prefix."""
+    if not re.fullmatch(MACHINE_REF_PATTERN, machine_ref):
+        raise InvalidInput("A machine is named by 12 to 32 lower-case hex digits")
+    licence = await get_licence(session, licence_id)
+    # Hex only, so LIKE sees no wildcards.
+    matches = list(
+        await session.scalars(
+            select(Machine)
+            .where(Machine.licence_id == licence.id, Machine.machine_id.like(f"{machine_ref}%"))
+            .limit(2)
+            .with_for_update()
+        )
+    )
+    if not matches:
+        raise NotFound("The licence has no such machine")
+    if len(matches) > 1:
+        raise Conflict("More than one machine starts so; give more of its id")
+    machine = matches[0]
+    if machine.retired_at is not None:
+        return machine
+    machine.retired_at = now
+    await mark_changed(session, licence.id)
+    await audit.record(
+        session,
+        actor=actor,
+        action="machine.retire",
+        target_type="licence",
+        target_id=str(licence.id),
+        at=now,
+        detail={"machine": short_machine_id(machine.machine_id)},
+    )
+    return machine

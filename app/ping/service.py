@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.abuse.buffer import FindingsBuffer
 from app.core.clock import Clock, rfc3339
 from app.core.database import Database
 from app.core.errors import InvalidInput, StoreUnavailable, describe_errors
@@ -76,6 +77,7 @@ class PingService:
         cache: LicenceCache,
         writer: BatchWriter,
         catalog: Catalog,
+        findings: FindingsBuffer,
     ):
         self._settings = settings
         self._clock = clock
@@ -85,6 +87,7 @@ class PingService:
         self._cache = cache
         self._writer = writer
         self._catalog = catalog
+        self._findings = findings
         self._day_keys = DayKeyRing()
         self._day_key_lock = asyncio.Lock()
 
@@ -127,6 +130,8 @@ class PingService:
             machine_id=machine_id,
         )
         await durable
+        if status == "valid" and users_over_limit(licence, ping.user_count):
+            self._findings.note_users_over_limit(licence.id)
         return answer
 
     async def licence_state(self, key_hash: str) -> LicenceState | None:
@@ -161,6 +166,8 @@ class PingService:
             return SeatOutcome(Seat.GRANTED, state.active_count(now))
         decision = await self._guarded(self._claim_seat(state.licence, machine_id, ping, now))
         self._cache.put(key_hash, LicenceState(decision.licence, decision.seated))
+        if decision.over_limit:
+            self._findings.note_machines_over_limit(decision.licence.id, now)
         return SeatOutcome(decision.seat, decision.active)
 
     async def _claim_seat(

@@ -1,0 +1,1 @@
+"""The audit log read side: what staff did, for staff to read."""
