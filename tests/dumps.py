@@ -6,10 +6,11 @@ import asyncio
 import subprocess
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from app.core.database import create_engine
+from app.ingest.models import pings
 from tests.conftest import Store
 
 
@@ -32,6 +33,16 @@ def _files_or_dump(store: Store) -> str:
         )  # fmt: skip
         parts.append(dumped.stdout)
     return "\n".join(parts)
+
+
+async def count_pings(url: str) -> int:
+    """Stored pings, counted through a connection of the test's own."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(pings)) or 0)
+    finally:
+        await engine.dispose()
 
 
 async def _rows_as_text(url: str) -> str:

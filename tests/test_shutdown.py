@@ -10,22 +10,10 @@ import threading
 
 import httpx
 
-from app.core.database import create_engine
-from app.ingest.models import pings
 from tests.conftest import Store
+from tests.dumps import count_pings
 from tests.pings import ping_body
 from tests.server import serve
-
-
-async def stored(url: str) -> int:
-    from sqlalchemy import func, select
-
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return int(await connection.scalar(select(func.count()).select_from(pings)) or 0)
-    finally:
-        await engine.dispose()
 
 
 def test_sigterm_under_load_loses_nothing_acknowledged(store: Store) -> None:
@@ -77,7 +65,7 @@ def test_sigterm_under_load_loses_nothing_acknowledged(store: Store) -> None:
         output = server.stop()
     assert "Application shutdown complete" in output
     assert acknowledged >= 200
-    assert asyncio.run(stored(store.url)) >= acknowledged
+    assert asyncio.run(count_pings(store.url)) >= acknowledged
 
 
 def _token(store: Store) -> str:

@@ -11,25 +11,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from app.ingest.models import pings
 from app.main import create_app
 from tests.conftest import FrozenClock, Store
+from tests.dumps import count_pings
 from tests.faults import CuttableProxy
 from tests.pings import new_licence, ping_body, verify_signature
-
-
-async def count_pings(url: str) -> int:
-    from app.core.database import create_engine
-
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return int(await connection.scalar(select(func.count()).select_from(pings)) or 0)
-    finally:
-        await engine.dispose()
 
 
 async def fire(http: httpx.AsyncClient, app: FastAPI, key: str, count: int) -> list[int]:

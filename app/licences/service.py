@@ -8,13 +8,13 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import audit
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.core.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from app.core.pagination import DEFAULT_LIMIT, newest_first
 from app.core.pseudonyms import Pseudonyms, normalise_licence_key
 from app.licences.changes import mark_changed
 from app.licences.models import Licence, LicenceStatus, Machine, Seat
@@ -127,26 +127,14 @@ async def list_licences(
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> tuple[list[Licence], str | None]:
-    """Newest first, by keyset: a page never repeats or skips a licence as others arrive."""
-    query = _filtered(select(Licence), wanted)
-    if cursor:
-        created_at, licence_id = decode_cursor(cursor, 2)
-        try:
-            after = (dt.datetime.fromisoformat(created_at), uuid.UUID(licence_id))
-        except (TypeError, ValueError) as error:
-            raise InvalidInput("The cursor is not one this server issued") from error
-        query = query.where(
-            or_(
-                Licence.created_at < after[0],
-                and_(Licence.created_at == after[0], Licence.id < after[1]),
-            )
-        )
-    query = query.order_by(Licence.created_at.desc(), Licence.id.desc()).limit(limit + 1)
-    rows = list(await session.scalars(query))
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode_cursor(last.created_at.isoformat(), str(last.id))
+    return await newest_first(
+        session,
+        _filtered(select(Licence), wanted),
+        Licence.created_at,
+        Licence.id,
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 _ALLOWED_STATUS_CHANGES = {

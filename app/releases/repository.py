@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import InvalidInput
-from app.core.pagination import decode_cursor, encode_cursor
+from app.core.pagination import decode_cursor, encode_cursor, newest_first
 from app.releases.models import FeedVersion, Release
 
 
@@ -49,30 +48,14 @@ class ReleaseFilter:
 async def list_releases(
     session: AsyncSession, wanted: ReleaseFilter, *, cursor: str | None, limit: int
 ) -> tuple[list[Release], str | None]:
-    """Newest first, by keyset: a page never repeats or skips a release as others arrive."""
     query = select(Release)
     if wanted.product:
         query = query.where(Release.product == wanted.product)
     if wanted.channel:
         query = query.where(Release.channel == wanted.channel)
-    if cursor:
-        created_at, release_id = decode_cursor(cursor, 2)
-        try:
-            after = (dt.datetime.fromisoformat(created_at), uuid.UUID(release_id))
-        except (TypeError, ValueError) as error:
-            raise InvalidInput("The cursor is not one this server issued") from error
-        query = query.where(
-            or_(
-                Release.created_at < after[0],
-                and_(Release.created_at == after[0], Release.id < after[1]),
-            )
-        )
-    query = query.order_by(Release.created_at.desc(), Release.id.desc()).limit(limit + 1)
-    rows = list(await session.scalars(query))
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode_cursor(last.created_at.isoformat(), str(last.id))
+    return await newest_first(
+        session, query, Release.created_at, Release.id, cursor=cursor, limit=limit
+    )
 
 
 async def feed_summaries(session: AsyncSession) -> list[tuple[str, int, int]]:
