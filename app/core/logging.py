@@ -17,7 +17,13 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # it up: a client-sent id could smuggle anything into the logs.
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
-_STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Record attributes that are not extra fields; uvicorn's color_message repeats
+# the message with terminal escapes.
+_STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):
