@@ -122,7 +122,15 @@ async def warm_up(port: int, bodies: list[str]) -> None:
 
         async def one(body: str) -> None:
             async with limits:
-                response = await http.post("/v1/ping", content=body)
+                # A keep-alive connection the server just closed fails once;
+                # a repeated ping is harmless.
+                for attempt in range(3):
+                    try:
+                        response = await http.post("/v1/ping", content=body)
+                        break
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
                 response.raise_for_status()
 
         await asyncio.gather(*(one(body) for body in bodies))
