@@ -115,3 +115,21 @@ def _ping_a_real_server(store: Store) -> str:
         output = server.stop()
     assert "POST /v1/ping 200" in output  # the access log is there, and speaks of routes
     return output
+
+
+async def test_store_errors_never_carry_the_values_bound_to_them(store: Store) -> None:
+    from sqlalchemy import text
+
+    from app.core.database import create_engine
+
+    engine = create_engine(store.url)
+    try:
+        async with engine.connect() as connection:
+            with pytest.raises(Exception) as failure:
+                await connection.execute(
+                    text("SELECT * FROM no_such_table WHERE x = :v"), {"v": DIRECT_V4}
+                )
+    finally:
+        await engine.dispose()
+    assert "no_such_table" in str(failure.value)
+    assert_no_canary("a store error", str(failure.value))

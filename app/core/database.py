@@ -79,8 +79,10 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
 
 def create_engine(url: str, *, pool_size: int = 10, timeout_s: float = 5.0) -> AsyncEngine:
+    # Error messages never carry bound values: a traceback that reaches a log
+    # holds the statement, not the data.
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_pre_ping=False)
+        engine = create_async_engine(url, pool_pre_ping=False, hide_parameters=True)
         _configure_sqlite(engine, busy_timeout_ms=int(timeout_s * 1000))
         return engine
     return create_async_engine(
@@ -88,6 +90,7 @@ def create_engine(url: str, *, pool_size: int = 10, timeout_s: float = 5.0) -> A
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        hide_parameters=True,
         pool_timeout=timeout_s,
         connect_args={"timeout": timeout_s, "command_timeout": 2 * timeout_s},
     )
