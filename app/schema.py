@@ -5,7 +5,7 @@ from app.core.audit import AuditEntry
 from app.core.auth import StaffToken
 from app.core.database import Base
 from app.core.pseudonyms import DayKey
-from app.ingest.models import pings
+from app.ingest.models import DailyUsage, pings
 from app.licences.models import Licence, Machine
 from app.releases.models import FeedDelta, FeedVersion, Release
 
@@ -16,6 +16,7 @@ __all__ = [
     "AbuseReportEvent",
     "AbuseSuspect",
     "AuditEntry",
+    "DailyUsage",
     "DayKey",
     "FeedDelta",
     "FeedVersion",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, String, Table, Uuid
+import datetime as dt
+import uuid
+
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Table, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, JsonDocument, UtcDateTime
 
@@ -24,3 +28,22 @@ pings = Table(
     Column("seat", String(8), nullable=False),
     Index(None, "licence_id", "received_at"),
 )
+
+
+class DailyUsage(Base):
+    """What remains of a licence's pings once they expire: one row per licence and UTC day.
+
+    Aggregates only: counts of distinct machines and networks, never which ones.
+    """
+
+    __tablename__ = "daily_usage"
+
+    licence_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("licences.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    pings: Mapped[int] = mapped_column(Integer)
+    machines: Mapped[int] = mapped_column(Integer)
+    networks: Mapped[int] = mapped_column(Integer)
+    peak_users: Mapped[int] = mapped_column(Integer)
+    versions: Mapped[list[str]] = mapped_column(JsonDocument)
