@@ -45,11 +45,11 @@ async def test_day_keys_are_destroyed_after_48_hours(
     clock.current = dt.datetime.combine(
         first_day + dt.timedelta(days=1), dt.time(23, 59), tzinfo=dt.UTC
     )
-    kept = await run_maintenance(app.state.database, clock.now())
+    kept = await run_maintenance(app.state.database, app.state.settings, clock.now())
     assert kept.ran and kept.day_keys_destroyed == 0
     clock.advance(minutes=1)  # 48 hours after the first day began
-    report = await run_maintenance(app.state.database, clock.now())
+    report = await run_maintenance(app.state.database, app.state.settings, clock.now())
     assert report.day_keys_destroyed == 1
     assert await day_keys(app) == [first_day + dt.timedelta(days=1)]
-    again = await run_maintenance(app.state.database, clock.now())
+    again = await run_maintenance(app.state.database, app.state.settings, clock.now())
     assert again.day_keys_destroyed == 0

@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.core import metrics
 from app.core.database import dialect_insert
 from app.core.errors import StoreUnavailable
 from app.core.json import dumps
 from app.ingest.models import pings
 from app.ingest.partitions import ensure_ping_partitions
-from app.licences.models import Machine
+from app.licences.models import Licence, Machine
 
 logger = logging.getLogger("callhome.ingest")
 
@@ -90,9 +92,19 @@ def latest_per_machine(records: Sequence[PingRecord]) -> list[PingRecord]:
     return [latest[key] for key in sorted(latest)]
 
 
+class LicenceGone(Exception):
+    """A licence of the batch was deleted after its pings passed the licence cache."""
+
+
+def _licence_ids(records: Sequence[PingRecord]) -> list[uuid.UUID]:
+    return sorted({record.licence_id for record in records})
+
+
 async def _write_postgresql(connection: AsyncConnection, records: Sequence[PingRecord]) -> None:
     try:
         await _copy_postgresql(connection, records)
+    except asyncpg.ForeignKeyViolationError as error:
+        raise LicenceGone from error
     except asyncpg.CheckViolationError as error:
         if "no partition" not in str(error):
             raise
@@ -125,7 +137,38 @@ async def _copy_postgresql(connection: AsyncConnection, records: Sequence[PingRe
         )
 
 
+async def _existing_licences_postgresql(
+    connection: AsyncConnection, records: Sequence[PingRecord]
+) -> set[uuid.UUID]:
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    rows = await driver.fetch(
+        "SELECT id FROM licences WHERE id = ANY($1::uuid[])", _licence_ids(records)
+    )
+    return {row["id"] for row in rows}
+
+
 async def _write_sqlite(connection: AsyncConnection, records: Sequence[PingRecord]) -> None:
+    try:
+        await _insert_sqlite(connection, records)
+    except IntegrityError as error:
+        if "FOREIGN KEY" not in str(error.orig):
+            raise
+        raise LicenceGone from error
+
+
+async def _existing_licences_sqlite(
+    connection: AsyncConnection, records: Sequence[PingRecord]
+) -> set[uuid.UUID]:
+    async with connection.begin():
+        found = await connection.scalars(
+            select(Licence.id).where(Licence.id.in_(_licence_ids(records)))
+        )
+        return set(found)
+
+
+async def _insert_sqlite(connection: AsyncConnection, records: Sequence[PingRecord]) -> None:
     machines = latest_per_machine(records)
     upsert = dialect_insert("sqlite")(Machine)
     async with connection.begin():
@@ -154,7 +197,8 @@ async def _write_sqlite(connection: AsyncConnection, records: Sequence[PingRecor
         )
 
 
-BatchObserver = Callable[[int, float, bool], None]
+# Told how long each batch took to commit (or to fail): the server steers by it.
+BatchObserver = Callable[[float], None]
 
 
 class BatchWriter:
@@ -170,7 +214,11 @@ class BatchWriter:
         observe: BatchObserver | None = None,
     ):
         self._engine = engine
-        self._write = _write_postgresql if engine.dialect.name == "postgresql" else _write_sqlite
+        on_postgresql = engine.dialect.name == "postgresql"
+        self._write = _write_postgresql if on_postgresql else _write_sqlite
+        self._existing_licences = (
+            _existing_licences_postgresql if on_postgresql else _existing_licences_sqlite
+        )
         self._max_batch = max_batch
         self._timeout_s = timeout_s
         self._retry_after_s = retry_after_s
@@ -226,6 +274,23 @@ class BatchWriter:
                 del self._pending[: self._max_batch]
                 await self._flush(batch)
 
+    async def _write_known(
+        self, connection: AsyncConnection, records: Sequence[PingRecord]
+    ) -> None:
+        """Write the batch; pings of a licence deleted meanwhile are dropped, not stored.
+
+        Their licence and everything about it is gone, so there is nothing to keep them
+        for; failing the whole batch would turn every other ping in it into a 503.
+        """
+        try:
+            await self._write(connection, records)
+        except LicenceGone:
+            existing = await self._existing_licences(connection, records)
+            kept = [record for record in records if record.licence_id in existing]
+            logger.info("%d pings of deleted licences dropped", len(records) - len(kept))
+            if kept:
+                await self._write(connection, kept)
+
     async def _flush(self, batch: list[tuple[PingRecord, asyncio.Future[None]]]) -> None:
         started = time.perf_counter()
         records = [record for record, _ in batch]
@@ -234,13 +299,15 @@ class BatchWriter:
             async with asyncio.timeout(self._timeout_s):
                 if self._connection is None:
                     self._connection = await self._engine.connect()
-                await self._write(self._connection, records)
+                await self._write_known(self._connection, records)
         except Exception as error:
             failure = error
             logger.warning("batch of %d pings not stored: %s", len(batch), type(error).__name__)
             await self._drop_connection(invalidate=True)
+        elapsed_s = time.perf_counter() - started
+        metrics.observe_batch(len(batch), elapsed_s, failure is None, len(self._pending))
         if self._observe is not None:
-            self._observe(len(batch), time.perf_counter() - started, failure is None)
+            self._observe(elapsed_s)
         for _, future in batch:
             if future.done():
                 continue

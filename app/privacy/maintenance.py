@@ -1,7 +1,9 @@
 """The maintenance runner: each step idempotent and safe to interrupt.
 
 Runs inside every server (hourly) and as `callhome maintain` for cron; on
-PostgreSQL an advisory lock lets exactly one process run it at a time.
+PostgreSQL an advisory lock lets exactly one process run it at a time. The steps:
+partitions ahead, rollups, ping expiry (app/privacy/retention.py), day keys,
+machine and rollup expiry.
 """
 
 from __future__ import annotations
@@ -11,27 +13,42 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.clock import Clock
 from app.core.database import Database
 from app.core.pseudonyms import destroy_expired_day_keys
+from app.core.settings import Settings
 from app.ingest.partitions import ensure_ping_partitions
+from app.privacy import retention
 
 logger = logging.getLogger("callhome.maintenance")
 
 # An arbitrary constant naming "the maintenance run" among advisory locks.
 MAINTENANCE_LOCK_ID = 0x63616C6C
+# Start-up creates the partitions ahead itself; the other steps can wait this long.
+FIRST_RUN_DELAY_S = 60.0
 
 
 @dataclass(frozen=True)
 class MaintenanceReport:
+    """What one run did, in counts: the log line carries these and nothing else."""
+
     ran: bool
-    day_keys_destroyed: int = 0
     partitions_created: int = 0
+    days_rolled_up: int = 0
+    pings_expired: int = 0
+    partitions_dropped: int = 0
+    day_keys_destroyed: int = 0
+    machines_expired: int = 0
+    rollups_expired: int = 0
+
+    def summary(self) -> str:
+        counts = {name: value for name, value in asdict(self).items() if name != "ran"}
+        return ", ".join(f"{value} {name.replace('_', ' ')}" for name, value in counts.items())
 
 
 @contextlib.asynccontextmanager
@@ -52,32 +69,53 @@ async def exclusive(engine: AsyncEngine, lock_id: int) -> AsyncIterator[bool]:
             await connection.commit()
 
 
-async def _partitions(connection: AsyncConnection, now: dt.datetime) -> int:
-    return len(await ensure_ping_partitions(connection, now.date()))
+async def create_partitions_ahead(database: Database, now: dt.datetime) -> int:
+    """The ping partitions of today and the coming days (PostgreSQL); how many were new."""
+    async with database.engine.begin() as connection:
+        return len(await ensure_ping_partitions(connection, now.date()))
 
 
-async def run_maintenance(database: Database, now: dt.datetime) -> MaintenanceReport:
+async def _destroy_day_keys(database: Database, now: dt.datetime) -> int:
+    async with database.sessions() as session, session.begin():
+        return await destroy_expired_day_keys(session, now)
+
+
+async def run_maintenance(
+    database: Database, settings: Settings, now: dt.datetime
+) -> MaintenanceReport:
+    """One run of every step, in an order that matters: a day is rolled up before
+    its pings may expire."""
     async with exclusive(database.engine, MAINTENANCE_LOCK_ID) as held:
         if not held:
             return MaintenanceReport(ran=False)
-        async with database.engine.begin() as connection:
-            created = await _partitions(connection, now)
-        async with database.sessions() as session, session.begin():
-            destroyed = await destroy_expired_day_keys(session, now)
-    return MaintenanceReport(ran=True, day_keys_destroyed=destroyed, partitions_created=created)
+        created = await create_partitions_ahead(database, now)
+        horizon = retention.Horizon.at(now, settings)
+        rolled = await retention.roll_up(database, horizon)
+        expired = await retention.expire_pings(database, horizon)
+        return MaintenanceReport(
+            ran=True,
+            partitions_created=created,
+            days_rolled_up=rolled,
+            pings_expired=expired.pings,
+            partitions_dropped=expired.partitions,
+            day_keys_destroyed=await _destroy_day_keys(database, now),
+            machines_expired=await retention.expire_machines(database, now, settings),
+            rollups_expired=await retention.expire_rollups(database, horizon),
+        )
 
 
-async def maintain_forever(database: Database, clock: Clock, interval_s: float) -> None:
-    """The in-server loop; a failed run is logged and tried again next time."""
+async def maintain_forever(database: Database, settings: Settings, clock: Clock) -> None:
+    """The in-server loop: first a little after start-up, so a starting server takes its
+    first pings without waiting on the steps' writes; then every interval. A failed run
+    is logged and tried again next time."""
+    delay_s = min(FIRST_RUN_DELAY_S, settings.maintenance_interval_s)
     while True:
+        await asyncio.sleep(delay_s)
+        delay_s = settings.maintenance_interval_s
         try:
-            report = await run_maintenance(database, clock.now())
+            report = await run_maintenance(database, settings, clock.now())
             if report.ran:
-                logger.info(
-                    "maintenance: %d day keys destroyed, %d partitions created",
-                    report.day_keys_destroyed,
-                    report.partitions_created,
-                )
-        except Exception:
-            logger.exception("maintenance run failed")
-        await asyncio.sleep(interval_s)
+                logger.info("maintenance: %s", report.summary())
+        except Exception as error:
+            # The type only: a store error's message may quote a statement.
+            logger.warning("maintenance run failed: %s", type(error).__name__)

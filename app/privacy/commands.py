@@ -1,0 +1,73 @@
+"""`callhome privacy`: a licence's export and erasure, the staff API's twins."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from typing import IO, Annotated
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.commands import CLI_ACTOR, JsonFlag, emit, in_session, now
+from app.core.database import Database
+from app.core.settings import Settings
+from app.privacy import erasure, export
+
+privacy_app = typer.Typer(help="Privacy requests: export or erase what is held about a licence.")
+
+LicenceId = Annotated[uuid.UUID, typer.Argument(help="The licence id.")]
+
+
+@privacy_app.command("export")
+def privacy_export(
+    licence: LicenceId,
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+) -> None:
+    """Everything held about a licence, as one JSON document (audited)."""
+
+    async def work(session: AsyncSession, _: Settings) -> IO[bytes]:
+        return await export.export_licence(session, licence, actor=CLI_ACTOR, now=now())
+
+    # Written out once the audit entry is committed.
+    with in_session(work) as document:
+        if output is None:
+            shutil.copyfileobj(document, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            with output.open("wb") as file:
+                shutil.copyfileobj(document, file)
+
+
+async def _settle() -> None:
+    database = Database(Settings())
+    try:
+        await erasure.settle(database)
+    finally:
+        await database.dispose()
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    licence: LicenceId,
+    delete_licence: Annotated[
+        bool, typer.Option("--delete-licence", help="Delete the licence itself too.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Erase every row about a licence's use, in one transaction (audited, counts only)."""
+
+    async def work(session: AsyncSession, _: Settings) -> erasure.Erasure:
+        return await erasure.erase_licence_data(
+            session, licence, delete_licence=delete_licence, actor=CLI_ACTOR, now=now()
+        )
+
+    erased = in_session(work)
+    asyncio.run(_settle())
+    document = {"licence_id": str(licence), **erased.document()}
+    counts = ", ".join(f"{count} {table}" for table, count in erased.erased.items())
+    deleted = "; the licence deleted" if erased.licence_deleted else "; the licence kept"
+    emit(as_json, document, f"erased {counts}{deleted}")

@@ -1,0 +1,467 @@
+"""What callhome stores, declared once: every table and column, its form, purpose and
+retention, and how its rows relate to a licence.
+
+`GET /v1/privacy` is generated from this inventory, and export and erasure walk it,
+so a table or column that is not declared here fails the tests instead of being
+forgotten. A new table adds one `Table(...)` entry to `INVENTORY`.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import Table as SqlTable
+
+from app.core.settings import Settings
+
+
+class Form(enum.StrEnum):
+    """In what form a value is kept; `FORM_MEANINGS` says what each form means."""
+
+    PSEUDONYMOUS = "pseudonymous"
+    ANONYMOUS_AFTER_48H = "anonymous after 48 h"
+    AGGREGATE = "aggregate"
+    AS_RECEIVED = "as received"
+    SERVER_RECORD = "server record"
+    STAFF_ENTERED = "staff-entered"
+    TRUNCATED = "truncated"
+    SECRET_HASH = "secret hash"
+    SECRET = "secret"
+    PUBLISHED = "published"
+
+
+FORM_MEANINGS: Mapping[Form, str] = {
+    Form.PSEUDONYMOUS: (
+        "a keyed hash (HMAC) of an identifying value, under a key kept outside the database: "
+        "not anonymous, since whoever holds the key and the value can compute it again"
+    ),
+    Form.ANONYMOUS_AFTER_48H: (
+        "a keyed hash under a random key of its day; the key is destroyed 48 hours after the "
+        "day began, and from then on nothing links the hash to what it was made from"
+    ),
+    Form.AGGREGATE: "counts and figures over many pings, never which machines or networks",
+    Form.AS_RECEIVED: "a value of the ping contract, kept as the installed software sent it",
+    Form.SERVER_RECORD: "an id, time or decision the server made itself",
+    Form.STAFF_ENTERED: "what staff typed or chose: licence terms, notes, token names",
+    Form.TRUNCATED: "a few characters of a secret, enough to recognise it, never to use it",
+    Form.SECRET_HASH: "a hash of a secret: a copy of the database yields no usable secret",
+    Form.SECRET: "random key material",
+    Form.PUBLISHED: "what release engineering publishes for every install to download",
+}
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long a table's rows are kept: `setting` names the live setting in days, if any."""
+
+    rule: str
+    setting: str | None = None
+    fixed_days: int | None = None
+
+    def days(self, settings: Settings) -> int | None:
+        if self.setting is not None:
+            days: int = getattr(settings, self.setting)
+            return days
+        return self.fixed_days
+
+
+@dataclass(frozen=True)
+class Column:
+    form: Form
+    purpose: str
+
+
+class OnErasure(enum.StrEnum):
+    """What erasing a licence's data does to the rows about it."""
+
+    DELETE = "deleted"
+    # The licence itself: kept, unless staff ask for it to go too.
+    KEEP_UNLESS_ASKED = "kept unless the licence is deleted too"
+    # A record that a staff action happened is kept; use data in it is removed.
+    SCRUB = "kept, with any use data in it removed"
+
+
+RowsAbout = Callable[[SqlTable, uuid.UUID], ColumnElement[bool]]
+
+
+def licence_id_column(column: str) -> RowsAbout:
+    def rows_about(table: SqlTable, licence_id: uuid.UUID) -> ColumnElement[bool]:
+        return table.c[column] == licence_id
+
+    return rows_about
+
+
+def _audit_entries_about(table: SqlTable, licence_id: uuid.UUID) -> ColumnElement[bool]:
+    # Entries name the licence as their target, or (for its abuse reports) in their detail.
+    return or_(
+        and_(table.c.target_type == "licence", table.c.target_id == str(licence_id)),
+        table.c.detail["licence_id"].as_string() == str(licence_id),
+    )
+
+
+@dataclass(frozen=True)
+class Nesting:
+    """Child rows shown inside their parent's entry in the export, under `key`."""
+
+    parent: str
+    key: str
+    # child column -> parent column
+    join: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class LicenceLink:
+    """How a table's rows relate to one licence, and what export and erasure do with them."""
+
+    path: str
+    rows_about: RowsAbout
+    export_key: str
+    on_erasure: OnErasure
+    nested_in: Nesting | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    holds: str
+    retention: Retention
+    columns: Mapping[str, Column]
+    licence: LicenceLink | None = None
+
+
+# Keys of an audit entry's `detail` that carry use data, and go when the licence's
+# data is erased; the rest records who did what, and stays.
+AUDIT_DETAIL_USE_DATA: Mapping[str, str] = {
+    "machine": "the shortened pseudonymous id of a machine staff retired",
+    "kind": "what an abuse report found about the licence's use",
+}
+
+WHILE_LICENCE_EXISTS = Retention("while the licence exists; erased with its use data")
+PING_RETENTION = Retention("raw pings expire, a whole UTC day at a time", "ping_retention_days")
+
+
+def _id(purpose: str = "the row's random id") -> Column:
+    return Column(Form.SERVER_RECORD, purpose)
+
+
+def _at(purpose: str) -> Column:
+    return Column(Form.SERVER_RECORD, purpose)
+
+
+_LICENCE_ID = Column(Form.SERVER_RECORD, "the licence the row is about")
+_MACHINE_ID = Column(
+    Form.PSEUDONYMOUS,
+    "HMAC of licence id + computer ID: tells a licence's machines apart, "
+    "and cannot follow one PC across licences",
+)
+
+INVENTORY: tuple[Table, ...] = (
+    Table(
+        name="licences",
+        holds="the licences the vendor sold: their terms, never who holds them",
+        retention=Retention("until staff delete the licence"),
+        licence=LicenceLink(
+            path="the licence itself (id)",
+            rows_about=licence_id_column("id"),
+            export_key="licence",
+            on_erasure=OnErasure.KEEP_UNLESS_ASKED,
+        ),
+        columns={
+            "id": _id("the licence's random id"),
+            "product": Column(Form.STAFF_ENTERED, "which product the licence is for"),
+            "key_hash": Column(Form.SECRET_HASH, "HMAC of the licence key: find the licence"),
+            "key_last4": Column(Form.TRUNCATED, "the key's last 4 characters, for staff"),
+            "max_machines": Column(Form.STAFF_ENTERED, "machines in use at once allowed"),
+            "max_users": Column(Form.STAFF_ENTERED, "users allowed"),
+            "expires_at": Column(Form.STAFF_ENTERED, "when the licence expires"),
+            "updates_until": Column(Form.STAFF_ENTERED, "until when updates are offered"),
+            "entitlements": Column(Form.STAFF_ENTERED, "signature feeds the licence includes"),
+            "overage": Column(Form.STAFF_ENTERED, "what happens over the machine limit"),
+            "activity_window_days": Column(Form.STAFF_ENTERED, "how long a machine counts"),
+            "status": Column(Form.STAFF_ENTERED, "active, suspended or revoked"),
+            "created_at": _at("when the licence was created"),
+            "updated_at": _at("when its terms last changed"),
+        },
+    ),
+    Table(
+        name="machines",
+        holds="each installation of a licence, by its licence-scoped pseudonym",
+        retention=Retention(
+            "deleted once unseen for the machine retention", "machine_retention_days"
+        ),
+        licence=LicenceLink(
+            path="licence_id",
+            rows_about=licence_id_column("licence_id"),
+            export_key="machines",
+            on_erasure=OnErasure.DELETE,
+        ),
+        columns={
+            "licence_id": _LICENCE_ID,
+            "machine_id": _MACHINE_ID,
+            "first_seen_at": _at("the machine's first ping"),
+            "last_seen_at": _at("its latest ping: whether it holds a seat"),
+            "last_version": Column(Form.AS_RECEIVED, "the version it runs: update offers"),
+            "last_user_count": Column(Form.AS_RECEIVED, "its latest user count: the user limit"),
+            "seat": Column(Form.SERVER_RECORD, "whether it was granted a seat"),
+            "retired_at": _at("when staff retired it (hardware replaced)"),
+        },
+    ),
+    Table(
+        name="pings",
+        holds="the raw ping log: one row per call",
+        retention=PING_RETENTION,
+        licence=LicenceLink(
+            path="licence_id",
+            rows_about=licence_id_column("licence_id"),
+            export_key="pings",
+            on_erasure=OnErasure.DELETE,
+        ),
+        columns={
+            "licence_id": _LICENCE_ID,
+            "received_at": _at("when the ping arrived"),
+            "machine_id": _MACHINE_ID,
+            "net_id": Column(
+                Form.ANONYMOUS_AFTER_48H,
+                "HMAC of the /24 (IPv4) or /48 (IPv6) under the day's key: how many networks "
+                "a licence is used from on one day; the address itself is never kept",
+            ),
+            "product": Column(Form.AS_RECEIVED, "which product called"),
+            "version": Column(Form.AS_RECEIVED, "the version it runs"),
+            "channel": Column(Form.AS_RECEIVED, "its release channel"),
+            "user_count": Column(Form.AS_RECEIVED, "users in use: the user limit"),
+            "signatures": Column(Form.AS_RECEIVED, "installed signature set versions"),
+            "status": Column(Form.SERVER_RECORD, "the verdict the server gave"),
+            "seat": Column(Form.SERVER_RECORD, "whether the machine held a seat"),
+        },
+    ),
+    Table(
+        name="daily_usage",
+        holds="what remains of a licence's pings once they expire: one row per UTC day",
+        retention=Retention(
+            "daily rollups expire, a whole UTC day at a time", "rollup_retention_days"
+        ),
+        licence=LicenceLink(
+            path="licence_id",
+            rows_about=licence_id_column("licence_id"),
+            export_key="rollups",
+            on_erasure=OnErasure.DELETE,
+        ),
+        columns={
+            "licence_id": _LICENCE_ID,
+            "day": _at("the UTC day"),
+            "pings": Column(Form.AGGREGATE, "pings that day"),
+            "machines": Column(Form.AGGREGATE, "distinct machines that day"),
+            "networks": Column(Form.AGGREGATE, "distinct networks that day"),
+            "peak_users": Column(Form.AGGREGATE, "the highest user count that day"),
+            "versions": Column(Form.AGGREGATE, "the versions seen that day"),
+        },
+    ),
+    Table(
+        name="abuse_reports",
+        holds="findings that a licence is used beyond its terms, for support staff",
+        retention=WHILE_LICENCE_EXISTS,
+        licence=LicenceLink(
+            path="licence_id",
+            rows_about=licence_id_column("licence_id"),
+            export_key="reports",
+            on_erasure=OnErasure.DELETE,
+        ),
+        columns={
+            "licence_id": _LICENCE_ID,
+            "id": _id("the report's random id"),
+            "kind": Column(Form.SERVER_RECORD, "what was found"),
+            "status": Column(Form.STAFF_ENTERED, "where staff are with it"),
+            "severity": Column(Form.AGGREGATE, "how far beyond its terms the licence is"),
+            "figure": Column(Form.AGGREGATE, "the latest measure"),
+            "peak_figure": Column(Form.AGGREGATE, "the largest measure seen"),
+            "allowed": Column(Form.AGGREGATE, "what the licence allows, or the threshold"),
+            "first_seen_at": _at("when the finding was first seen"),
+            "last_seen_at": _at("when it was last seen"),
+            "opened_at": _at("when the report opened"),
+            "updated_at": _at("when it last changed"),
+            "closed_at": _at("when staff closed it"),
+            "evidence": Column(
+                Form.PSEUDONYMOUS,
+                "the machines behind the finding: machine ids shortened to 12 hex digits, "
+                "their first and last ping, version, user count and seat; never a net_id",
+            ),
+        },
+    ),
+    Table(
+        name="abuse_report_events",
+        holds="a report's history: its opening, status changes and staff notes",
+        retention=WHILE_LICENCE_EXISTS,
+        licence=LicenceLink(
+            path="licence_id",
+            rows_about=licence_id_column("licence_id"),
+            export_key="reports",
+            on_erasure=OnErasure.DELETE,
+            nested_in=Nesting("abuse_reports", "events", {"report_id": "id"}),
+        ),
+        columns={
+            "licence_id": _LICENCE_ID,
+            "report_id": _id("the report"),
+            "seq": _id("the event's place in the report's history"),
+            "at": _at("when it happened"),
+            "actor": Column(Form.STAFF_ENTERED, "which staff token (by name) acted"),
+            "from_status": Column(Form.STAFF_ENTERED, "the status before"),
+            "to_status": Column(Form.STAFF_ENTERED, "the status after"),
+            "note": Column(Form.STAFF_ENTERED, "free text staff typed: kept as typed"),
+        },
+    ),
+    Table(
+        name="abuse_suspects",
+        holds="a licence found over its machine limit once, awaiting a second check",
+        retention=Retention("until the second check confirms or clears it"),
+        licence=LicenceLink(
+            path="licence_id",
+            rows_about=licence_id_column("licence_id"),
+            export_key="suspects",
+            on_erasure=OnErasure.DELETE,
+        ),
+        columns={
+            "licence_id": _LICENCE_ID,
+            "kind": Column(Form.SERVER_RECORD, "what is suspected"),
+            "noted_at": _at("when it was first noticed"),
+            "figure": Column(Form.AGGREGATE, "the measure then"),
+        },
+    ),
+    Table(
+        name="audit_log",
+        holds="every staff action: who (by token name), what, when, on what",
+        retention=Retention("kept; use data in it is removed when a licence's data is erased"),
+        licence=LicenceLink(
+            path="target_id of entries about the licence, or detail.licence_id",
+            rows_about=_audit_entries_about,
+            export_key="audit",
+            on_erasure=OnErasure.SCRUB,
+        ),
+        columns={
+            "id": _id("the entry's place in the log"),
+            "at": _at("when"),
+            "actor": Column(Form.STAFF_ENTERED, "which staff token (by name), or the CLI"),
+            "action": Column(Form.SERVER_RECORD, "what was done"),
+            "target_type": Column(Form.SERVER_RECORD, "what kind of thing it was done to"),
+            "target_id": Column(Form.SERVER_RECORD, "which one"),
+            "detail": Column(
+                Form.PSEUDONYMOUS,
+                "what changed: licence terms before and after, a report's status; may name a "
+                "retired machine by its shortened pseudonymous id, removed on erasure",
+            ),
+        },
+    ),
+    Table(
+        name="staff_tokens",
+        holds="the bearer tokens staff use",
+        retention=Retention("until staff delete them; revoked ones stay as a record"),
+        columns={
+            "id": _id("the token's random id"),
+            "name": Column(Form.STAFF_ENTERED, "who holds it, as the audit log shows"),
+            "token_hash": Column(Form.SECRET_HASH, "SHA-256 of the token"),
+            "scopes": Column(Form.STAFF_ENTERED, "what it may do"),
+            "created_at": _at("when it was made"),
+            "expires_at": Column(Form.STAFF_ENTERED, "when it stops working"),
+            "revoked_at": _at("when it was revoked"),
+        },
+    ),
+    Table(
+        name="staff_sessions",
+        holds=(
+            "signed-in browsers of the staff web page; nothing about the fleet or its users, "
+            "and no address or browser details of the staff"
+        ),
+        retention=Retention(
+            "until sign-out, or until the session is found idle "
+            "(CALLHOME_STAFF_SESSION_IDLE_S) or past its lifetime "
+            "(CALLHOME_STAFF_SESSION_LIFETIME_S); deleted with its token"
+        ),
+        columns={
+            "id_hash": Column(Form.SECRET_HASH, "SHA-256 of the session cookie"),
+            "token_id": Column(Form.SERVER_RECORD, "the staff token that signed in"),
+            "csrf_secret": Column(Form.SECRET, "what the session's forms must carry"),
+            "created_at": _at("when it was signed in"),
+            "last_used_at": _at("when it was last used, for the idle limit"),
+            "expires_at": _at("when it ends, however it is used"),
+        },
+    ),
+    Table(
+        name="day_keys",
+        holds="one random key per UTC day for net_id",
+        retention=Retention("destroyed 48 hours after its day began", fixed_days=2),
+        columns={
+            "day": _at("the UTC day"),
+            "key": Column(Form.SECRET, "the day's key for net_id"),
+            "created_at": _at("when it was made"),
+        },
+    ),
+    Table(
+        name="releases",
+        holds="published releases of each product",
+        retention=Retention("while published"),
+        columns={
+            "id": _id(),
+            "product": Column(Form.PUBLISHED, "the product"),
+            "channel": Column(Form.PUBLISHED, "its channel"),
+            "version": Column(Form.PUBLISHED, "its version"),
+            "published_at": Column(Form.PUBLISHED, "its release date"),
+            "url": Column(Form.PUBLISHED, "where to download it"),
+            "sha256": Column(Form.PUBLISHED, "its digest"),
+            "size": Column(Form.PUBLISHED, "its size"),
+            "notes_url": Column(Form.PUBLISHED, "its release notes"),
+            "critical": Column(Form.PUBLISHED, "whether it must be installed"),
+            "min_from_version": Column(Form.PUBLISHED, "the oldest version it updates"),
+            "rollout_percent": Column(Form.PUBLISHED, "how far it is rolled out"),
+            "yanked_at": _at("when it was withdrawn"),
+            "created_at": _at("when it was entered"),
+            "updated_at": _at("when it last changed"),
+        },
+    ),
+    Table(
+        name="feed_versions",
+        holds="published signature sets",
+        retention=Retention("while published"),
+        columns={
+            "feed": Column(Form.PUBLISHED, "the feed"),
+            "version": Column(Form.PUBLISHED, "its version"),
+            "url": Column(Form.PUBLISHED, "where to download it"),
+            "sha256": Column(Form.PUBLISHED, "its digest"),
+            "size": Column(Form.PUBLISHED, "its size"),
+            "min_product_version": Column(Form.PUBLISHED, "the oldest product that loads it"),
+            "published_at": Column(Form.PUBLISHED, "its release date"),
+        },
+    ),
+    Table(
+        name="feed_deltas",
+        holds="published patches between signature set versions",
+        retention=Retention("while published"),
+        columns={
+            "feed": Column(Form.PUBLISHED, "the feed"),
+            "version": Column(Form.PUBLISHED, "the version it leads to"),
+            "from_version": Column(Form.PUBLISHED, "the version it starts from"),
+            "url": Column(Form.PUBLISHED, "where to download it"),
+            "sha256": Column(Form.PUBLISHED, "its digest"),
+            "size": Column(Form.PUBLISHED, "its size"),
+        },
+    ),
+)
+
+TABLES: Mapping[str, Table] = {table.name: table for table in INVENTORY}
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """Where the inventory and the schema disagree; empty when they match."""
+
+    undeclared: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)
+
+
+def compare_with_schema(tables: Mapping[str, SqlTable]) -> Mismatch:
+    """`table.column` names the schema has and the inventory lacks, and the reverse."""
+    schema = {f"{name}.{column.name}" for name, table in tables.items() for column in table.c}
+    declared = {f"{table.name}.{column}" for table in INVENTORY for column in table.columns}
+    return Mismatch(sorted(schema - declared), sorted(declared - schema))

@@ -1,0 +1,54 @@
+"""The privacy manifest: what is stored, in what form, why and for how long, generated
+from the inventory and the live settings."""
+
+from __future__ import annotations
+
+from app.core.settings import Settings
+from app.privacy.inventory import FORM_MEANINGS, INVENTORY, Retention, Table
+from app.privacy.schemas import FieldOut, Manifest, RetentionOut, TableOut
+
+SUMMARY = (
+    "callhome keeps no personal data: no IP address, computer ID or licence key is ever "
+    "stored or logged. Below is every field it stores, its form, its purpose and how long "
+    "it is kept."
+)
+NEVER_STORED = [
+    "client IP address (only a net_id, anonymous 48 hours after its day began)",
+    "computer ID (only a machine_id, pseudonymous)",
+    "licence key (only a keyed hash and its last 4 characters)",
+]
+PSEUDONYMOUS_NOT_ANONYMOUS = (
+    "Machine ids are pseudonymous, not anonymous: a machine_id is an HMAC of the licence id "
+    "and the computer ID under a key kept outside the database, so whoever holds that key "
+    "and a computer ID can compute its machine_id again."
+)
+
+
+def _retention(retention: Retention, settings: Settings) -> RetentionOut:
+    setting = f"CALLHOME_{retention.setting.upper()}" if retention.setting else None
+    return RetentionOut(rule=retention.rule, days=retention.days(settings), setting=setting)
+
+
+def _table(table: Table, settings: Settings) -> TableOut:
+    days = table.retention.days(settings)
+    return TableOut(
+        table=table.name,
+        holds=table.holds,
+        retention=_retention(table.retention, settings),
+        about_a_licence=table.licence.path if table.licence else None,
+        on_erasure=table.licence.on_erasure.value if table.licence else None,
+        fields=[
+            FieldOut(name=name, form=column.form, purpose=column.purpose, retention_days=days)
+            for name, column in table.columns.items()
+        ],
+    )
+
+
+def manifest(settings: Settings) -> Manifest:
+    return Manifest(
+        summary=SUMMARY,
+        never_stored=NEVER_STORED,
+        pseudonymous_not_anonymous=PSEUDONYMOUS_NOT_ANONYMOUS,
+        forms={form.value: meaning for form, meaning in FORM_MEANINGS.items()},
+        tables=[_table(table, settings) for table in INVENTORY],
+    )

@@ -1,0 +1,81 @@
+"""The privacy routes: the public manifest, and a licence's export and erasure for staff."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import IO, Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi.responses import StreamingResponse
+
+from app.core.auth import LicencesReader, PrivacyWriter
+from app.core.database import WriteSession, database_of
+from app.core.errors import Forbidden, InvalidInput, NotFound, problem_responses
+from app.privacy import erasure, export
+from app.privacy.manifest import manifest
+from app.privacy.schemas import ErasureOut, Manifest
+
+public_router = APIRouter(tags=["privacy"])
+admin_router = APIRouter(
+    prefix="/v1/admin/licences",
+    tags=["privacy"],
+    responses=problem_responses(InvalidInput, Forbidden, NotFound),
+)
+
+CHUNK_BYTES = 64 * 1024
+
+
+@public_router.get("/v1/privacy")
+async def privacy_manifest(request: Request) -> Manifest:
+    """Every field callhome stores: its form, its purpose, how long it is kept."""
+    return manifest(request.app.state.settings)
+
+
+async def _chunks(document: IO[bytes]) -> AsyncIterator[bytes]:
+    try:
+        while chunk := document.read(CHUNK_BYTES):
+            yield chunk
+    finally:
+        document.close()
+
+
+@admin_router.get(
+    "/{licence_id}/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/json": {}}, "description": "The document"}},
+)
+async def export_licence(
+    licence_id: uuid.UUID, staff: LicencesReader, session: WriteSession, request: Request
+) -> StreamingResponse:
+    """Everything held about the licence, as one JSON document (audited)."""
+    document = await export.export_licence(
+        session, licence_id, actor=staff.name, now=request.app.state.clock.now()
+    )
+    return StreamingResponse(
+        _chunks(document),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="licence-{licence_id}.json"'},
+    )
+
+
+@admin_router.delete("/{licence_id}/data")
+async def erase_licence_data(
+    licence_id: uuid.UUID,
+    staff: PrivacyWriter,
+    session: WriteSession,
+    request: Request,
+    after: BackgroundTasks,
+    delete_licence: Annotated[bool, Query(description="Delete the licence itself too")] = False,
+) -> ErasureOut:
+    """Erase every row about the licence's use, in one transaction (audited, counts only)."""
+    erased = await erasure.erase_licence_data(
+        session,
+        licence_id,
+        delete_licence=delete_licence,
+        actor=staff.name,
+        now=request.app.state.clock.now(),
+    )
+    # Runs once the answer is out, the erasure committed by then.
+    after.add_task(erasure.settle, database_of(request))
+    return ErasureOut.model_validate({"licence_id": str(licence_id), **erased.document()})

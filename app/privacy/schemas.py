@@ -1,0 +1,44 @@
+"""Wire models of the privacy manifest (`GET /v1/privacy`) and the erasure answer."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from app.core.schemas import ResponseModel
+
+
+class FieldOut(ResponseModel):
+    name: str
+    form: str
+    purpose: str
+    retention_days: int | None = Field(description="From the live settings; null: see `rule`")
+
+
+class RetentionOut(ResponseModel):
+    rule: str
+    days: int | None
+    setting: str | None = Field(description="The environment variable that sets `days`")
+
+
+class TableOut(ResponseModel):
+    table: str
+    holds: str
+    retention: RetentionOut
+    about_a_licence: str | None = Field(description="How a row names its licence, if it does")
+    on_erasure: str | None = Field(description="What erasing a licence's data does to the rows")
+    fields: list[FieldOut]
+
+
+class Manifest(ResponseModel):
+    summary: str
+    never_stored: list[str]
+    pseudonymous_not_anonymous: str
+    forms: dict[str, str]
+    tables: list[TableOut]
+
+
+class ErasureOut(ResponseModel):
+    licence_id: str
+    erased: dict[str, int] = Field(description="Rows removed, per table")
+    scrubbed: dict[str, int] = Field(description="Audit entries kept without their use data")
+    licence_deleted: bool
