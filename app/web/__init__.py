@@ -1,0 +1,1 @@
+"""The staff web page: server-rendered pages over the services the staff API uses."""
