@@ -1,11 +1,12 @@
 """The privacy promise as a test: canary addresses, computer IDs and keys go in through
-every door, and then appear nowhere: not in any table, file, dump or log line."""
+every door, and then appear nowhere: not in any table, file, dump, log line or metric."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 import logging
+import uuid
 
 import httpx
 import pytest
@@ -51,10 +52,27 @@ async def test_nothing_identifying_is_kept_or_logged(
     )
     app = create_app(trusted, clock=clock)
     async with app.router.lifespan_context(app):
-        await _ping_through_every_door(app)
-    served_output = _ping_a_real_server(store)
+        licence_ids = await _ping_through_every_door(app)
+        metrics_page = await _scrape_metrics(app)
+    served_output, served_metrics = _ping_a_real_server(store)
 
     assert_no_canary("the store", await full_dump(store))
+    assert_no_canary("the metrics", metrics_page)
+    assert_no_canary("the served process's metrics", served_metrics)
+    pseudonyms = app.state.pseudonyms
+    identifiers = [
+        *licence_ids,
+        *[pseudonyms.key_hash(key) for key in CANARY_KEYS],
+        *[
+            pseudonyms.machine_id(uuid.UUID(licence_id), computer)
+            for licence_id in licence_ids
+            for computer in CANARY_COMPUTERS
+        ],
+    ]
+    for page in (metrics_page, served_metrics):
+        assert "callhome_pings_total" in page  # the scrape did see the pings
+        found = [value for value in identifiers if value in page]
+        assert not found, f"the metrics hold licence ids, key hashes or machine ids: {found}"
     # httpx and httpcore are the test's own client, which knows what it sent.
     server_records = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
     server_log = "\n".join(record.getMessage() for record in server_records)
@@ -63,7 +81,18 @@ async def test_nothing_identifying_is_kept_or_logged(
     assert_no_canary("the served process's output", served_output)
 
 
-async def _ping_through_every_door(app: FastAPI) -> None:
+async def _scrape_metrics(app: FastAPI) -> str:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://callhome.test") as http:
+        page = await http.get("/metrics")
+    assert page.status_code == 200
+    return page.text
+
+
+async def _ping_through_every_door(app: FastAPI) -> list[str]:
+    """Pings with the canaries through every way in; the ids of the licences made for them."""
+    licence_ids = []
+
     def client_from(address: str) -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=app, client=(address, 4242))
         return httpx.AsyncClient(transport=transport, base_url="http://callhome.test")
@@ -75,6 +104,7 @@ async def _ping_through_every_door(app: FastAPI) -> None:
                 "/v1/admin/licences", json={"product": "mail", "key": key}, headers=headers
             )
             assert created.status_code == 201
+            licence_ids.append(created.json()["id"])
         for key, computer in zip(CANARY_KEYS, CANARY_COMPUTERS, strict=True):
             await send_ping(http, app, ping_body(key, computer_id=computer))
         bad = ping_body(CANARY_KEYS[0], computer_id=CANARY_COMPUTERS[0], extra=DIRECT_V4)
@@ -93,9 +123,11 @@ async def _ping_through_every_door(app: FastAPI) -> None:
                 ping_body(CANARY_KEYS[1], computer_id=CANARY_COMPUTERS[1]),
                 headers={"X-Forwarded-For": f"{forwarded}, {PROXY}"},
             )
+    return licence_ids
 
 
-def _ping_a_real_server(store: Store) -> str:
+def _ping_a_real_server(store: Store) -> tuple[str, str]:
+    """The served process's output and its /metrics page, after a ping with canaries."""
     env = {**store.env(), "CALLHOME_TRUSTED_PROXIES": "127.0.0.1/32", "CALLHOME_LOG_LEVEL": "debug"}
     with serve(env) as server:
         body = ping_body(CANARY_KEYS[0], computer_id=CANARY_COMPUTERS[1])
@@ -112,9 +144,10 @@ def _ping_a_real_server(store: Store) -> str:
             headers={"X-Forwarded-For": SERVED_V4},
         )
         assert malformed.status_code == 404
+        metrics_page = httpx.get(f"{server.base_url}/metrics").text
         output = server.stop()
     assert "POST /v1/ping 200" in output  # the access log is there, and speaks of routes
-    return output
+    return output, metrics_page
 
 
 async def test_store_errors_never_carry_the_values_bound_to_them(store: Store) -> None:

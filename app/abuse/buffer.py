@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from app.abuse.detection import Noted, SweepOutcome, judge_noted, sweep
+from app.abuse.models import AbuseReport
+from app.core import metrics
 from app.core.clock import Clock
 from app.core.database import Database
 from app.core.settings import Settings
@@ -42,6 +44,11 @@ class FindingsBuffer:
         for licence_id, at in noted.machines_over_limit.items():
             self.note_machines_over_limit(licence_id, at)
         self._noted.users_over_limit |= noted.users_over_limit
+
+
+def _count_opened(reports: list[AbuseReport], now: dt.datetime) -> None:
+    """Count, once committed, the reports this round opened (the others it updated)."""
+    metrics.count_reports_opened([report.kind for report in reports if report.opened_at == now])
 
 
 class AbuseWorker:
@@ -88,16 +95,22 @@ class AbuseWorker:
             noted = self.findings.drain()
             if not noted:
                 return
+            now = self._clock.now()
             try:
                 async with self._database.sessions() as session, session.begin():
-                    await judge_noted(session, noted, self._clock.now())
+                    reports = await judge_noted(session, noted, now)
             except Exception:
                 self.findings.restore(noted)
                 raise
+            _count_opened(reports, now)
 
     async def sweep(self) -> SweepOutcome | None:
+        now = self._clock.now()
         async with self._database.sessions() as session, session.begin():
-            return await sweep(session, self._settings, self._clock.now())
+            outcome = await sweep(session, self._settings, now)
+        if outcome is not None:
+            _count_opened(outcome.reports, now)
+        return outcome
 
     @staticmethod
     async def _every(interval_s: float, work: Callable[[], Awaitable[object]]) -> None:

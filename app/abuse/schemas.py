@@ -10,9 +10,12 @@ from typing import Annotated, Any
 from pydantic import StringConstraints
 
 from app.abuse.models import ReportKind, ReportStatus
-from app.core.schemas import ResponseModel, StrictModel
+from app.core.schemas import TEXT_PATTERN, ResponseModel, StrictModel
 
-Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Note = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=TEXT_PATTERN),
+]
 
 
 class ReportSort(enum.StrEnum):

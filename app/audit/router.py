@@ -12,7 +12,7 @@ from app.core.auth import LicencesReader
 from app.core.database import ReadSession
 from app.core.errors import Forbidden, InvalidInput, problem_responses
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from app.core.schemas import Moment
+from app.core.schemas import PRINTABLE_PATTERN, Moment
 
 router = APIRouter(
     prefix="/v1/admin/audit-log",
@@ -20,7 +20,7 @@ router = APIRouter(
     responses=problem_responses(InvalidInput, Forbidden),
 )
 
-Word = Annotated[str | None, Query(min_length=1, max_length=64)]
+Word = Annotated[str | None, Query(min_length=1, max_length=64, pattern=PRINTABLE_PATTERN)]
 
 
 @router.get("")

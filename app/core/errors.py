@@ -144,6 +144,12 @@ async def _handle_validation_error(_: Request, exc: Exception) -> Response:
 
 async def _handle_http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # The framework's answer to a body it cannot decode (not UTF-8, say): to
+        # the caller that is invalid input like any other breach of the contract.
+        return problem_response(
+            422, InvalidInput.code, InvalidInput.title, "The request body cannot be read"
+        )
     title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
     return problem_response(
         exc.status_code, f"http-{exc.status_code}", title, title, dict(exc.headers or {})

@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+)
 
 
 class StrictModel(BaseModel):
@@ -25,6 +32,22 @@ def _midnight_utc(value: object) -> object:
     return value
 
 
-Moment = Annotated[AwareDatetime, BeforeValidator(_midnight_utc)]
+# Outside these a moment cannot be written as RFC 3339's four-digit year, or the
+# store refuses it: the caller gets a 422, not a failure of ours.
+EARLIEST_MOMENT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST_MOMENT = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+
+
+def _within_range(value: dt.datetime) -> dt.datetime:
+    if not EARLIEST_MOMENT <= value <= LATEST_MOMENT:
+        raise ValueError("a moment between 1970 and 9999 (UTC)")
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_midnight_utc), AfterValidator(_within_range)]
+# Free text in a filter: no control characters (PostgreSQL cannot even hold a NUL).
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+# Free text of several lines: tabs and line breaks, but no other control characters.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+$"
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,32}$")]
 PRODUCT_PATTERN = r"^[a-z0-9-]{1,32}$"

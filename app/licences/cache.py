@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import metrics
 from app.licences.models import Licence, LicenceStatus, Machine, Seat
 
 
@@ -110,8 +111,6 @@ class LicenceCache:
         self._loading: dict[str, asyncio.Future[LicenceState | None]] = {}
         self._max_entries = max_entries
         self._ttl_s = ttl_s
-        self.hits = 0
-        self.misses = 0
 
     def _fresh(self, key_hash: str) -> bool:
         if self._ttl_s is None:
@@ -122,13 +121,13 @@ class LicenceCache:
         """(found, state) without touching the store; state None means a known-unknown key."""
         if key_hash in self._entries and self._fresh(key_hash):
             self._entries.move_to_end(key_hash)
-            self.hits += 1
+            metrics.count_cache_lookup(hit=True)
             return True, self._entries[key_hash]
+        metrics.count_cache_lookup(hit=False)
         return False, None
 
     async def load(self, key_hash: str, load: Loader) -> LicenceState | None:
         """Read the entry from the store, once however many pings wait for it."""
-        self.misses += 1
         pending = self._loading.get(key_hash)
         if pending is not None:
             # Many pings for one licence after a change: one store read serves all.

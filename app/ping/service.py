@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.abuse.buffer import FindingsBuffer
+from app.core import metrics
 from app.core.clock import Clock, rfc3339
 from app.core.database import Database
 from app.core.errors import InvalidInput, StoreUnavailable, describe_errors
@@ -36,7 +37,9 @@ from app.licences.cache import (
 )
 from app.licences.models import Seat
 from app.licences.seats import SeatDecision, claim_seat
+from app.ping.ratelimit import RateLimiter
 from app.ping.schemas import PingRequest
+from app.ping.steering import Steering
 from app.releases.catalog import Catalog
 
 T = TypeVar("T")
@@ -78,6 +81,8 @@ class PingService:
         writer: BatchWriter,
         catalog: Catalog,
         findings: FindingsBuffer,
+        limiter: RateLimiter,
+        steering: Steering,
     ):
         self._settings = settings
         self._clock = clock
@@ -88,6 +93,8 @@ class PingService:
         self._writer = writer
         self._catalog = catalog
         self._findings = findings
+        self._limiter = limiter
+        self._steering = steering
         self._day_keys = DayKeyRing()
         self._day_key_lock = asyncio.Lock()
 
@@ -95,8 +102,13 @@ class PingService:
         ping = parse_ping(body)
         now = self._clock.now()
         key_hash = self._pseudonyms.key_hash(ping.licence_key)
+        network = await self._net_id(address, now)
+        if network != UNKNOWN_NETWORK:
+            self._limiter.check_network(network, now)
         state = await self.licence_state(key_hash)
+        self._limiter.check_licence(key_hash, _machines(state), now)
         if state is None or state.licence.product != ping.product:
+            metrics.count_ping("unknown", Seat.DENIED.value)
             return self._sign(_unknown_verdict(), ping, body, now, lease_until=None)
 
         licence = state.licence
@@ -110,7 +122,7 @@ class PingService:
             licence_id=licence.id,
             received_at=now,
             machine_id=machine_id,
-            net_id=await self._net_id(address, now),
+            net_id=network,
             product=ping.product,
             version=ping.version,
             channel=ping.channel,
@@ -130,6 +142,7 @@ class PingService:
             machine_id=machine_id,
         )
         await durable
+        metrics.count_ping(status, outcome.seat.value)
         if status == "valid" and users_over_limit(licence, ping.user_count):
             self._findings.note_users_over_limit(licence.id)
         return answer
@@ -217,7 +230,7 @@ class PingService:
         if lease_until is not None:
             # Offline, an install must not outlive its licence on our word.
             lease_expires = min(lease_expires, lease_until)
-        interval = self._settings.check_in_interval_s
+        interval = self._settings.check_in_interval_s * self._steering.factor
         answer = {
             "licence": verdict,
             # Updates and signature sets are for valid licences only.
@@ -239,6 +252,13 @@ class PingService:
         }
         answer_body = dumps(answer)
         return SignedAnswer(answer_body, self._signer.signature_header(answer_body))
+
+
+def _machines(state: LicenceState | None) -> int:
+    """What a licence's rate limit scales with: machines allowed, or seated if more."""
+    if state is None:
+        return 0
+    return max(state.licence.max_machines, len(state.seated))
 
 
 def users_over_limit(licence: LicenceSnapshot, user_count: int) -> bool:

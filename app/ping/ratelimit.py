@@ -1,0 +1,234 @@
+"""Rate limits on POST /v1/ping, per licence (key_hash) and per network (net_id).
+
+Each limit counts pings in hourly windows and estimates the last sixty minutes
+as this hour's count plus the previous hour's, weighted by how much of it is
+still inside them. Counts are kept by pseudonym only, in memory, for at most
+`rate_limit_entries` pseudonyms per limit: the least recently seen go first,
+and ones idle for two windows are dropped by the background round.
+
+With Redis configured, nodes share their counts: a ping only counts locally,
+and every `rate_limit_sync_s` a background round adds each node's new counts
+to Redis (INCRBY per pseudonym and window) and reads the shared totals back.
+A ping never waits on Redis; while Redis is away each node limits on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import math
+from collections import OrderedDict
+from typing import Final
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from app.core import metrics
+from app.core.clock import Clock
+from app.core.errors import RateLimited
+from app.core.settings import Settings
+
+logger = logging.getLogger("callhome.ratelimit")
+
+WINDOW_S: Final = 3600
+REDIS_TIMEOUT_S: Final = 2.0
+
+
+class Window:
+    """Pings of one pseudonym in the current window and the one before it."""
+
+    __slots__ = ("current", "index", "previous")
+
+    def __init__(self, index: int):
+        self.index = index
+        self.current = 0
+        self.previous = 0
+
+    def roll(self, index: int) -> None:
+        if index == self.index:
+            return
+        self.previous = self.current if index == self.index + 1 else 0
+        self.current = 0
+        self.index = index
+
+    def estimate(self, elapsed: float) -> float:
+        """Pings in the last WINDOW_S seconds; `elapsed` is the share of this window gone."""
+        return self.previous * (1 - elapsed) + self.current
+
+    def wait_s(self, elapsed: float, limit: int) -> int:
+        """Seconds until one more ping would be admitted, if no other arrives meanwhile."""
+        room = limit - 1
+        if self.current <= room and self.previous > 0:
+            # Within this window: the previous one's share fades out.
+            until = 1 - (room - self.current) / self.previous
+            return _whole_seconds((until - elapsed) * WINDOW_S)
+        # This window alone is over the limit: wait for it to fade in the next.
+        until = 1 - room / self.current if self.current else 0
+        return _whole_seconds((1 - elapsed + until) * WINDOW_S)
+
+
+def _whole_seconds(seconds: float) -> int:
+    # One second more than the exact figure: a client that waits as told is admitted.
+    return max(1, math.ceil(seconds) + 1)
+
+
+class WindowCounts:
+    """Windows by pseudonym, least recently seen first, at most `max_entries` of them."""
+
+    def __init__(self, name: str, max_entries: int, *, shared: bool = False):
+        self.name = name
+        self._windows: OrderedDict[str, Window] = OrderedDict()
+        self._max_entries = max_entries
+        self._shared = shared
+        # Counts not yet added to the shared totals, by window index.
+        self._unshared: dict[int, dict[str, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+    def hit(self, pseudonym: str, index: int) -> Window:
+        window = self._windows.get(pseudonym)
+        if window is None:
+            window = self._windows[pseudonym] = Window(index)
+            if len(self._windows) > self._max_entries:
+                self._windows.popitem(last=False)
+        else:
+            self._windows.move_to_end(pseudonym)
+            window.roll(index)
+        window.current += 1
+        if self._shared:
+            unshared = self._unshared.get(index)
+            if unshared is None:
+                unshared = self._unshared[index] = {}
+            unshared[pseudonym] = unshared.get(pseudonym, 0) + 1
+        return window
+
+    def drop_idle(self, index: int) -> None:
+        """Forget pseudonyms unseen for two windows: they count nothing any more."""
+        while self._windows:
+            pseudonym, window = next(iter(self._windows.items()))
+            if window.index >= index - 1:
+                return
+            del self._windows[pseudonym]
+
+    def take_unshared(self) -> dict[int, dict[str, int]]:
+        unshared, self._unshared = self._unshared, {}
+        return unshared
+
+    def learn_total(self, pseudonym: str, index: int, total: int) -> None:
+        """Take the shared total of a window, plus what counted here since it was read."""
+        window = self._windows.get(pseudonym)
+        if window is None:
+            return
+        if window.index == index:
+            window.current = total + self._unshared.get(index, {}).get(pseudonym, 0)
+        elif window.index == index + 1:
+            window.previous = total
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings, clock: Clock):
+        self._clock = clock
+        self._licence_floor = settings.rate_limit_licence_per_hour
+        self._per_machine = settings.rate_limit_machine_per_hour
+        self._network_limit = settings.rate_limit_network_per_hour
+        self._round_s = settings.rate_limit_sync_s
+        self._redis = (
+            redis.Redis.from_url(
+                settings.rate_limit_redis_url,
+                socket_timeout=REDIS_TIMEOUT_S,
+                socket_connect_timeout=REDIS_TIMEOUT_S,
+            )
+            if settings.rate_limit_redis_url
+            else None
+        )
+        shared = self._redis is not None
+        self._licences = WindowCounts("licence", settings.rate_limit_entries, shared=shared)
+        self._networks = WindowCounts("network", settings.rate_limit_entries, shared=shared)
+        self._redis_failing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def licence_limit(self, machines: int) -> int:
+        """Pings an hour for a licence with this many machines (0 for an unknown key)."""
+        if not self._licence_floor:
+            return 0
+        return max(self._licence_floor, self._per_machine * machines)
+
+    def check_licence(self, key_hash: str, machines: int, now: dt.datetime) -> None:
+        self._check(self._licences, key_hash, self.licence_limit(machines), now)
+
+    def check_network(self, net_id: str, now: dt.datetime) -> None:
+        self._check(self._networks, net_id, self._network_limit, now)
+
+    @staticmethod
+    def _check(counts: WindowCounts, pseudonym: str, limit: int, now: dt.datetime) -> None:
+        if not limit:
+            return
+        position = now.timestamp() / WINDOW_S
+        index = int(position)
+        elapsed = position - index
+        window = counts.hit(pseudonym, index)
+        if window.estimate(elapsed) > limit:
+            metrics.count_rate_limited(counts.name)
+            raise RateLimited(window.wait_s(elapsed, limit))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._rounds(), name="callhome-rate-limits")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def _rounds(self) -> None:
+        while True:
+            await asyncio.sleep(self._round_s)
+            try:
+                await self.run_round(self._clock.now())
+            except Exception as error:
+                # The next round tries again; the pings go on meanwhile.
+                logger.warning("rate-limit round failed: %s", type(error).__name__)
+
+    async def run_round(self, now: dt.datetime) -> None:
+        """Drop idle pseudonyms and, with Redis, share this node's counts."""
+        index = int(now.timestamp() / WINDOW_S)
+        for counts in (self._licences, self._networks):
+            counts.drop_idle(index)
+        if self._redis is None:
+            return
+        try:
+            for counts in (self._licences, self._networks):
+                await self._share(self._redis, counts)
+        except (RedisError, OSError) as error:
+            if not self._redis_failing:
+                # Once, and without the URL: it may carry a password.
+                logger.warning(
+                    "rate-limit store unreachable (%s): each node limits alone until it is back",
+                    type(error).__name__,
+                )
+            self._redis_failing = True
+            return
+        if self._redis_failing:
+            logger.info("rate-limit store reachable again: limits are shared")
+            self._redis_failing = False
+
+    @staticmethod
+    async def _share(client: redis.Redis, counts: WindowCounts) -> None:
+        unshared = counts.take_unshared()
+        if not unshared:
+            return
+        order = [(index, pseudonym) for index, deltas in unshared.items() for pseudonym in deltas]
+        pipeline = client.pipeline(transaction=False)
+        for index, pseudonym in order:
+            key = f"callhome:rate:{counts.name}:{index}:{pseudonym}"
+            pipeline.incrby(key, unshared[index][pseudonym])
+            # The previous window is still read for an hour; nothing outlives that.
+            pipeline.expire(key, 2 * WINDOW_S)
+        replies = await pipeline.execute()
+        for (index, pseudonym), total in zip(order, replies[::2], strict=True):
+            counts.learn_total(pseudonym, index, int(total))
