@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Awaitable
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
@@ -26,6 +27,7 @@ from app.ingest.models import pings
 from app.licences import service as licences
 from app.licences.models import Licence, LicenceStatus, Machine, Overage
 from app.licences.schemas import LicenceChange, LicenceCreate, LicenceOut
+from app.privacy.commands import privacy_app
 from app.releases.commands import feeds_app, releases_app
 
 app = typer.Typer(help="callhome: a licence call-home server that keeps no personal data.")
@@ -41,6 +43,7 @@ app.add_typer(releases_app, name="releases")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(reports_app, name="reports")
 app.add_typer(machines_app, name="machines")
+app.add_typer(privacy_app, name="privacy")
 app.command("detect")(detect)
 app.command("audit")(audit)
 
@@ -75,12 +78,18 @@ def serve(
     configure_logging(settings.log_level, settings.log_format)
     if settings.is_embedded:
         asyncio.run(_upgrade(settings))
+    workers = workers or settings.workers
+    if workers > 1 and settings.metrics_enabled:
+        from app.core.metrics import prepare_multiprocess_dir
+
+        # Each worker counts its own; /metrics, on whichever answers, sums them.
+        prepare_multiprocess_dir(settings.data_dir)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=host,
         port=port,
-        workers=workers or settings.workers,
+        workers=workers,
         access_log=False,
         log_config=logging_config(settings.log_level, settings.log_format),
         proxy_headers=False,
@@ -361,25 +370,20 @@ def maintain(as_json: JsonFlag = False) -> None:
     from app.privacy.maintenance import MaintenanceReport, run_maintenance
 
     async def run() -> MaintenanceReport:
-        database = Database(Settings())
+        settings = Settings()
+        database = Database(settings)
         try:
-            return await run_maintenance(database, now())
+            return await run_maintenance(database, settings, now())
         finally:
             await database.dispose()
 
     report = asyncio.run(run())
-    document = {
-        "ran": report.ran,
-        "day_keys_destroyed": report.day_keys_destroyed,
-        "partitions_created": report.partitions_created,
-    }
     human = (
-        f"day keys destroyed {report.day_keys_destroyed}, "
-        f"partitions created {report.partitions_created}"
+        report.summary()
         if report.ran
         else "another process holds the maintenance lock; nothing done"
     )
-    emit(as_json, document, human)
+    emit(as_json, asdict(report), human)
 
 
 @app.command()

@@ -13,11 +13,16 @@ from fastapi.openapi.utils import get_openapi
 from app.abuse.buffer import AbuseWorker
 from app.abuse.router import router as abuse_router
 from app.audit.router import router as audit_router
-from app.core import migrations
+from app.core import metrics, migrations
 from app.core.access_log import AccessLog
 from app.core.clock import Clock, SystemClock
 from app.core.database import Database
-from app.core.errors import install_error_handlers, problem_schema
+from app.core.errors import (
+    Unauthenticated,
+    install_error_handlers,
+    problem_responses,
+    problem_schema,
+)
 from app.core.health import router as health_router
 from app.core.notifications import NotificationListener
 from app.core.pseudonyms import Pseudonyms
@@ -29,15 +34,21 @@ from app.licences.cache import LicenceCache
 from app.licences.changes import on_commit
 from app.licences.listener import follow_licence_changes
 from app.licences.router import router as licences_router
+from app.ping.ratelimit import RateLimiter
 from app.ping.router import PingRoute
 from app.ping.router import document as document_ping
 from app.ping.router import router as ping_router
 from app.ping.service import PingService
-from app.privacy.maintenance import maintain_forever, run_maintenance
+from app.ping.steering import Steering
+from app.privacy.maintenance import create_partitions_ahead, maintain_forever
+from app.privacy.router import admin_router as privacy_router
+from app.privacy.router import public_router as privacy_manifest_router
 from app.releases import catalog as release_catalog
 from app.releases.router import admin_router as releases_router
 from app.releases.router import news_router
 from app.releases.service import catalog_loader
+from app.web.app import MOUNT_PATH as STAFF_PAGE_PATH
+from app.web.app import create_staff_app
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -49,7 +60,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if settings.is_embedded:
             await migrations.upgrade(database.engine)
         # Partitions for the coming days exist before the first ping is taken.
-        await run_maintenance(database, app.state.clock.now())
+        await create_partitions_ahead(database, app.state.clock.now())
         app.state.database = database
         cache = LicenceCache(
             max_entries=settings.licence_cache_size,
@@ -57,12 +68,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             ttl_s=None if settings.is_postgresql else settings.licence_cache_ttl_s,
         )
         on_commit(database.session_class, cache.invalidate)
+        steering = Steering(commit_s=settings.steer_commit_s, max_factor=settings.steer_max_factor)
         writer = BatchWriter(
             database.engine,
             max_batch=settings.batch_max_size,
             timeout_s=settings.store_timeout_s,
             retry_after_s=settings.retry_after_s,
+            observe=steering.observe_commit,
         )
+        limiter = RateLimiter(settings, app.state.clock)
+        app.state.rate_limiter = limiter
         catalog = release_catalog.Catalog(
             catalog_loader(database.sessions),
             refresh_interval_s=None if settings.is_postgresql else settings.catalog_refresh_s,
@@ -88,13 +103,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             writer=writer,
             catalog=catalog,
             findings=abuse.findings,
+            limiter=limiter,
+            steering=steering,
         )
         writer.start()
+        limiter.start()
         abuse.start()
         catalog.start()
-        maintenance = asyncio.create_task(
-            maintain_forever(database, app.state.clock, settings.maintenance_interval_s)
-        )
+        maintenance = asyncio.create_task(maintain_forever(database, settings, app.state.clock))
         if listener is not None:
             listener.start()
         try:
@@ -109,8 +125,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 await listener.stop()
             await catalog.stop()
             await writer.stop()
+            await limiter.stop()
             await abuse.stop()
             await database.dispose()
+            metrics.forget_this_process()
 
     app = FastAPI(
         title="callhome",
@@ -124,15 +142,22 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.signer = load_signer(settings)
     install_error_handlers(app)
     app.add_middleware(PingRoute)
-    app.add_middleware(AccessLog)
+    app.add_middleware(
+        AccessLog, observe=metrics.observe_request if settings.metrics_enabled else None
+    )
     app.include_router(ping_router)
     app.include_router(health_router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
     app.include_router(news_router)
+    app.include_router(privacy_manifest_router)
     if settings.admin_enabled:
         app.include_router(licences_router)
         app.include_router(abuse_router)
         app.include_router(audit_router)
         app.include_router(releases_router)
+        app.include_router(privacy_router)
+        app.mount(STAFF_PAGE_PATH, create_staff_app(app.state))
     _document(app)
     return app
 
@@ -145,7 +170,18 @@ def _document(app: FastAPI) -> None:
                 problem_schema()
             )
             document_ping(schema)
+            _document_staff_auth(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_staff_auth(schema: dict[str, Any]) -> None:
+    """Every operation behind a staff token may answer 401: said once here for all of them."""
+    unauthenticated = {str(code): spec for code, spec in problem_responses(Unauthenticated).items()}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if operation.get("security"):
+                for code, spec in unauthenticated.items():
+                    operation.setdefault("responses", {}).setdefault(code, spec)

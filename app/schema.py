@@ -8,6 +8,7 @@ from app.core.pseudonyms import DayKey
 from app.ingest.models import DailyUsage, pings
 from app.licences.models import Licence, Machine
 from app.releases.models import FeedDelta, FeedVersion, Release
+from app.web.models import StaffSession
 
 metadata = Base.metadata
 
@@ -23,6 +24,7 @@ __all__ = [
     "Licence",
     "Machine",
     "Release",
+    "StaffSession",
     "StaffToken",
     "metadata",
     "pings",

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from fastapi import FastAPI
 
 from app.core import auth
+from app.core.database import Database
 from app.core.settings import Settings
 from app.main import create_app
 from tests import stores
 
 TEST_PSEUDONYM_KEY = "test-pseudonym-key-0123456789abcdef0123456789"
+REDIS_ENV = "CALLHOME_TEST_REDIS_URL"
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class FrozenClock:
@@ -105,6 +110,22 @@ def store(
 
 
 @pytest.fixture
+def redis_url() -> str:
+    """A Redis the test may write to (keys it makes are its own), as the shared rate limits use."""
+    url = os.environ.get(REDIS_ENV, DEFAULT_TEST_REDIS_URL)
+    try:
+        with redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) as probe:
+            answered = bool(probe.ping())
+    except redis.RedisError:
+        answered = False
+    if not answered:
+        if stores.running_in_ci():
+            pytest.fail(f"no Redis at {url} ({REDIS_ENV}): CI must test shared rate limits")
+        pytest.skip(f"shared rate-limit tests need Redis ({REDIS_ENV})")
+    return url
+
+
+@pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
 
@@ -129,6 +150,23 @@ async def issue_token(app: FastAPI, *scopes: auth.Scope, name: str = "tester") -
             session, name=name, scopes=list(scopes), now=app.state.clock.now()
         )
     return issued.secret
+
+
+def staff_token(store: Store, *scopes: auth.Scope, name: str = "tester") -> str:
+    """A token straight in the store, for a test whose server runs in another process."""
+
+    async def create() -> str:
+        database = Database(store.settings)
+        try:
+            async with database.sessions() as session, session.begin():
+                issued = await auth.create_token(
+                    session, name=name, scopes=list(scopes), now=dt.datetime.now(dt.UTC)
+                )
+        finally:
+            await database.dispose()
+        return issued.secret
+
+    return asyncio.run(create())
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -28,6 +28,11 @@ _NEXT_STATUSES = {
 _CLOSED = (ReportStatus.RESOLVED, ReportStatus.DISMISSED)
 
 
+def next_statuses(current: ReportStatus) -> list[ReportStatus]:
+    """Where a report in `current` may move, in lifecycle order (none once closed)."""
+    return [status for status in ReportStatus if status in _NEXT_STATUSES[current]]
+
+
 @dataclass(frozen=True)
 class ReportFilter:
     status: ReportStatus | None = None

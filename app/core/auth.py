@@ -98,14 +98,27 @@ async def revoke_token(session: AsyncSession, token_id: uuid.UUID, now: dt.datet
     return token
 
 
-async def authenticate(session: AsyncSession, secret: str, now: dt.datetime) -> Staff | None:
+def is_usable(token: StaffToken, now: dt.datetime) -> bool:
+    """Neither revoked nor expired: checked at every use, so a revocation ends its sessions too."""
+    return token.revoked_at is None and (token.expires_at is None or token.expires_at > now)
+
+
+def staff_of(token: StaffToken) -> Staff:
+    return Staff(name=token.name, scopes=frozenset(token.scopes))
+
+
+async def usable_token(session: AsyncSession, secret: str, now: dt.datetime) -> StaffToken | None:
+    """The token whose secret this is, if it may be used now; None tells no reason why not."""
     digest = hash_token(secret)
     token = await session.scalar(select(StaffToken).where(StaffToken.token_hash == digest))
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None
-    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
-        return None
-    return Staff(name=token.name, scopes=frozenset(token.scopes))
+    return token if is_usable(token, now) else None
+
+
+async def authenticate(session: AsyncSession, secret: str, now: dt.datetime) -> Staff | None:
+    token = await usable_token(session, secret, now)
+    return None if token is None else staff_of(token)
 
 
 _bearer = HTTPBearer(auto_error=False)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from app.core.settings import IPNetwork
 
 
-def _trusted(address: str, proxies: Sequence[IPNetwork]) -> bool:
+def is_trusted_proxy(address: str, proxies: Sequence[IPNetwork]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -23,7 +23,7 @@ def client_address(
 
     Entries left of it were written by the client itself and are not believed.
     """
-    if peer is None or not forwarded_for or not _trusted(peer, proxies):
+    if peer is None or not forwarded_for or not is_trusted_proxy(peer, proxies):
         return peer
     hops = [hop.strip() for hop in forwarded_for.split(",")]
     for hop in reversed(hops):
@@ -31,6 +31,6 @@ def client_address(
             ipaddress.ip_address(hop)
         except ValueError:
             return peer
-        if not _trusted(hop, proxies):
+        if not is_trusted_proxy(hop, proxies):
             return hop
     return hops[0]

@@ -45,6 +45,25 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(default=1000, ge=1)
     store_timeout_s: float = Field(default=5.0, gt=0)
     retry_after_s: int = Field(default=30, ge=1)
+    # Under pressure the server stretches next_check_in (docs/deploy.md): by the
+    # smoothed batch commit latency over steer_commit_s, capped at steer_max_factor.
+    steer_commit_s: float = Field(default=0.1, gt=0)
+    steer_max_factor: float = Field(default=4.0, ge=1)
+
+    # Rate limits on POST /v1/ping, per hour; 0 switches a limit off. A licence
+    # may make rate_limit_machine_per_hour pings per machine (allowed or seated,
+    # whichever is more), never fewer than rate_limit_licence_per_hour; a key
+    # that matches no licence gets the latter.
+    rate_limit_licence_per_hour: int = Field(default=120, ge=0)
+    rate_limit_machine_per_hour: int = Field(default=60, ge=0)
+    rate_limit_network_per_hour: int = Field(default=3600, ge=0)
+    # Pseudonyms each limit remembers per process (least recently seen dropped first).
+    rate_limit_entries: int = Field(default=100_000, ge=1)
+    # Shared limits across nodes; empty: each process limits on its own.
+    rate_limit_redis_url: str = Field(default="", repr=False)
+    rate_limit_sync_s: float = Field(default=1.0, gt=0)
+
+    metrics_enabled: bool = True
 
     # Abuse detection (docs/abuse.md). The sweep runs in the server every
     # detect_interval_s (0: only `callhome detect`, from cron); findings from
@@ -62,6 +81,10 @@ class Settings(BaseSettings):
     spread_min_networks: int = Field(default=4, ge=1)
 
     admin_enabled: bool = True
+    # The staff web page's sessions end after this long unused, and after
+    # staff_session_lifetime_s whatever their use (docs/staff-web.md).
+    staff_session_idle_s: int = Field(default=1800, ge=60)
+    staff_session_lifetime_s: int = Field(default=12 * 3600, ge=300)
     workers: int = Field(default=1, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"

@@ -116,6 +116,9 @@ def _filtered(query: Select[Licence], wanted: LicenceFilter) -> Select[Licence]:
     if wanted.status:
         query = query.where(Licence.status == wanted.status.value)
     if wanted.key_last4:
+        # Keys are printable ASCII; anything else (a NUL byte) PostgreSQL would refuse.
+        if not re.fullmatch(r"[\x20-\x7e]+", wanted.key_last4):
+            raise InvalidInput("A key holds printable ASCII characters only")
         query = query.where(Licence.key_last4 == normalise_licence_key(wanted.key_last4))
     return query
 
@@ -224,6 +227,23 @@ def is_active(machine: Machine, licence: Licence, now: dt.datetime) -> bool:
         and machine.retired_at is None
         and machine.last_seen_at > now - dt.timedelta(days=licence.activity_window_days)
     )
+
+
+@dataclass(frozen=True)
+class SeatUsage:
+    """Machines holding a seat now, and the most users any of them last reported."""
+
+    machines: int
+    peak_users: int
+
+
+async def seat_usage(session: AsyncSession, licence: Licence, now: dt.datetime) -> SeatUsage:
+    machines, peak_users = (
+        await session.execute(
+            select(func.count(), func.max(Machine.last_user_count)).where(holds_seat(licence, now))
+        )
+    ).one()
+    return SeatUsage(machines=int(machines), peak_users=int(peak_users or 0))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from packaging.version import Version
 from sqlalchemy.exc import IntegrityError
@@ -150,6 +151,32 @@ async def publish_feed_version(
         detail={"deltas_from": [delta.from_version for delta in data.deltas]},
     )
     return feed_version
+
+
+@dataclass(frozen=True)
+class ReleaseTrack:
+    """A product's channel and its newest releases, newest version first."""
+
+    product: str
+    channel: str
+    releases: list[Release]
+
+
+async def release_tracks(session: AsyncSession, *, per_track: int = 5) -> list[ReleaseTrack]:
+    """Every product and channel with its newest releases (yanked ones included, as such)."""
+    tracks: dict[tuple[str, str], list[Release]] = {}
+    for release in await repository.all_releases(session):
+        tracks.setdefault((release.product, release.channel), []).append(release)
+    return [
+        ReleaseTrack(
+            product,
+            channel,
+            sorted(releases, key=lambda release: Version(release.version), reverse=True)[
+                :per_track
+            ],
+        )
+        for (product, channel), releases in sorted(tracks.items())
+    ]
 
 
 async def catalog_entries(session: AsyncSession) -> tuple[list[ReleaseEntry], list[FeedEntry]]:
