@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 from fleet import (
     Run,
     callhome_env,
@@ -30,6 +31,29 @@ from fleet import (
     write_bodies,
     wrk,
 )
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def batch_digest(port: int) -> str:
+    """The group commit as the server saw it: mean batch size, mean and slowest commits."""
+    families = {
+        family.name: family
+        for family in text_string_to_metric_families(
+            httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        )
+    }
+    values = {
+        sample.name + sample.labels.get("le", ""): sample.value
+        for name in ("callhome_batch_size", "callhome_batch_commit_seconds")
+        for sample in families[name].samples
+    }
+    batches = values["callhome_batch_size_count"]
+    slow = batches - values["callhome_batch_commit_seconds_bucket0.05"]
+    return (
+        f"{batches:.0f} batches of {values['callhome_batch_size_sum'] / batches:.1f} pings, "
+        f"commit mean {1000 * values['callhome_batch_commit_seconds_sum'] / batches:.1f} ms, "
+        f"{slow:.0f} over 50 ms"
+    )
 
 
 def main() -> None:
@@ -64,11 +88,12 @@ def main() -> None:
             asyncio.run(warm_up(port, fleet.bodies))
             before = asyncio.run(count_pings(dsn))
             run = wrk(name, port, bodies, args.duration, args.connections)
+            digest = batch_digest(port) if name == "callhome" else ""
             stop(process)
             if name == "callhome":
                 stored = asyncio.run(count_pings(dsn)) - before
                 lost += max(0, run.acknowledged - stored)
-                print(f"  callhome: {run.acknowledged} answered 200, {stored} stored")
+                print(f"  callhome: {run.acknowledged} answered 200, {stored} stored; {digest}")
             runs.append(run)
             print(f"{name:9} {run.rps:9.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
                   f"p99 {run.p99_ms:6.2f} ms  non-2xx {run.non_2xx}")  # fmt: skip

@@ -66,6 +66,9 @@ class AbuseReport(Base):
         Index(None, "id"),
         Index(None, "severity", "id"),
         Index(None, "last_seen_at", "id"),
+        # The queue: one status, sorted by severity or recency.
+        Index(None, "status", "severity", "id"),
+        Index(None, "status", "last_seen_at", "id"),
     )
 
     licence_id: Mapped[uuid.UUID] = mapped_column(
