@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.auth import Scope
 from app.main import create_app
+from app.privacy.inventory import METRICS, RUNTIME_METRIC_PREFIXES
 from tests.conftest import FrozenClock, Store, bearer, staff_token
 from tests.pings import new_licence, ping_body, send_ping
 from tests.server import serve
@@ -103,3 +104,21 @@ def test_several_workers_are_summed(store: Store) -> None:
         for _ in range(4):
             page = httpx.get(f"{server.base_url}/metrics").text
             assert sample(page, "callhome_pings_total", status="valid", seat="granted") == 12
+
+
+async def test_every_metric_and_label_is_declared_in_the_privacy_inventory(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    licence = await new_licence(client, app)
+    await send_ping(client, app, ping_body(licence["key"]))
+    await send_ping(client, app, ping_body("NO-SUCH-LICENCE-KEY"))
+    declared = {metric.name: set(metric.labels) for metric in METRICS}
+    exposed = list(text_string_to_metric_families(await scrape(client)))
+    ours = [family for family in exposed if not family.name.startswith(RUNTIME_METRIC_PREFIXES)]
+    assert {family.name for family in ours} <= set(declared)
+    for family in ours:
+        for found in family.samples:
+            assert set(found.labels) - {"le"} <= declared[family.name], found.name
+
+    manifest = (await client.get("/v1/privacy")).json()
+    assert {metric["name"] for metric in manifest["metrics"]} == set(declared)

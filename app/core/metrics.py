@@ -19,6 +19,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
@@ -27,6 +28,9 @@ from starlette.responses import Response
 # prometheus-client's own switch: set before any worker imports it, every worker
 # writes its values to files in this directory and any of them can sum them.
 MULTIPROCESS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+
+# A `_created` timestamp beside every series doubles the page and tells an operator nothing.
+disable_created_metrics()
 
 LICENCE_STATUSES = ("valid", "expired", "revoked", "suspended", "unknown")
 SEATS = ("granted", "denied")

@@ -453,6 +453,42 @@ TABLES: Mapping[str, Table] = {table.name: table for table in INVENTORY}
 
 
 @dataclass(frozen=True)
+class Metric:
+    """A family on `/metrics`: kept in the server's memory, never in the database."""
+
+    name: str
+    measures: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+# Label name -> the closed set its values come from. A label whose values a caller
+# could choose (a key, an id, an address, a path) has no place here.
+_STATUS = {"status": "licence status: valid, expired, revoked, suspended, unknown"}
+METRICS: tuple[Metric, ...] = (
+    Metric("callhome_pings", "pings answered", _STATUS | {"seat": "granted or denied"}),
+    Metric("callhome_rate_limited", "pings refused with 429", {"kind": "licence or network"}),
+    Metric("callhome_licence_cache_lookups", "licence cache lookups", {"result": "hit or miss"}),
+    Metric("callhome_batch_size", "pings per group commit"),
+    Metric("callhome_batch_commit_seconds", "time to commit a batch"),
+    Metric("callhome_batch_failures", "batches the store did not take"),
+    Metric("callhome_writer_queue_depth", "pings waiting for the next batch"),
+    Metric("callhome_check_in_factor", "how far next_check_in is stretched"),
+    Metric("callhome_abuse_reports_opened", "abuse reports opened", {"kind": "the report kind"}),
+    Metric(
+        "callhome_request_duration_seconds",
+        "request latency",
+        {
+            "method": "the HTTP method, or OTHER",
+            "route": "the route template, never the path a client sent",
+            "status": "the HTTP status code",
+        },
+    ),
+)
+# The standard families of the server process itself (memory, CPU, garbage collector).
+RUNTIME_METRIC_PREFIXES = ("process_", "python_")
+
+
+@dataclass(frozen=True)
 class Mismatch:
     """Where the inventory and the schema disagree; empty when they match."""
 

@@ -4,8 +4,8 @@ from the inventory and the live settings."""
 from __future__ import annotations
 
 from app.core.settings import Settings
-from app.privacy.inventory import FORM_MEANINGS, INVENTORY, Retention, Table
-from app.privacy.schemas import FieldOut, Manifest, RetentionOut, TableOut
+from app.privacy.inventory import FORM_MEANINGS, INVENTORY, METRICS, Retention, Table
+from app.privacy.schemas import FieldOut, Manifest, MetricOut, RetentionOut, TableOut
 
 SUMMARY = (
     "callhome keeps no personal data: no IP address, computer ID or licence key is ever "
@@ -51,4 +51,8 @@ def manifest(settings: Settings) -> Manifest:
         pseudonymous_not_anonymous=PSEUDONYMOUS_NOT_ANONYMOUS,
         forms={form.value: meaning for form, meaning in FORM_MEANINGS.items()},
         tables=[_table(table, settings) for table in INVENTORY],
+        metrics=[
+            MetricOut(name=metric.name, measures=metric.measures, labels=dict(metric.labels))
+            for metric in METRICS
+        ],
     )

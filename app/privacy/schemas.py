@@ -29,12 +29,19 @@ class TableOut(ResponseModel):
     fields: list[FieldOut]
 
 
+class MetricOut(ResponseModel):
+    name: str
+    measures: str
+    labels: dict[str, str] = Field(description="Label name -> the closed set of its values")
+
+
 class Manifest(ResponseModel):
     summary: str
     never_stored: list[str]
     pseudonymous_not_anonymous: str
     forms: dict[str, str]
     tables: list[TableOut]
+    metrics: list[MetricOut] = Field(description="Figures on /metrics: in memory, never stored")
 
 
 class ErasureOut(ResponseModel):
