@@ -30,7 +30,7 @@ from starlette.responses import Response
 MULTIPROCESS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
 # A `_created` timestamp beside every series doubles the page and tells an operator nothing.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LICENCE_STATUSES = ("valid", "expired", "revoked", "suspended", "unknown")
 SEATS = ("granted", "denied")
