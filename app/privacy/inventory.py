@@ -152,6 +152,17 @@ def _at(purpose: str) -> Column:
     return Column(Form.SERVER_RECORD, purpose)
 
 
+def _use_data(export_key: str, nested_in: Nesting | None = None) -> LicenceLink:
+    """Rows about a licence's use, found by their licence_id: exported, and erased."""
+    return LicenceLink(
+        path="licence_id",
+        rows_about=licence_id_column("licence_id"),
+        export_key=export_key,
+        on_erasure=OnErasure.DELETE,
+        nested_in=nested_in,
+    )
+
+
 _LICENCE_ID = Column(Form.SERVER_RECORD, "the licence the row is about")
 _MACHINE_ID = Column(
     Form.PSEUDONYMOUS,
@@ -193,12 +204,7 @@ INVENTORY: tuple[Table, ...] = (
         retention=Retention(
             "deleted once unseen for the machine retention", "machine_retention_days"
         ),
-        licence=LicenceLink(
-            path="licence_id",
-            rows_about=licence_id_column("licence_id"),
-            export_key="machines",
-            on_erasure=OnErasure.DELETE,
-        ),
+        licence=_use_data("machines"),
         columns={
             "licence_id": _LICENCE_ID,
             "machine_id": _MACHINE_ID,
@@ -214,12 +220,7 @@ INVENTORY: tuple[Table, ...] = (
         name="pings",
         holds="the raw ping log: one row per call",
         retention=PING_RETENTION,
-        licence=LicenceLink(
-            path="licence_id",
-            rows_about=licence_id_column("licence_id"),
-            export_key="pings",
-            on_erasure=OnErasure.DELETE,
-        ),
+        licence=_use_data("pings"),
         columns={
             "licence_id": _LICENCE_ID,
             "received_at": _at("when the ping arrived"),
@@ -244,12 +245,7 @@ INVENTORY: tuple[Table, ...] = (
         retention=Retention(
             "daily rollups expire, a whole UTC day at a time", "rollup_retention_days"
         ),
-        licence=LicenceLink(
-            path="licence_id",
-            rows_about=licence_id_column("licence_id"),
-            export_key="rollups",
-            on_erasure=OnErasure.DELETE,
-        ),
+        licence=_use_data("rollups"),
         columns={
             "licence_id": _LICENCE_ID,
             "day": _at("the UTC day"),
@@ -264,12 +260,7 @@ INVENTORY: tuple[Table, ...] = (
         name="abuse_reports",
         holds="findings that a licence is used beyond its terms, for support staff",
         retention=WHILE_LICENCE_EXISTS,
-        licence=LicenceLink(
-            path="licence_id",
-            rows_about=licence_id_column("licence_id"),
-            export_key="reports",
-            on_erasure=OnErasure.DELETE,
-        ),
+        licence=_use_data("reports"),
         columns={
             "licence_id": _LICENCE_ID,
             "id": _id("the report's random id"),
@@ -295,12 +286,8 @@ INVENTORY: tuple[Table, ...] = (
         name="abuse_report_events",
         holds="a report's history: its opening, status changes and staff notes",
         retention=WHILE_LICENCE_EXISTS,
-        licence=LicenceLink(
-            path="licence_id",
-            rows_about=licence_id_column("licence_id"),
-            export_key="reports",
-            on_erasure=OnErasure.DELETE,
-            nested_in=Nesting("abuse_reports", "events", {"report_id": "id"}),
+        licence=_use_data(
+            "reports", nested_in=Nesting("abuse_reports", "events", {"report_id": "id"})
         ),
         columns={
             "licence_id": _LICENCE_ID,
@@ -317,12 +304,7 @@ INVENTORY: tuple[Table, ...] = (
         name="abuse_suspects",
         holds="a licence found over its machine limit once, awaiting a second check",
         retention=Retention("until the second check confirms or clears it"),
-        licence=LicenceLink(
-            path="licence_id",
-            rows_about=licence_id_column("licence_id"),
-            export_key="suspects",
-            on_erasure=OnErasure.DELETE,
-        ),
+        licence=_use_data("suspects"),
         columns={
             "licence_id": _LICENCE_ID,
             "kind": Column(Form.SERVER_RECORD, "what is suspected"),
