@@ -102,7 +102,7 @@ async def _upgrade(settings: Settings, revision: str = "head") -> None:
     database = Database(settings)
     try:
         await migrations.upgrade(database.engine, revision)
-        from app.ingest.partitions import ensure_ping_partitions
+        from app.ingest.repository import ensure_ping_partitions
 
         async with database.engine.begin() as connection:
             await ensure_ping_partitions(connection, now().date())
