@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, distinct, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.abuse.models import AbuseSuspect, ReportKind
+from app.abuse.models import AbuseReport, AbuseSuspect, ReportKind, ReportStatus
 from app.core.database import dialect_insert
 from app.ingest.models import pings
 from app.licences.models import Licence, Machine
@@ -231,3 +231,8 @@ async def spreading(session: AsyncSession, since: dt.datetime, min_networks: int
         .having(func.count(distinct(pings.c.net_id)) > min_networks)
     )
     return set(rows)
+
+
+async def count_open_reports(session: AsyncSession) -> int:
+    open_reports = select(AbuseReport).where(AbuseReport.status == ReportStatus.OPEN.value)
+    return int(await session.scalar(select(func.count()).select_from(open_reports.subquery())) or 0)
