@@ -37,7 +37,7 @@ from app.abuse.models import UNDER_REVIEW, ReportKind, ReportStatus
 from app.abuse.schemas import ReportSort
 from app.core.database import Database, create_engine
 from app.core.settings import Settings
-from app.ingest.partitions import DAYS_AHEAD, ensure_ping_partitions, partition_name
+from app.ingest.repository import DAYS_AHEAD, ensure_ping_partitions, partition_name
 from app.licences import service as licences
 from app.licences.service import short_machine_id
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from app.core.database import Database
 from app.core.pseudonyms import DayKey, DayKeyRing, net_id
 from app.ingest.models import DailyUsage, pings
-from app.ingest.partitions import partition_name
+from app.ingest.repository import partition_name
 from app.licences.models import Machine
 from app.privacy import retention
 from app.privacy.maintenance import MaintenanceReport, run_maintenance

@@ -1,11 +1,11 @@
-"""`callhome reports`, `callhome machines` and `callhome detect`: the staff API's twins."""
+"""`callhome reports` and `callhome detect`: the staff API's twins."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,13 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.abuse import detection, service
 from app.abuse.models import ReportKind, ReportStatus
 from app.abuse.schemas import ReportChange, ReportDetail, ReportOut, ReportSort
-from app.core.commands import CLI_ACTOR, JsonFlag, emit, in_session, now, parse
+from app.core.commands import CLI_ACTOR, JsonFlag, emit, emit_page, in_session, now, parse
 from app.core.settings import Settings
-from app.licences import service as licences
-from app.licences.schemas import MachineOut
 
 reports_app = typer.Typer(help="Abuse reports: read, move through their lifecycle, export.")
-machines_app = typer.Typer(help="A licence's machines: list, retire.")
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
 Since = Annotated[
@@ -96,14 +93,13 @@ def reports_list(
         return [ReportOut.model_validate(view.document()) for view in views], next_cursor
 
     reports, next_cursor = in_session(work)
-    document: dict[str, Any] = {
-        "items": [report.model_dump(mode="json") for report in reports],
-        "next_cursor": next_cursor,
-    }
-    human = "\n".join(report_line(report) for report in reports) or "no reports"
-    if next_cursor:
-        human += f"\nmore: --cursor {next_cursor}"
-    emit(as_json, document, human)
+    emit_page(
+        as_json,
+        [report.model_dump(mode="json") for report in reports],
+        [report_line(report) for report in reports],
+        next_cursor,
+        empty="no reports",
+    )
 
 
 @reports_app.command("show")
@@ -163,52 +159,6 @@ def reports_export(
         typer.echo(body, nl=False)
     else:
         output.write_text(body, encoding="utf-8")
-
-
-def machine_line(machine: MachineOut) -> str:
-    state = "retired" if machine.retired_at else ("active" if machine.active else "inactive")
-    return (
-        f"{machine.machine_id}  {machine.seat:<8} {state:<8} last seen "
-        f"{machine.last_seen_at:%Y-%m-%d %H:%M}  {machine.last_version}  "
-        f"users {machine.last_user_count}"
-    )
-
-
-@machines_app.command("list")
-def machines_list(licence: uuid.UUID, as_json: JsonFlag = False) -> None:
-    """List a licence's machines, the most recently seen first."""
-
-    async def work(session: AsyncSession, _: Settings) -> tuple[list[MachineOut], int]:
-        found = await licences.get_licence(session, licence)
-        listed = await licences.list_machines(session, found)
-        moment = now()
-        machines = [
-            MachineOut.of(machine, active=licences.is_active(machine, found, moment))
-            for machine in listed.machines
-        ]
-        return machines, listed.total
-
-    machines, total = in_session(work)
-    document = {"items": [m.model_dump(mode="json") for m in machines], "total": total}
-    emit(as_json, document, "\n".join(machine_line(m) for m in machines) or "no machines")
-
-
-@machines_app.command("retire")
-def machines_retire(
-    licence: uuid.UUID,
-    machine: Annotated[str, typer.Argument(help="The machine id, or its first 12+ digits.")],
-    as_json: JsonFlag = False,
-) -> None:
-    """Retire a machine (hardware replaced): it stops counting at once."""
-
-    async def work(session: AsyncSession, _: Settings) -> MachineOut:
-        retired = await licences.retire_machine(
-            session, licence, machine, actor=CLI_ACTOR, now=now()
-        )
-        return MachineOut.of(retired, active=False)
-
-    retired = in_session(work)
-    emit(as_json, retired.model_dump(mode="json"), f"retired {machine_line(retired)}")
 
 
 def detect(as_json: JsonFlag = False) -> None:

@@ -14,17 +14,15 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, distinct, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.abuse import repository
 from app.abuse.findings import MAX_EVIDENCE_MACHINES, Finding, record_finding
-from app.abuse.models import AbuseReport, AbuseSuspect, ReportKind
+from app.abuse.models import AbuseReport, ReportKind
 from app.core.clock import start_of_day
-from app.core.database import dialect_insert
 from app.core.settings import Settings
-from app.ingest.models import pings
-from app.licences.models import Licence, LicenceStatus, Machine, Seat
-from app.licences.service import holds_seat
+from app.licences import repository as licences
+from app.licences.models import Licence, LicenceStatus, Machine
 
 # No licence's activity window is longer (LicenceCreate allows up to 365 days).
 LONGEST_WINDOW = dt.timedelta(days=365)
@@ -70,23 +68,16 @@ async def judge_machines(
     machines than allowed have been seen since: a re-imaged PC, whose old id
     falls silent, never confirms it.
     """
-    seated = list(
-        await session.scalars(
-            select(Machine).where(holds_seat(licence, now)).order_by(Machine.last_seen_at.desc())
-        )
-    )
-    key = (licence.id, ReportKind.MACHINES_OVER_LIMIT.value)
-    suspect = await session.get(AbuseSuspect, key, with_for_update=True)
+    seated = await licences.seated_machine_rows(session, licence, now)
+    kind = ReportKind.MACHINES_OVER_LIMIT
+    suspect = await repository.locked_suspect(session, licence.id, kind)
     if len(seated) <= licence.max_machines:
         if suspect is not None:
-            await session.delete(suspect)
+            await repository.drop_suspect(session, suspect)
         return None
     if suspect is None:
-        insert = dialect_insert(session.get_bind().dialect.name)
-        await session.execute(
-            insert(AbuseSuspect)
-            .values(licence_id=key[0], kind=key[1], noted_at=noted_at, figure=len(seated))
-            .on_conflict_do_nothing(index_elements=["licence_id", "kind"])
+        await repository.note_suspect(
+            session, licence.id, kind, noted_at=noted_at, figure=len(seated)
         )
         return None
     confirmed = [machine for machine in seated if machine.last_seen_at >= suspect.noted_at]
@@ -103,51 +94,21 @@ async def judge_machines(
     )
 
 
-def _counted_pings(licence: Licence, since: dt.datetime) -> list[ColumnElement[bool]]:
-    """Pings of the licence since `since`, from machines not retired."""
-    return [
-        pings.c.licence_id == licence.id,
-        pings.c.received_at >= since,
-        Machine.retired_at.is_(None),
-    ]
-
-
-_PING_MACHINE = and_(
-    Machine.licence_id == pings.c.licence_id, Machine.machine_id == pings.c.machine_id
-)
-
-
 async def _machines(
     session: AsyncSession, licence: Licence, machine_ids: Iterable[str]
 ) -> list[Machine]:
-    rows = await session.scalars(
-        select(Machine)
-        .where(Machine.licence_id == licence.id, Machine.machine_id.in_(list(machine_ids)))
-        .order_by(Machine.last_seen_at.desc())
-        .limit(MAX_EVIDENCE_MACHINES)
+    return await licences.machines_by_ids(
+        session, licence.id, list(machine_ids), limit=MAX_EVIDENCE_MACHINES
     )
-    return list(rows)
 
 
 async def judge_users(session: AsyncSession, licence: Licence, now: dt.datetime) -> Finding | None:
     """A user count above the licence's within its activity window."""
     if licence.max_users is None:
         return None
-    rows = (
-        await session.execute(
-            select(
-                pings.c.machine_id,
-                func.max(pings.c.user_count),
-                func.count(),
-                func.min(pings.c.received_at),
-                func.max(pings.c.received_at),
-            )
-            .join(Machine, _PING_MACHINE)
-            .where(*_counted_pings(licence, now - _window(licence)))
-            .where(pings.c.user_count > licence.max_users)
-            .group_by(pings.c.machine_id)
-        )
-    ).all()
+    rows = await repository.machines_over_user_limit(
+        session, licence.id, now - _window(licence), licence.max_users
+    )
     if not rows:
         return None
     peak_user_count = max(row[1] for row in rows)
@@ -174,26 +135,15 @@ async def judge_churn(
     session: AsyncSession, licence: Licence, now: dt.datetime, thresholds: Thresholds
 ) -> Finding | None:
     """More distinct machines within the churn window than a fair turnover: a leaked key."""
-    recent = and_(
-        Machine.licence_id == licence.id,
-        Machine.retired_at.is_(None),
-        Machine.last_seen_at > now - thresholds.churn_window,
+    seen_after = now - thresholds.churn_window
+    count, first_seen_at, last_seen_at = await repository.recent_machine_figures(
+        session, licence.id, seen_after
     )
-    count, first_seen_at, last_seen_at = (
-        await session.execute(
-            select(func.count(), func.min(Machine.first_seen_at), func.max(Machine.last_seen_at))
-            .select_from(Machine)
-            .where(recent)
-        )
-    ).one()
     allowed = thresholds.churn_allowed(licence.max_machines)
     if count <= allowed:
         return None
-    latest = await session.scalars(
-        select(Machine)
-        .where(recent)
-        .order_by(Machine.last_seen_at.desc())
-        .limit(MAX_EVIDENCE_MACHINES)
+    latest = await repository.latest_recent_machines(
+        session, licence.id, seen_after, limit=MAX_EVIDENCE_MACHINES
     )
     return Finding(
         licence_id=licence.id,
@@ -202,7 +152,7 @@ async def judge_churn(
         allowed=allowed,
         first_seen_at=_aware(first_seen_at),
         last_seen_at=_aware(last_seen_at),
-        machines=list(latest),
+        machines=latest,
         facts={"window_days": thresholds.churn_window.days},
     )
 
@@ -219,26 +169,12 @@ async def judge_spread(
     """More distinct networks on one UTC day than the licence's machines would explain."""
     allowed = thresholds.spread_allowed(licence.max_machines)
     for day in _days(now):
-        in_day = [
-            *_counted_pings(licence, day),
-            pings.c.received_at < day + dt.timedelta(days=1),
-        ]
-        networks, first_seen_at, last_seen_at = (
-            await session.execute(
-                select(
-                    func.count(distinct(pings.c.net_id)),
-                    func.min(pings.c.received_at),
-                    func.max(pings.c.received_at),
-                )
-                .join(Machine, _PING_MACHINE)
-                .where(*in_day)
-            )
-        ).one()
+        networks, first_seen_at, last_seen_at = await repository.network_spread(
+            session, licence.id, day
+        )
         if networks <= allowed:
             continue
-        machine_ids = await session.scalars(
-            select(pings.c.machine_id).distinct().join(Machine, _PING_MACHINE).where(*in_day)
-        )
+        machine_ids = await repository.machines_pinging_on(session, licence.id, day)
         return Finding(
             licence_id=licence.id,
             kind=ReportKind.NETWORK_SPREAD,
@@ -270,9 +206,7 @@ async def _active_licences(
     ids = list(set(licence_ids))
     if not ids:
         return {}
-    rows = await session.scalars(
-        select(Licence).where(Licence.id.in_(ids), Licence.status == LicenceStatus.ACTIVE.value)
-    )
+    rows = await licences.active_licences(session, ids, LicenceStatus.ACTIVE.value)
     return {licence.id: licence for licence in rows}
 
 
@@ -303,16 +237,6 @@ async def _record(
     return reports
 
 
-async def _take_sweep_lock(session: AsyncSession) -> bool:
-    if session.get_bind().dialect.name != "postgresql":
-        # SQLite: BEGIN IMMEDIATE has made this transaction the only writer.
-        return True
-    locked = await session.scalar(
-        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SWEEP_LOCK_KEY}
-    )
-    return bool(locked)
-
-
 @dataclass(frozen=True)
 class SweepOutcome:
     licences_judged: int
@@ -320,82 +244,23 @@ class SweepOutcome:
 
 
 async def _over_machine_limit(session: AsyncSession, now: dt.datetime) -> set[uuid.UUID]:
-    windows = await session.scalars(select(Licence.activity_window_days).distinct())
-    found: set[uuid.UUID] = set()
-    # One grouped count per distinct activity window: few, and portable SQL.
-    for window_days in list(windows):
-        rows = await session.scalars(
-            select(Machine.licence_id)
-            .join(Licence, Licence.id == Machine.licence_id)
-            .where(
-                Licence.activity_window_days == window_days,
-                Machine.seat == Seat.GRANTED.value,
-                Machine.retired_at.is_(None),
-                Machine.last_seen_at > now - dt.timedelta(days=window_days),
-            )
-            .group_by(Machine.licence_id, Licence.max_machines)
-            .having(func.count() > Licence.max_machines)
-        )
-        found.update(rows)
-    suspects = await session.scalars(
-        select(AbuseSuspect.licence_id).where(
-            AbuseSuspect.kind == ReportKind.MACHINES_OVER_LIMIT.value
-        )
-    )
+    found = await repository.over_machine_limit(session, now)
+    suspects = await repository.suspected_licences(session, ReportKind.MACHINES_OVER_LIMIT)
     # Suspicions of licences back under their limit are judged too: it clears them.
-    return found | set(suspects)
-
-
-async def _over_user_limit(session: AsyncSession, now: dt.datetime) -> set[uuid.UUID]:
-    # The machines table holds each machine's latest count; reading it is far
-    # cheaper than the ping log, and judge_users reads the log per licence.
-    rows = await session.scalars(
-        select(Machine.licence_id)
-        .distinct()
-        .join(Licence, Licence.id == Machine.licence_id)
-        .where(
-            Licence.max_users.is_not(None),
-            Machine.last_user_count > Licence.max_users,
-            Machine.retired_at.is_(None),
-            Machine.last_seen_at > now - LONGEST_WINDOW,
-        )
-    )
-    return set(rows)
-
-
-async def _churning(
-    session: AsyncSession, now: dt.datetime, thresholds: Thresholds
-) -> set[uuid.UUID]:
-    rows = await session.scalars(
-        select(Machine.licence_id)
-        .where(Machine.retired_at.is_(None), Machine.last_seen_at > now - thresholds.churn_window)
-        .group_by(Machine.licence_id)
-        .having(func.count() > thresholds.churn_min_machines)
-    )
-    return set(rows)
-
-
-async def _spreading(
-    session: AsyncSession, now: dt.datetime, thresholds: Thresholds
-) -> set[uuid.UUID]:
-    rows = await session.scalars(
-        select(pings.c.licence_id)
-        .where(pings.c.received_at >= _days(now)[0])
-        .group_by(pings.c.licence_id)
-        .having(func.count(distinct(pings.c.net_id)) > thresholds.spread_min_networks)
-    )
-    return set(rows)
+    return found | suspects
 
 
 async def sweep(session: AsyncSession, settings: Settings, now: dt.datetime) -> SweepOutcome | None:
     """Judge every licence the tables show near a limit; None when another node is sweeping."""
-    if not await _take_sweep_lock(session):
+    if not await repository.take_sweep_lock(session, SWEEP_LOCK_KEY):
         return None
     thresholds = Thresholds.of(settings)
     machine_ids = await _over_machine_limit(session, now)
-    user_ids = await _over_user_limit(session, now)
-    churn_ids = await _churning(session, now, thresholds)
-    spread_ids = await _spreading(session, now, thresholds)
+    user_ids = await repository.over_user_limit(session, now - LONGEST_WINDOW)
+    churn_ids = await repository.churning(
+        session, now - thresholds.churn_window, thresholds.churn_min_machines
+    )
+    spread_ids = await repository.spreading(session, _days(now)[0], thresholds.spread_min_networks)
     licences = await _active_licences(session, machine_ids | user_ids | churn_ids | spread_ids)
     findings: list[Finding | None] = []
     for licence_id in sorted(machine_ids & licences.keys()):

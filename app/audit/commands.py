@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service
 from app.audit.schemas import AuditEntryOut
-from app.core.commands import JsonFlag, emit, in_session
+from app.core.commands import JsonFlag, emit_page, in_session
 
 Moment = Annotated[
     dt.datetime | None,
@@ -46,14 +46,13 @@ def audit(
         return [AuditEntryOut.model_validate(entry) for entry in entries], next_cursor
 
     entries, next_cursor = in_session(work)
-    document = {
-        "items": [entry.model_dump(mode="json") for entry in entries],
-        "next_cursor": next_cursor,
-    }
-    human = "\n".join(
-        f"{e.at:%Y-%m-%d %H:%M:%S}  {e.actor:<16} {e.action:<28} {e.target_type} {e.target_id}"
-        for e in entries
+    emit_page(
+        as_json,
+        [entry.model_dump(mode="json") for entry in entries],
+        [
+            f"{e.at:%Y-%m-%d %H:%M:%S}  {e.actor:<16} {e.action:<28} {e.target_type} {e.target_id}"
+            for e in entries
+        ],
+        next_cursor,
+        empty="no entries",
     )
-    if next_cursor:
-        human += f"\nmore: --cursor {next_cursor}"
-    emit(as_json, document, human or "no entries")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import repository
 from app.core.audit import AuditEntry
 from app.core.errors import InvalidInput
 from app.core.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
@@ -31,25 +31,25 @@ async def list_entries(
     limit: int = DEFAULT_LIMIT,
 ) -> tuple[list[AuditEntry], str | None]:
     """Newest first by id, which only grows: new entries never shift a later page."""
-    query = select(AuditEntry)
-    for column, value in (
-        (AuditEntry.actor, wanted.actor),
-        (AuditEntry.action, wanted.action),
-        (AuditEntry.target_type, wanted.target_type),
-        (AuditEntry.target_id, wanted.target_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if wanted.since is not None:
-        query = query.where(AuditEntry.at >= wanted.since)
-    if wanted.until is not None:
-        query = query.where(AuditEntry.at < wanted.until)
+    before_id = None
     if cursor:
         (before,) = decode_cursor(cursor, 1)
         if not isinstance(before, int) or isinstance(before, bool):
             raise InvalidInput("The cursor is not one this server issued")
-        query = query.where(AuditEntry.id < before)
-    rows = list(await session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit + 1)))
+        before_id = before
+    rows = await repository.newest_entries(
+        session,
+        equal_to={
+            "actor": wanted.actor,
+            "action": wanted.action,
+            "target_type": wanted.target_type,
+            "target_id": wanted.target_id,
+        },
+        since=wanted.since,
+        until=wanted.until,
+        before_id=before_id,
+        limit=limit + 1,
+    )
     if len(rows) <= limit:
         return rows, None
     return rows[:limit], encode_cursor(rows[limit - 1].id)

@@ -6,10 +6,12 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, JsonDocument, UtcDateTime
+from app.core.errors import Conflict
 
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -45,4 +47,36 @@ async def record(
             target_id=target_id,
             detail=detail or {},
         )
+    )
+
+
+async def insert_audited(
+    session: AsyncSession,
+    row: Base,
+    *,
+    conflict: str,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    at: dt.datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Insert a new row and audit its creation; a unique key already taken is a Conflict.
+
+    The savepoint keeps the caller's transaction usable after the refusal.
+    """
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError as error:
+        raise Conflict(conflict) from error
+    await record(
+        session,
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        at=at,
+        detail=detail,
     )

@@ -63,3 +63,18 @@ def parse(model: type[BaseModel], **fields: Any) -> Any:
             where = ".".join(str(part) for part in problem["loc"])
             typer.echo(f"error: {where}: {problem['msg']}", err=True)
         raise typer.Exit(2) from error
+
+
+def emit_page(
+    as_json: bool,
+    items: list[dict[str, Any]],
+    lines: list[str],
+    next_cursor: str | None,
+    *,
+    empty: str,
+) -> None:
+    """One page of a list: its items and cursor as JSON, or a line each and how to go on."""
+    human = "\n".join(lines) or empty
+    if next_cursor:
+        human += f"\nmore: --cursor {next_cursor}"
+    emit(as_json, {"items": items, "next_cursor": next_cursor}, human)

@@ -14,17 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core import metrics
-from app.core.database import dialect_insert
 from app.core.errors import StoreUnavailable
 from app.core.json import dumps
-from app.ingest.models import pings
-from app.ingest.partitions import ensure_ping_partitions
-from app.licences.models import Licence, Machine
+from app.ingest import repository
+from app.licences import repository as licences
 
 logger = logging.getLogger("callhome.ingest")
 
@@ -41,21 +38,6 @@ PING_COLUMNS = (
     "status",
     "seat",
 )
-
-# On conflict the machine keeps its seat and first sighting: only the slow
-# path decides seats. Rows are deduplicated and sorted first, so one statement
-# never touches a row twice and concurrent writers lock rows in the same order.
-POSTGRESQL_MACHINE_UPSERT = """
-INSERT INTO machines AS m
-    (licence_id, machine_id, first_seen_at, last_seen_at, last_version, last_user_count, seat)
-SELECT licence_id, machine_id, seen_at, seen_at, version, user_count, seat
-FROM unnest($1::uuid[], $2::varchar[], $3::timestamptz[], $4::varchar[], $5::int[], $6::varchar[])
-    AS batch (licence_id, machine_id, seen_at, version, user_count, seat)
-ON CONFLICT (licence_id, machine_id) DO UPDATE SET
-    last_seen_at = GREATEST(m.last_seen_at, EXCLUDED.last_seen_at),
-    last_version = EXCLUDED.last_version,
-    last_user_count = EXCLUDED.last_user_count
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +95,7 @@ async def _write_postgresql(connection: AsyncConnection, records: Sequence[PingR
         days = {record.received_at.date() for record in records}
         async with connection.begin():
             for day in sorted(days):
-                await ensure_ping_partitions(connection, day, days_ahead=0)
+                await repository.ensure_ping_partitions(connection, day, days_ahead=0)
         await _copy_postgresql(connection, records)
 
 
@@ -123,30 +105,10 @@ async def _copy_postgresql(connection: AsyncConnection, records: Sequence[PingRe
     assert driver is not None
     machines = latest_per_machine(records)
     async with driver.transaction():
-        await driver.copy_records_to_table(
-            "pings", records=[record.as_copy_row() for record in records], columns=PING_COLUMNS
+        await repository.copy_pings(
+            driver, PING_COLUMNS, [record.as_copy_row() for record in records]
         )
-        await driver.execute(
-            POSTGRESQL_MACHINE_UPSERT,
-            [m.licence_id for m in machines],
-            [m.machine_id for m in machines],
-            [m.received_at for m in machines],
-            [m.version for m in machines],
-            [m.user_count for m in machines],
-            [m.seat for m in machines],
-        )
-
-
-async def _existing_licences_postgresql(
-    connection: AsyncConnection, records: Sequence[PingRecord]
-) -> set[uuid.UUID]:
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    rows = await driver.fetch(
-        "SELECT id FROM licences WHERE id = ANY($1::uuid[])", _licence_ids(records)
-    )
-    return {row["id"] for row in rows}
+        await licences.record_sightings_postgresql(driver, machines)
 
 
 async def _write_sqlite(connection: AsyncConnection, records: Sequence[PingRecord]) -> None:
@@ -158,43 +120,11 @@ async def _write_sqlite(connection: AsyncConnection, records: Sequence[PingRecor
         raise LicenceGone from error
 
 
-async def _existing_licences_sqlite(
-    connection: AsyncConnection, records: Sequence[PingRecord]
-) -> set[uuid.UUID]:
-    async with connection.begin():
-        found = await connection.scalars(
-            select(Licence.id).where(Licence.id.in_(_licence_ids(records)))
-        )
-        return set(found)
-
-
 async def _insert_sqlite(connection: AsyncConnection, records: Sequence[PingRecord]) -> None:
     machines = latest_per_machine(records)
-    upsert = dialect_insert("sqlite")(Machine)
     async with connection.begin():
-        await connection.execute(insert(pings), [record.as_dict() for record in records])
-        await connection.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["licence_id", "machine_id"],
-                set_={
-                    "last_seen_at": func.max(Machine.last_seen_at, upsert.excluded.last_seen_at),
-                    "last_version": upsert.excluded.last_version,
-                    "last_user_count": upsert.excluded.last_user_count,
-                },
-            ),
-            [
-                {
-                    "licence_id": m.licence_id,
-                    "machine_id": m.machine_id,
-                    "first_seen_at": m.received_at,
-                    "last_seen_at": m.received_at,
-                    "last_version": m.version,
-                    "last_user_count": m.user_count,
-                    "seat": m.seat,
-                }
-                for m in machines
-            ],
-        )
+        await repository.insert_pings(connection, [record.as_dict() for record in records])
+        await licences.record_sightings(connection, machines)
 
 
 # Told how long each batch took to commit (or to fail): the server steers by it.
@@ -216,9 +146,6 @@ class BatchWriter:
         self._engine = engine
         on_postgresql = engine.dialect.name == "postgresql"
         self._write = _write_postgresql if on_postgresql else _write_sqlite
-        self._existing_licences = (
-            _existing_licences_postgresql if on_postgresql else _existing_licences_sqlite
-        )
         self._max_batch = max_batch
         self._timeout_s = timeout_s
         self._retry_after_s = retry_after_s
@@ -285,7 +212,7 @@ class BatchWriter:
         try:
             await self._write(connection, records)
         except LicenceGone:
-            existing = await self._existing_licences(connection, records)
+            existing = await licences.existing_licence_ids(connection, _licence_ids(records))
             kept = [record for record in records if record.licence_id in existing]
             logger.info("%d pings of deleted licences dropped", len(records) - len(kept))
             if kept:

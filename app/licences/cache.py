@@ -14,11 +14,11 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import metrics
-from app.licences.models import Licence, LicenceStatus, Machine, Seat
+from app.licences import repository
+from app.licences.models import Licence, LicenceStatus
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class LicenceState:
 
 
 async def load_state(session: AsyncSession, key_hash: str, now: dt.datetime) -> LicenceState | None:
-    licence = await session.scalar(select(Licence).where(Licence.key_hash == key_hash))
+    licence = await repository.find_by_key_hash(session, key_hash)
     if licence is None:
         return None
     snapshot = LicenceSnapshot.of(licence)
@@ -86,16 +86,8 @@ async def load_state(session: AsyncSession, key_hash: str, now: dt.datetime) -> 
 async def seated_machines(
     session: AsyncSession, licence: LicenceSnapshot, now: dt.datetime
 ) -> dict[str, dt.datetime]:
-    """Machines that hold a seat now: granted, not retired, seen within the window."""
-    rows = await session.execute(
-        select(Machine.machine_id, Machine.last_seen_at).where(
-            Machine.licence_id == licence.id,
-            Machine.seat == Seat.GRANTED.value,
-            Machine.retired_at.is_(None),
-            Machine.last_seen_at > now - licence.activity_window,
-        )
-    )
-    return {machine_id: last_seen for machine_id, last_seen in rows}
+    """Machines that hold a seat now, with their last sighting."""
+    return await repository.seated_machines(session, licence.id, licence.activity_window, now)
 
 
 Loader = Callable[[str], Awaitable[LicenceState | None]]

@@ -8,14 +8,13 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import audit
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.core.pagination import DEFAULT_LIMIT, newest_first
+from app.core.pagination import DEFAULT_LIMIT
 from app.core.pseudonyms import Pseudonyms, normalise_licence_key
+from app.licences import repository
 from app.licences.changes import mark_changed
 from app.licences.models import Licence, LicenceStatus, Machine, Seat
 from app.licences.schemas import MACHINE_REF_PATTERN, LicenceChange, LicenceCreate
@@ -67,14 +66,10 @@ async def create_licence(
         created_at=now,
         updated_at=now,
     )
-    try:
-        async with session.begin_nested():
-            session.add(licence)
-    except IntegrityError as error:
-        raise Conflict("A licence with this key exists already") from error
-    await mark_changed(session, licence.id)
-    await audit.record(
+    await audit.insert_audited(
         session,
+        licence,
+        conflict="A licence with this key exists already",
         actor=actor,
         action="licence.create",
         target_type="licence",
@@ -82,22 +77,21 @@ async def create_licence(
         at=now,
         detail={"product": licence.product, "max_machines": licence.max_machines},
     )
+    await mark_changed(session, licence.id)
     return NewLicence(licence, key)
 
 
 async def get_licence(
     session: AsyncSession, licence_id: uuid.UUID, *, lock: bool = False
 ) -> Licence:
-    licence = await session.get(Licence, licence_id, with_for_update=lock)
+    licence = await repository.get_licence(session, licence_id, lock=lock)
     if licence is None:
         raise NotFound("No such licence")
     return licence
 
 
 async def find_by_key(session: AsyncSession, pseudonyms: Pseudonyms, key: str) -> Licence:
-    licence = await session.scalar(
-        select(Licence).where(Licence.key_hash == pseudonyms.key_hash(key))
-    )
+    licence = await repository.find_by_key_hash(session, pseudonyms.key_hash(key))
     if licence is None:
         raise NotFound("No licence has this key")
     return licence
@@ -110,17 +104,13 @@ class LicenceFilter:
     key_last4: str | None = None
 
 
-def _filtered(query: Select[Licence], wanted: LicenceFilter) -> Select[Licence]:
-    if wanted.product:
-        query = query.where(Licence.product == wanted.product)
-    if wanted.status:
-        query = query.where(Licence.status == wanted.status.value)
-    if wanted.key_last4:
-        # Keys are printable ASCII; anything else (a NUL byte) PostgreSQL would refuse.
-        if not re.fullmatch(r"[\x20-\x7e]+", wanted.key_last4):
-            raise InvalidInput("A key holds printable ASCII characters only")
-        query = query.where(Licence.key_last4 == normalise_licence_key(wanted.key_last4))
-    return query
+def _key_last4(wanted: LicenceFilter) -> str | None:
+    if not wanted.key_last4:
+        return None
+    # Keys are printable ASCII; anything else (a NUL byte) PostgreSQL would refuse.
+    if not re.fullmatch(r"[\x20-\x7e]+", wanted.key_last4):
+        raise InvalidInput("A key holds printable ASCII characters only")
+    return normalise_licence_key(wanted.key_last4)
 
 
 async def list_licences(
@@ -130,11 +120,11 @@ async def list_licences(
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> tuple[list[Licence], str | None]:
-    return await newest_first(
+    return await repository.list_licences(
         session,
-        _filtered(select(Licence), wanted),
-        Licence.created_at,
-        Licence.id,
+        product=wanted.product,
+        status=wanted.status.value if wanted.status else None,
+        key_last4=_key_last4(wanted),
         cursor=cursor,
         limit=limit,
     )
@@ -211,21 +201,12 @@ def short_machine_id(machine_id: str) -> str:
     return machine_id[:SHORT_MACHINE_ID]
 
 
-def holds_seat(licence: Licence, now: dt.datetime) -> ColumnElement[bool]:
-    """Machines counted against the limit now: granted, not retired, seen within the window."""
-    return and_(
-        Machine.licence_id == licence.id,
-        Machine.seat == Seat.GRANTED.value,
-        Machine.retired_at.is_(None),
-        Machine.last_seen_at > now - dt.timedelta(days=licence.activity_window_days),
-    )
-
-
 def is_active(machine: Machine, licence: Licence, now: dt.datetime) -> bool:
+    """A loaded machine holds a seat: the same rule as `repository.seat_held`, in Python."""
     return (
         machine.seat == Seat.GRANTED.value
         and machine.retired_at is None
-        and machine.last_seen_at > now - dt.timedelta(days=licence.activity_window_days)
+        and machine.last_seen_at > now - repository.window_of(licence)
     )
 
 
@@ -238,12 +219,8 @@ class SeatUsage:
 
 
 async def seat_usage(session: AsyncSession, licence: Licence, now: dt.datetime) -> SeatUsage:
-    machines, peak_users = (
-        await session.execute(
-            select(func.count(), func.max(Machine.last_user_count)).where(holds_seat(licence, now))
-        )
-    ).one()
-    return SeatUsage(machines=int(machines), peak_users=int(peak_users or 0))
+    machines, peak_users = await repository.seat_count_and_peak_users(session, licence, now)
+    return SeatUsage(machines=machines, peak_users=peak_users)
 
 
 @dataclass(frozen=True)
@@ -255,14 +232,8 @@ class MachineList:
 async def list_machines(
     session: AsyncSession, licence: Licence, *, limit: int = MACHINES_SHOWN
 ) -> MachineList:
-    query = select(Machine).where(Machine.licence_id == licence.id)
-    machines = await session.scalars(
-        query.order_by(Machine.last_seen_at.desc(), Machine.machine_id).limit(limit)
-    )
-    total = await session.scalar(
-        select(func.count()).select_from(Machine).where(Machine.licence_id == licence.id)
-    )
-    return MachineList(list(machines), int(total or 0))
+    machines = await repository.machines_of(session, licence.id, limit=limit)
+    return MachineList(machines, await repository.count_machines_of(session, licence.id))
 
 
 async def retire_machine(
@@ -277,15 +248,7 @@ async def retire_machine(
     if not re.fullmatch(MACHINE_REF_PATTERN, machine_ref):
         raise InvalidInput("A machine is named by 12 to 32 lower-case hex digits")
     licence = await get_licence(session, licence_id)
-    # Hex only, so LIKE sees no wildcards.
-    matches = list(
-        await session.scalars(
-            select(Machine)
-            .where(Machine.licence_id == licence.id, Machine.machine_id.like(f"{machine_ref}%"))
-            .limit(2)
-            .with_for_update()
-        )
-    )
+    matches = await repository.machines_by_prefix(session, licence.id, machine_ref, limit=2)
     if not matches:
         raise NotFound("The licence has no such machine")
     if len(matches) > 1:

@@ -1,4 +1,4 @@
-"""`callhome privacy`: a licence's export and erasure, the staff API's twins."""
+"""`callhome privacy`, `callhome maintain` and `callhome stats`: what is held, kept and erased."""
 
 from __future__ import annotations
 
@@ -6,16 +6,21 @@ import asyncio
 import shutil
 import sys
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Annotated
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.abuse import repository as abuse
 from app.core.commands import CLI_ACTOR, JsonFlag, emit, in_session, now
 from app.core.database import Database
 from app.core.settings import Settings
+from app.ingest import repository as ingest
+from app.licences import repository as licences
 from app.privacy import erasure, export
+from app.privacy.maintenance import MaintenanceReport, run_maintenance
 
 privacy_app = typer.Typer(help="Privacy requests: export or erase what is held about a licence.")
 
@@ -71,3 +76,38 @@ def privacy_erase(
     counts = ", ".join(f"{count} {table}" for table, count in erased.erased.items())
     deleted = "; the licence deleted" if erased.licence_deleted else "; the licence kept"
     emit(as_json, document, f"erased {counts}{deleted}")
+
+
+async def _counts(session: AsyncSession) -> dict[str, int]:
+    return {
+        "licences": await licences.count_licences(session),
+        "machines": await licences.count_machines(session),
+        "pings": await ingest.count_pings(session),
+        "open_reports": await abuse.count_open_reports(session),
+    }
+
+
+def stats(as_json: JsonFlag = False) -> None:
+    """Counts of what the store holds."""
+    counts = in_session(lambda session, _: _counts(session))
+    emit(as_json, counts, "\n".join(f"{name:<14} {value}" for name, value in counts.items()))
+
+
+def maintain(as_json: JsonFlag = False) -> None:
+    """Run the maintenance steps once (for cron; servers also run them hourly)."""
+
+    async def run() -> MaintenanceReport:
+        settings = Settings()
+        database = Database(settings)
+        try:
+            return await run_maintenance(database, settings, now())
+        finally:
+            await database.dispose()
+
+    report = asyncio.run(run())
+    human = (
+        report.summary()
+        if report.ran
+        else "another process holds the maintenance lock; nothing done"
+    )
+    emit(as_json, asdict(report), human)

@@ -22,7 +22,7 @@ from app.core.clock import Clock
 from app.core.database import Database
 from app.core.pseudonyms import destroy_expired_day_keys
 from app.core.settings import Settings
-from app.ingest.partitions import ensure_ping_partitions
+from app.ingest.repository import ensure_ping_partitions
 from app.privacy import retention
 
 logger = logging.getLogger("callhome.maintenance")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.commands import CLI_ACTOR, JsonFlag, emit, in_session, now, parse
+from app.core.commands import CLI_ACTOR, JsonFlag, emit, emit_page, in_session, now, parse
 from app.core.pagination import DEFAULT_LIMIT
 from app.core.schemas import PRODUCT_PATTERN
 from app.core.settings import Settings
@@ -102,11 +102,13 @@ def releases_list(
         return await repository.list_releases(session, wanted, cursor=cursor, limit=limit)
 
     rows, next_cursor = in_session(work)
-    document = {"items": [release_document(row) for row in rows], "next_cursor": next_cursor}
-    human = "\n".join(release_summary(row) for row in rows) or "no releases"
-    if next_cursor:
-        human += f"\nmore: --cursor {next_cursor}"
-    emit(as_json, document, human)
+    emit_page(
+        as_json,
+        [release_document(row) for row in rows],
+        [release_summary(row) for row in rows],
+        next_cursor,
+        empty="no releases",
+    )
 
 
 def _change(release_id: uuid.UUID, change: ReleaseChange, as_json: bool) -> None:
@@ -202,8 +204,10 @@ def feeds_list(
         return await repository.list_feed_versions(session, feed, cursor=cursor, limit=limit)
 
     rows, next_cursor = in_session(work)
-    document = {"items": [feed_version_document(row) for row in rows], "next_cursor": next_cursor}
-    human = "\n".join(feed_version_summary(row) for row in rows) or "no versions"
-    if next_cursor:
-        human += f"\nmore: --cursor {next_cursor}"
-    emit(as_json, document, human)
+    emit_page(
+        as_json,
+        [feed_version_document(row) for row in rows],
+        [feed_version_summary(row) for row in rows],
+        next_cursor,
+        empty="no versions",
+    )

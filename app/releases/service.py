@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 
 from packaging.version import Version
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core import audit
@@ -43,14 +42,10 @@ async def publish_release(
         created_at=now,
         updated_at=now,
     )
-    try:
-        async with session.begin_nested():
-            session.add(release)
-    except IntegrityError as error:
-        raise Conflict("This product has this version on this channel already") from error
-    await mark_changed(session, ReleaseEntry.of(release))
-    await audit.record(
+    await audit.insert_audited(
         session,
+        release,
+        conflict="This product has this version on this channel already",
         actor=actor,
         action="release.publish",
         target_type="release",
@@ -63,6 +58,7 @@ async def publish_release(
             "rollout_percent": release.rollout_percent,
         },
     )
+    await mark_changed(session, ReleaseEntry.of(release))
     return release
 
 
@@ -135,14 +131,10 @@ async def publish_feed_version(
     )
     if await repository.get_feed_version(session, feed, data.version) is not None:
         raise Conflict("This feed has this version already")
-    try:
-        async with session.begin_nested():
-            session.add(feed_version)
-    except IntegrityError as error:
-        raise Conflict("This feed has this version already") from error
-    await mark_changed(session, FeedEntry.of(feed_version))
-    await audit.record(
+    await audit.insert_audited(
         session,
+        feed_version,
+        conflict="This feed has this version already",
         actor=actor,
         action="feed.publish",
         target_type="feed",
@@ -150,6 +142,7 @@ async def publish_feed_version(
         at=now,
         detail={"deltas_from": [delta.from_version for delta in data.deltas]},
     )
+    await mark_changed(session, FeedEntry.of(feed_version))
     return feed_version
 
 

@@ -1,13 +1,31 @@
-"""Daily partitions of the ping log on PostgreSQL, created ahead of the pings that fill them."""
+"""The SQL of the ping log: the batch's rows, and the daily partitions created ahead of them."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.ingest.models import pings
 
 DAYS_AHEAD = 3
+
+
+async def copy_pings(driver: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """COPY the batch into `pings` on the asyncpg connection the writer holds."""
+    await driver.copy_records_to_table("pings", records=rows, columns=columns)
+
+
+async def count_pings(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(pings)) or 0)
+
+
+async def insert_pings(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """The batch as one multi-row INSERT, where there is no COPY (SQLite)."""
+    await connection.execute(insert(pings), rows)
 
 
 def partition_name(day: dt.date) -> str:

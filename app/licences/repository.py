@@ -1,0 +1,328 @@
+"""The SQL of licences and their machines, including the one definition of a held seat."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.core.database import dialect_insert
+from app.core.pagination import newest_first
+from app.licences.models import Licence, Machine, Seat
+
+
+def seat_held(seen_after: Any) -> ColumnElement[bool]:
+    """A machine holds a seat: granted, not retired, and last seen after `seen_after`.
+
+    `seen_after` is now less the licence's activity window: a datetime for one
+    licence, or an expression when many licences are judged at once.
+    """
+    return and_(
+        Machine.seat == Seat.GRANTED.value,
+        Machine.retired_at.is_(None),
+        Machine.last_seen_at > seen_after,
+    )
+
+
+def holds_seat(
+    licence_id: uuid.UUID, window: dt.timedelta, now: dt.datetime
+) -> ColumnElement[bool]:
+    """Machines of this licence counted against its limit now."""
+    return and_(Machine.licence_id == licence_id, seat_held(now - window))
+
+
+def window_of(licence: Licence) -> dt.timedelta:
+    return dt.timedelta(days=licence.activity_window_days)
+
+
+# -- licences -----------------------------------------------------------------
+
+
+async def get_licence(
+    session: AsyncSession, licence_id: uuid.UUID, *, lock: bool = False
+) -> Licence | None:
+    return await session.get(Licence, licence_id, with_for_update=lock)
+
+
+async def lock_for_seat_check(session: AsyncSession, licence_id: uuid.UUID) -> Licence | None:
+    # FOR NO KEY UPDATE serialises seat checks on this licence without blocking
+    # the batch writer, whose machine upserts only need a key-share lock.
+    licence: Licence | None = await session.scalar(
+        select(Licence).where(Licence.id == licence_id).with_for_update(key_share=True)
+    )
+    return licence
+
+
+async def find_by_key_hash(session: AsyncSession, key_hash: str) -> Licence | None:
+    licence: Licence | None = await session.scalar(
+        select(Licence).where(Licence.key_hash == key_hash)
+    )
+    return licence
+
+
+async def active_licences(
+    session: AsyncSession, licence_ids: Sequence[uuid.UUID], active_status: str
+) -> list[Licence]:
+    return list(
+        await session.scalars(
+            select(Licence).where(Licence.id.in_(licence_ids), Licence.status == active_status)
+        )
+    )
+
+
+async def list_licences(
+    session: AsyncSession,
+    *,
+    product: str | None,
+    status: str | None,
+    key_last4: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Licence], str | None]:
+    """Newest first, by keyset; each filter given narrows the list."""
+    query = select(Licence)
+    if product:
+        query = query.where(Licence.product == product)
+    if status:
+        query = query.where(Licence.status == status)
+    if key_last4:
+        query = query.where(Licence.key_last4 == key_last4)
+    return await newest_first(
+        session, query, Licence.created_at, Licence.id, cursor=cursor, limit=limit
+    )
+
+
+async def count_licences(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Licence)) or 0)
+
+
+async def count_machines(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Machine)) or 0)
+
+
+async def existing_licence_ids(
+    connection: AsyncConnection, licence_ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these licences still exist, read through the driver on PostgreSQL."""
+    if connection.dialect.name == "postgresql":
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        rows = await driver.fetch("SELECT id FROM licences WHERE id = ANY($1::uuid[])", licence_ids)
+        return {row["id"] for row in rows}
+    async with connection.begin():
+        found = await connection.scalars(select(Licence.id).where(Licence.id.in_(licence_ids)))
+        return set(found)
+
+
+# -- machines and seats --------------------------------------------------------
+
+
+async def seated_machines(
+    session: AsyncSession, licence_id: uuid.UUID, window: dt.timedelta, now: dt.datetime
+) -> dict[str, dt.datetime]:
+    """Each machine holding a seat now, with its last sighting."""
+    rows = await session.execute(
+        select(Machine.machine_id, Machine.last_seen_at).where(holds_seat(licence_id, window, now))
+    )
+    return {machine_id: last_seen for machine_id, last_seen in rows}
+
+
+async def seated_machine_rows(
+    session: AsyncSession, licence: Licence, now: dt.datetime
+) -> list[Machine]:
+    """The machines holding a seat now, the most recently seen first."""
+    return list(
+        await session.scalars(
+            select(Machine)
+            .where(holds_seat(licence.id, window_of(licence), now))
+            .order_by(Machine.last_seen_at.desc())
+        )
+    )
+
+
+async def seat_count_and_peak_users(
+    session: AsyncSession, licence: Licence, now: dt.datetime
+) -> tuple[int, int]:
+    machines, peak_users = (
+        await session.execute(
+            select(func.count(), func.max(Machine.last_user_count)).where(
+                holds_seat(licence.id, window_of(licence), now)
+            )
+        )
+    ).one()
+    return int(machines), int(peak_users or 0)
+
+
+async def machines_of(session: AsyncSession, licence_id: uuid.UUID, *, limit: int) -> list[Machine]:
+    """A licence's machines, the most recently seen first."""
+    return list(
+        await session.scalars(
+            select(Machine)
+            .where(Machine.licence_id == licence_id)
+            .order_by(Machine.last_seen_at.desc(), Machine.machine_id)
+            .limit(limit)
+        )
+    )
+
+
+async def count_machines_of(session: AsyncSession, licence_id: uuid.UUID) -> int:
+    total = await session.scalar(
+        select(func.count()).select_from(Machine).where(Machine.licence_id == licence_id)
+    )
+    return int(total or 0)
+
+
+async def machines_by_prefix(
+    session: AsyncSession, licence_id: uuid.UUID, prefix: str, *, limit: int
+) -> list[Machine]:
+    """Machines whose id starts with `prefix` (hex only, so LIKE sees no wildcards), locked."""
+    return list(
+        await session.scalars(
+            select(Machine)
+            .where(Machine.licence_id == licence_id, Machine.machine_id.like(f"{prefix}%"))
+            .limit(limit)
+            .with_for_update()
+        )
+    )
+
+
+async def machines_by_ids(
+    session: AsyncSession, licence_id: uuid.UUID, machine_ids: list[str], *, limit: int
+) -> list[Machine]:
+    """These machines of the licence, the most recently seen first."""
+    return list(
+        await session.scalars(
+            select(Machine)
+            .where(Machine.licence_id == licence_id, Machine.machine_id.in_(machine_ids))
+            .order_by(Machine.last_seen_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+# -- the machines upsert -------------------------------------------------------
+
+
+class Sighting(Protocol):
+    """A machine seen in a ping: what the upsert records of it."""
+
+    @property
+    def licence_id(self) -> uuid.UUID: ...
+    @property
+    def machine_id(self) -> str: ...
+    @property
+    def received_at(self) -> dt.datetime: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def user_count(self) -> int: ...
+    @property
+    def seat(self) -> str: ...
+
+
+# The batch writer's form on PostgreSQL: the driver's arrays, one round trip
+# however many machines. On conflict the machine keeps its seat and first
+# sighting: only the seat check decides seats.
+POSTGRESQL_SIGHTINGS_UPSERT = """
+INSERT INTO machines AS m
+    (licence_id, machine_id, first_seen_at, last_seen_at, last_version, last_user_count, seat)
+SELECT licence_id, machine_id, seen_at, seen_at, version, user_count, seat
+FROM unnest($1::uuid[], $2::varchar[], $3::timestamptz[], $4::varchar[], $5::int[], $6::varchar[])
+    AS batch (licence_id, machine_id, seen_at, version, user_count, seat)
+ON CONFLICT (licence_id, machine_id) DO UPDATE SET
+    last_seen_at = GREATEST(m.last_seen_at, EXCLUDED.last_seen_at),
+    last_version = EXCLUDED.last_version,
+    last_user_count = EXCLUDED.last_user_count
+"""
+
+
+def machines_upsert(dialect_name: str, *, decides_seat: bool) -> Any:
+    """INSERT … ON CONFLICT of machines, recording each one's latest sighting.
+
+    The seat check decides the seat (and un-retires a machine it admits); the
+    batch writer only records sightings, keeping the seat, and never moves
+    last_seen_at back for a ping that arrived late.
+    """
+    statement = dialect_insert(dialect_name)(Machine)
+    excluded = statement.excluded
+    later = func.greatest if dialect_name == "postgresql" else func.max
+    updated: dict[str, Any] = {
+        "last_seen_at": (
+            excluded.last_seen_at
+            if decides_seat
+            else later(Machine.last_seen_at, excluded.last_seen_at)
+        ),
+        "last_version": excluded.last_version,
+        "last_user_count": excluded.last_user_count,
+    }
+    if decides_seat:
+        updated |= {"seat": excluded.seat, "retired_at": None}
+    return statement.on_conflict_do_update(
+        index_elements=["licence_id", "machine_id"], set_=updated
+    )
+
+
+async def record_seat(
+    session: AsyncSession,
+    licence_id: uuid.UUID,
+    machine_id: str,
+    seat: Seat,
+    *,
+    version: str,
+    user_count: int,
+    now: dt.datetime,
+) -> None:
+    """The seat check's verdict on one machine, seen now."""
+    await session.execute(
+        machines_upsert(session.get_bind().dialect.name, decides_seat=True).values(
+            licence_id=licence_id,
+            machine_id=machine_id,
+            first_seen_at=now,
+            last_seen_at=now,
+            last_version=version,
+            last_user_count=user_count,
+            seat=seat.value,
+            retired_at=None,
+        )
+    )
+
+
+async def record_sightings_postgresql(driver: Any, sightings: Sequence[Sighting]) -> None:
+    """The batch writer's upsert on the asyncpg connection it already holds in a transaction.
+
+    `sightings` come deduplicated and sorted: one statement never touches a row
+    twice, and concurrent writers lock rows in the same order.
+    """
+    await driver.execute(
+        POSTGRESQL_SIGHTINGS_UPSERT,
+        [m.licence_id for m in sightings],
+        [m.machine_id for m in sightings],
+        [m.received_at for m in sightings],
+        [m.version for m in sightings],
+        [m.user_count for m in sightings],
+        [m.seat for m in sightings],
+    )
+
+
+async def record_sightings(connection: AsyncConnection, sightings: Sequence[Sighting]) -> None:
+    """The batch writer's upsert through SQLAlchemy (SQLite); deduplicated and sorted too."""
+    await connection.execute(
+        machines_upsert(connection.dialect.name, decides_seat=False),
+        [
+            {
+                "licence_id": m.licence_id,
+                "machine_id": m.machine_id,
+                "first_seen_at": m.received_at,
+                "last_seen_at": m.received_at,
+                "last_version": m.version,
+                "last_user_count": m.user_count,
+                "seat": m.seat,
+            }
+            for m in sightings
+        ],
+    )
