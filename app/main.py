@@ -15,7 +15,9 @@ from app.abuse.router import router as abuse_router
 from app.audit.router import router as audit_router
 from app.core import metrics, migrations
 from app.core.access_log import AccessLog
+from app.core.auth.dependencies import STAFF_PAGES_PATH
 from app.core.clock import Clock, SystemClock
+from app.core.components import Components
 from app.core.database import Database
 from app.core.errors import (
     Unauthenticated,
@@ -28,11 +30,12 @@ from app.core.notifications import NotificationListener
 from app.core.pseudonyms import Pseudonyms
 from app.core.secrets import pseudonym_key
 from app.core.settings import Settings
-from app.core.signing import load_signer
+from app.core.signing import Signer, load_signer
 from app.ingest.writer import BatchWriter
 from app.licences.cache import LicenceCache
 from app.licences.changes import on_commit
 from app.licences.listener import follow_licence_changes
+from app.licences.lookup import LicenceLookup
 from app.licences.router import router as licences_router
 from app.ping.ratelimit import RateLimiter
 from app.ping.router import PingRoute
@@ -44,24 +47,30 @@ from app.privacy.maintenance import create_partitions_ahead, maintain_forever
 from app.privacy.router import admin_router as privacy_router
 from app.privacy.router import public_router as privacy_manifest_router
 from app.releases import catalog as release_catalog
+from app.releases.catalog import Catalog
 from app.releases.router import admin_router as releases_router
 from app.releases.router import news_router
 from app.releases.service import catalog_loader
-from app.web.app import MOUNT_PATH as STAFF_PAGE_PATH
 from app.web.app import create_staff_app
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
+    clock = clock or SystemClock()
+    components = Components()
+    components.add(Settings, settings)
+    components.add(Clock, clock)  # type: ignore[type-abstract]
+    pseudonyms = components.add(Pseudonyms, Pseudonyms(pseudonym_key(settings)))
+    signer = components.add(Signer, load_signer(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(settings)
+        # Made anew at each start: an app may be started again after it stopped.
+        database = components.replace(Database, Database(settings))
         if settings.is_embedded:
             await migrations.upgrade(database.engine)
         # Partitions for the coming days exist before the first ping is taken.
-        await create_partitions_ahead(database, app.state.clock.now())
-        app.state.database = database
+        await create_partitions_ahead(database, clock.now())
         cache = LicenceCache(
             max_entries=settings.licence_cache_size,
             # PostgreSQL tells us of every change; SQLite's other processes cannot.
@@ -76,8 +85,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             retry_after_s=settings.retry_after_s,
             observe=steering.observe_commit,
         )
-        limiter = RateLimiter(settings, app.state.clock)
-        app.state.rate_limiter = limiter
+        limiter = components.replace(RateLimiter, RateLimiter(settings, clock))
         catalog = release_catalog.Catalog(
             catalog_loader(database.sessions),
             refresh_interval_s=None if settings.is_postgresql else settings.catalog_refresh_s,
@@ -88,29 +96,31 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if listener is not None:
             follow_licence_changes(listener, cache)
             catalog.follow(listener)
-        app.state.licence_cache = cache
-        abuse = AbuseWorker(database, settings, app.state.clock)
-        app.state.abuse = abuse
-        app.state.catalog = catalog
-        app.state.notifications = listener
-        app.state.pings = PingService(
+        components.replace(Catalog, catalog)
+        abuse = components.replace(AbuseWorker, AbuseWorker(database, settings, clock))
+        licences = components.replace(
+            LicenceLookup,
+            LicenceLookup(database=database, cache=cache, clock=clock, settings=settings),
+        )
+        pings = PingService(
             settings=settings,
-            clock=app.state.clock,
+            clock=clock,
             database=database,
-            pseudonyms=app.state.pseudonyms,
-            signer=app.state.signer,
-            cache=cache,
+            pseudonyms=pseudonyms,
+            signer=signer,
+            licences=licences,
             writer=writer,
             catalog=catalog,
             findings=abuse.findings,
             limiter=limiter,
             steering=steering,
         )
+        components.replace(PingService, pings)
         writer.start()
         limiter.start()
         abuse.start()
         catalog.start()
-        maintenance = asyncio.create_task(maintain_forever(database, settings, app.state.clock))
+        maintenance = asyncio.create_task(maintain_forever(database, settings, clock))
         if listener is not None:
             listener.start()
         try:
@@ -136,10 +146,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.clock = clock or SystemClock()
-    app.state.pseudonyms = Pseudonyms(pseudonym_key(settings))
-    app.state.signer = load_signer(settings)
+    app.state.components = components
     install_error_handlers(app)
     app.add_middleware(PingRoute)
     app.add_middleware(
@@ -157,7 +164,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.include_router(audit_router)
         app.include_router(releases_router)
         app.include_router(privacy_router)
-        app.mount(STAFF_PAGE_PATH, create_staff_app(app.state))
+        app.mount(STAFF_PAGES_PATH, create_staff_app(app.state))
     _document(app)
     return app
 

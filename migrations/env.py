@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from app.core.database import create_engine
 from app.core.settings import Settings
-from app.schema import metadata
+from app.privacy.tables import metadata
 
 config = context.config
 

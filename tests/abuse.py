@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app.abuse.findings import Finding, record_finding
 from app.abuse.models import AbuseReport, ReportKind
+from tests import app_parts
 from tests.pings import ping_body, send_ping
 
 REPORTS = "/v1/admin/abuse-reports"
@@ -27,12 +28,12 @@ async def ping(
 
 async def detect(app: FastAPI) -> None:
     """What the server does in the background: write the ping path's findings, then sweep."""
-    await app.state.abuse.flush()
-    assert await app.state.abuse.sweep() is not None
+    await app_parts.abuse(app).flush()
+    assert await app_parts.abuse(app).sweep() is not None
 
 
 async def stored_reports(app: FastAPI) -> list[AbuseReport]:
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         rows = await session.scalars(select(AbuseReport).order_by(AbuseReport.opened_at))
         return list(rows)
 
@@ -46,7 +47,7 @@ async def make_report(
     app: FastAPI, licence_id: str, kind: ReportKind, figure: int, allowed: int = 1
 ) -> AbuseReport:
     """A report as detection would record it, without the pings behind it."""
-    now = app.state.clock.now()
+    now = app_parts.clock(app).now()
     finding = Finding(
         licence_id=uuid.UUID(licence_id),
         kind=kind,
@@ -56,7 +57,7 @@ async def make_report(
         last_seen_at=now,
         machines=[],
     )
-    async with app.state.database.sessions() as session, session.begin():
+    async with app_parts.database(app).sessions() as session, session.begin():
         report = await record_finding(session, finding, now)
     assert report is not None
     return report

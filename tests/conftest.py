@@ -18,7 +18,7 @@ from app.core import auth
 from app.core.database import Database
 from app.core.settings import Settings
 from app.main import create_app
-from tests import stores
+from tests import app_parts, stores
 
 TEST_PSEUDONYM_KEY = "test-pseudonym-key-0123456789abcdef0123456789"
 REDIS_ENV = "CALLHOME_TEST_REDIS_URL"
@@ -145,9 +145,9 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def issue_token(app: FastAPI, *scopes: auth.Scope, name: str = "tester") -> str:
-    async with app.state.database.sessions() as session, session.begin():
+    async with app_parts.database(app).sessions() as session, session.begin():
         issued = await auth.create_token(
-            session, name=name, scopes=list(scopes), now=app.state.clock.now()
+            session, name=name, scopes=list(scopes), now=app_parts.clock(app).now()
         )
     return issued.secret
 

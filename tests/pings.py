@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
 
 from app.core import auth
+from tests import app_parts
 from tests.conftest import bearer, issue_token
 
 
@@ -37,7 +38,7 @@ def verify_signature(app: FastAPI, response: httpx.Response) -> dict[str, Any]:
     """Check the answer's signature with the served public key; return the body."""
     header = response.headers["Callhome-Signature"]
     fields = dict(part.strip().split("=", 1) for part in header.split(","))
-    signer = app.state.signer
+    signer = app_parts.signer(app)
     assert fields["keyid"] == signer.key_id
     public_key = Ed25519PublicKey.from_public_bytes(base64.b64decode(signer.public_key_b64))
     public_key.verify(base64.b64decode(fields["ed25519"]), response.content)

@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 
 from app.core import migrations
 from app.core.database import create_engine
-from app.schema import metadata
+from app.privacy.tables import metadata
 from tests import stores
 
 

@@ -6,11 +6,11 @@ import importlib
 from pathlib import Path
 
 from app.privacy.inventory import INVENTORY, compare_with_schema
-from app.schema import metadata
+from app.privacy.tables import metadata
 
 
 def _import_every_model() -> None:
-    """Tables defined anywhere in the app join the metadata, even if app.schema forgot them."""
+    """Tables defined anywhere in the app join the metadata, even if tables.py forgot them."""
     root = Path(__file__).resolve().parents[1]
     for path in sorted((root / "app").rglob("models.py")):
         importlib.import_module(".".join(path.relative_to(root).with_suffix("").parts))

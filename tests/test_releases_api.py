@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from app.core import auth
 from app.core.audit import AuditEntry
 from app.releases.models import FeedVersion, Release
+from tests import app_parts
 from tests.conftest import FrozenClock, bearer, issue_token
 from tests.pings import new_licence, ping_body, send_ping
 
@@ -40,7 +41,7 @@ async def publish(
 
 
 async def count(app: FastAPI, model: Any) -> int:
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -123,7 +124,7 @@ async def test_rollout_halt_and_yank_reach_pings_at_once(
     assert await offered() == set()
     again = await client.patch(url, json={"rollout_percent": 100}, headers=admin_headers)
     assert again.status_code == 409
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         actions = list(await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
     assert [a for a in actions if a.startswith("release.")] == [
         "release.publish",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.abuse import service
+from app.abuse.auth import ReportsReader, ReportsWriter
 from app.abuse.models import ReportKind, ReportStatus
 from app.abuse.schemas import ReportChange, ReportDetail, ReportOut, ReportPage, ReportSort
-from app.core.auth import ReportsReader, ReportsWriter
-from app.core.database import ReadSession, WriteSession
+from app.core.deps import Now, ReadSession, WriteSession
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, problem_responses
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.core.schemas import PRODUCT_PATTERN, Moment
@@ -86,9 +86,7 @@ async def change_report(
     change: ReportChange,
     staff: ReportsWriter,
     session: WriteSession,
-    request: Request,
+    now: Now,
 ) -> ReportDetail:
-    view = await service.change_report(
-        session, report_id, change, actor=staff.name, now=request.app.state.clock.now()
-    )
+    view = await service.change_report(session, report_id, change, actor=staff.name, now=now)
     return await service.detail_of(session, view)

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.audit import service
+from app.audit.auth import AuditReader
 from app.audit.schemas import AuditEntryOut, AuditPage
-from app.core.auth import LicencesReader
-from app.core.database import ReadSession
+from app.core.deps import ReadSession
 from app.core.errors import Forbidden, InvalidInput, problem_responses
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.core.schemas import PRINTABLE_PATTERN, Moment
@@ -25,7 +25,7 @@ Word = Annotated[str | None, Query(min_length=1, max_length=64, pattern=PRINTABL
 
 @router.get("")
 async def list_audit_log(
-    _: LicencesReader,
+    _: AuditReader,
     session: ReadSession,
     actor: Word = None,
     action: Word = None,

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
-from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
-    AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
+from app.core.errors import StoreUnavailable
 from app.core.settings import Settings
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -123,22 +126,6 @@ class Database:
             await self.read_engine.dispose()
 
 
-def database_of(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
-
-
-async def write_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The per-request session: commits when the route succeeds, rolls back when it raises."""
-    async with database_of(request).sessions() as session, session.begin():
-        yield session
-
-
-async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with database_of(request).read_sessions() as session:
-        yield session
-
-
 def dialect_insert(dialect_name: str) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT; both stores spell it alike."""
     if dialect_name == "postgresql":
@@ -150,7 +137,10 @@ def dialect_insert(dialect_name: str) -> Any:
     return sqlite_insert
 
 
-# "function" scope: the commit happens before the answer leaves, so a route
-# never reports success for a change that then fails to commit.
-WriteSession = Annotated[AsyncSession, Depends(write_session, scope="function")]
-ReadSession = Annotated[AsyncSession, Depends(read_session, scope="function")]
+async def guarded(work: Awaitable[T], settings: Settings) -> T:
+    """Store trouble on the way to an answer is a 503, never a hanging request."""
+    try:
+        async with asyncio.timeout(settings.store_timeout_s):
+            return await work
+    except (TimeoutError, OSError, SQLAlchemyError) as error:
+        raise StoreUnavailable(settings.retry_after_s) from error

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from sqlalchemy import text
 
-from app.core.database import database_of
+from app.core.deps import DatabaseDep, SettingsDep
 from app.core.errors import StoreUnavailable, problem_responses
 
 router = APIRouter(tags=["health"])
@@ -20,12 +20,11 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses=problem_responses(StoreUnavailable))
-async def readyz(request: Request) -> dict[str, str]:
+async def readyz(database: DatabaseDep, settings: SettingsDep) -> dict[str, str]:
     """The store answers: a load balancer sends pings here only then."""
-    settings = request.app.state.settings
     try:
         async with asyncio.timeout(settings.store_timeout_s):
-            async with database_of(request).engine.connect() as connection:
+            async with database.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
     except Exception as error:
         raise StoreUnavailable(settings.retry_after_s) from error

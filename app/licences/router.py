@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 
-from app.core.auth import LicencesReader, LicencesWriter
-from app.core.database import ReadSession, WriteSession
+from app.core.deps import Now, PseudonymsDep, ReadSession, SettingsDep, WriteSession
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, problem_responses
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.licences import service
+from app.licences.auth import LicencesReader, LicencesWriter
 from app.licences.models import LicenceStatus
 from app.licences.schemas import (
     LicenceChange,
@@ -33,16 +33,20 @@ router = APIRouter(
 
 @router.post("", status_code=201, responses=problem_responses(Conflict))
 async def create_licence(
-    data: LicenceCreate, staff: LicencesWriter, session: WriteSession, request: Request
+    data: LicenceCreate,
+    staff: LicencesWriter,
+    session: WriteSession,
+    pseudonyms: PseudonymsDep,
+    settings: SettingsDep,
+    now: Now,
 ) -> LicenceCreated:
-    state = request.app.state
     created = await service.create_licence(
         session,
-        state.pseudonyms,
+        pseudonyms,
         data,
-        default_window_days=state.settings.activity_window_days,
+        default_window_days=settings.activity_window_days,
         actor=staff.name,
-        now=state.clock.now(),
+        now=now,
     )
     return LicenceCreated.model_validate(
         {**LicenceOut.model_validate(created.licence).model_dump(), "key": created.key}
@@ -69,11 +73,10 @@ async def list_licences(
 
 @router.get("/{licence_id}", responses=problem_responses(NotFound))
 async def show_licence(
-    licence_id: uuid.UUID, _: LicencesReader, session: ReadSession, request: Request
+    licence_id: uuid.UUID, _: LicencesReader, session: ReadSession, now: Now
 ) -> LicenceDetail:
     licence = await service.get_licence(session, licence_id)
     listed = await service.list_machines(session, licence)
-    now = request.app.state.clock.now()
     return LicenceDetail.model_validate(
         LicenceOut.model_validate(licence).model_dump()
         | {
@@ -92,10 +95,9 @@ async def retire_machine(
     machine: Annotated[MachineRef, Path(description="The machine id, or its first 12+ digits")],
     staff: LicencesWriter,
     session: WriteSession,
-    request: Request,
+    now: Now,
 ) -> MachineOut:
     """Retire a machine (hardware replaced): it stops counting against the limit at once."""
-    now = request.app.state.clock.now()
     retired = await service.retire_machine(session, licence_id, machine, actor=staff.name, now=now)
     # Retired: it holds no seat, so it is not active.
     return MachineOut.of(retired, active=False)
@@ -107,9 +109,7 @@ async def change_licence(
     change: LicenceChange,
     staff: LicencesWriter,
     session: WriteSession,
-    request: Request,
+    now: Now,
 ) -> LicenceOut:
-    licence = await service.change_licence(
-        session, licence_id, change, actor=staff.name, now=request.app.state.clock.now()
-    )
+    licence = await service.change_licence(session, licence_id, change, actor=staff.name, now=now)
     return LicenceOut.model_validate(licence)

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.core.components import components_of
+from app.core.deps import SignerDep
 from app.core.errors import (
     CallhomeError,
     InvalidInput,
@@ -23,8 +25,10 @@ from app.core.errors import (
     problem_responses,
 )
 from app.core.network import client_address
+from app.core.settings import Settings
 from app.core.signing import SIGNATURE_HEADER
 from app.ping.schemas import PingAnswer, PingRequest, PublicKeys
+from app.ping.service import PingService
 
 PING_PATH = "/v1/ping"
 MAX_PING_BYTES = 4096
@@ -79,7 +83,7 @@ class PingRoute:
             await self.app(scope, receive, send)
             return
         scope["route"] = ServedBy(PING_PATH)
-        state = scope["app"].state
+        components = components_of(scope["app"].state)
         declared_length = forwarded_for = None
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -90,9 +94,9 @@ class PingRoute:
         try:
             body = await read_body(receive, declared_length, MAX_PING_BYTES)
             address = client_address(
-                peer[0] if peer else None, forwarded_for, state.settings.trusted_proxies
+                peer[0] if peer else None, forwarded_for, components.get(Settings).trusted_proxies
             )
-            answer = await state.pings.answer(body, address)
+            answer = await components.get(PingService).answer(body, address)
         except CallhomeError as error:
             problem = problem_response(
                 error.status, error.code, error.title, error.detail, error.headers, **error.extra
@@ -143,8 +147,7 @@ def document(openapi: dict[str, Any]) -> None:
 
 
 @router.get("/keys")
-async def keys(request: Request) -> PublicKeys:
+async def keys(signer: SignerDep) -> PublicKeys:
     """The public keys verdicts are signed with; SDKs pin them."""
-    signer = request.app.state.signer
     key = {"keyid": signer.key_id, "algorithm": "ed25519", "public_key": signer.public_key_b64}
     return PublicKeys.model_validate({"keys": [key]})

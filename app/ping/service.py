@@ -11,30 +11,23 @@ import asyncio
 import datetime as dt
 import hashlib
 import random
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.abuse.buffer import FindingsBuffer
 from app.core import metrics
 from app.core.clock import Clock, rfc3339
-from app.core.database import Database
-from app.core.errors import InvalidInput, StoreUnavailable, describe_errors
+from app.core.database import Database, guarded
+from app.core.errors import InvalidInput, describe_errors
 from app.core.json import dumps
 from app.core.pseudonyms import DayKeyRing, Pseudonyms, net_id
 from app.core.settings import Settings
 from app.core.signing import Signer
 from app.ingest.writer import BatchWriter, PingRecord
-from app.licences.cache import (
-    LicenceCache,
-    LicenceSnapshot,
-    LicenceState,
-    licence_status,
-    load_state,
-)
+from app.licences.cache import LicenceSnapshot, LicenceState, licence_status
+from app.licences.lookup import LicenceLookup
 from app.licences.models import Seat
 from app.licences.seats import SeatDecision, claim_seat
 from app.ping.ratelimit import RateLimiter
@@ -42,7 +35,6 @@ from app.ping.schemas import PingRequest
 from app.ping.steering import Steering
 from app.releases.catalog import Catalog
 
-T = TypeVar("T")
 UNKNOWN_NETWORK = "0" * 16
 
 
@@ -77,7 +69,7 @@ class PingService:
         database: Database,
         pseudonyms: Pseudonyms,
         signer: Signer,
-        cache: LicenceCache,
+        licences: LicenceLookup,
         writer: BatchWriter,
         catalog: Catalog,
         findings: FindingsBuffer,
@@ -89,7 +81,7 @@ class PingService:
         self._database = database
         self._pseudonyms = pseudonyms
         self._signer = signer
-        self._cache = cache
+        self._licences = licences
         self._writer = writer
         self._catalog = catalog
         self._findings = findings
@@ -105,7 +97,7 @@ class PingService:
         network = await self._net_id(address, now)
         if network != UNKNOWN_NETWORK:
             self._limiter.check_network(network, now)
-        state = await self.licence_state(key_hash)
+        state = await self._licences.by_key_hash(key_hash)
         self._limiter.check_licence(key_hash, _machines(state), now)
         if state is None or state.licence.product != ping.product:
             metrics.count_ping("unknown", Seat.DENIED.value)
@@ -147,25 +139,6 @@ class PingService:
             self._findings.note_users_over_limit(licence.id)
         return answer
 
-    async def licence_state(self, key_hash: str) -> LicenceState | None:
-        """The licence behind a key hash from the cache; from the store only on a miss."""
-        found, state = self._cache.lookup(key_hash)
-        if not found:
-            state = await self._guarded(self._cache.load(key_hash, self._load_state))
-        return state
-
-    async def _guarded(self, work: Awaitable[T]) -> T:
-        """Store trouble on the way to a verdict is a 503, never a hanging request."""
-        try:
-            async with asyncio.timeout(self._settings.store_timeout_s):
-                return await work
-        except (TimeoutError, OSError, SQLAlchemyError) as error:
-            raise StoreUnavailable(self._settings.retry_after_s) from error
-
-    async def _load_state(self, key_hash: str) -> LicenceState | None:
-        async with self._database.sessions() as session:
-            return await load_state(session, key_hash, self._clock.now())
-
     async def _seat(
         self,
         key_hash: str,
@@ -177,8 +150,10 @@ class PingService:
         if state.holds_active_seat(machine_id, now):
             state.seated[machine_id] = now
             return SeatOutcome(Seat.GRANTED, state.active_count(now))
-        decision = await self._guarded(self._claim_seat(state.licence, machine_id, ping, now))
-        self._cache.put(key_hash, LicenceState(decision.licence, decision.seated))
+        decision = await guarded(
+            self._claim_seat(state.licence, machine_id, ping, now), self._settings
+        )
+        self._licences.remember(key_hash, LicenceState(decision.licence, decision.seated))
         if decision.over_limit:
             self._findings.note_machines_over_limit(decision.licence.id, now)
         return SeatOutcome(decision.seat, decision.active)
@@ -201,7 +176,7 @@ class PingService:
             return UNKNOWN_NETWORK
         key = self._day_keys.cached(now.date())
         if key is None:
-            key = await self._guarded(self._load_day_key(now))
+            key = await guarded(self._load_day_key(now), self._settings)
         try:
             return net_id(key, address)
         except ValueError:

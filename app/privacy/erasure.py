@@ -19,7 +19,7 @@ from app.licences.changes import mark_changed
 from app.licences.models import Licence
 from app.privacy.export import linked_tables
 from app.privacy.inventory import AUDIT_DETAIL_USE_DATA, LicenceLink, OnErasure
-from app.schema import metadata
+from app.privacy.tables import metadata
 
 
 @dataclass(frozen=True)

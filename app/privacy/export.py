@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import audit
 from app.licences.service import get_licence
 from app.privacy.inventory import INVENTORY, LicenceLink, Nesting, Table
-from app.schema import metadata
+from app.privacy.tables import metadata
 
 LICENCE_TABLE = "licences"
 # Beyond this an export spools to a temporary file on disk.

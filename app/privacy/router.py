@@ -6,13 +6,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import IO, Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query
 from fastapi.responses import StreamingResponse
 
-from app.core.auth import LicencesReader, PrivacyWriter
-from app.core.database import WriteSession, database_of
+from app.core.deps import DatabaseDep, Now, SettingsDep, WriteSession
 from app.core.errors import Forbidden, InvalidInput, NotFound, problem_responses
 from app.privacy import erasure, export
+from app.privacy.auth import PrivacyReader, PrivacyWriter
 from app.privacy.manifest import manifest
 from app.privacy.schemas import ErasureOut, Manifest
 
@@ -27,9 +27,9 @@ CHUNK_BYTES = 64 * 1024
 
 
 @public_router.get("/v1/privacy")
-async def privacy_manifest(request: Request) -> Manifest:
+async def privacy_manifest(settings: SettingsDep) -> Manifest:
     """Every field callhome stores: its form, its purpose, how long it is kept."""
-    return manifest(request.app.state.settings)
+    return manifest(settings)
 
 
 async def _chunks(document: IO[bytes]) -> AsyncIterator[bytes]:
@@ -46,12 +46,10 @@ async def _chunks(document: IO[bytes]) -> AsyncIterator[bytes]:
     responses={200: {"content": {"application/json": {}}, "description": "The document"}},
 )
 async def export_licence(
-    licence_id: uuid.UUID, staff: LicencesReader, session: WriteSession, request: Request
+    licence_id: uuid.UUID, staff: PrivacyReader, session: WriteSession, now: Now
 ) -> StreamingResponse:
     """Everything held about the licence, as one JSON document (audited)."""
-    document = await export.export_licence(
-        session, licence_id, actor=staff.name, now=request.app.state.clock.now()
-    )
+    document = await export.export_licence(session, licence_id, actor=staff.name, now=now)
     return StreamingResponse(
         _chunks(document),
         media_type="application/json",
@@ -64,7 +62,8 @@ async def erase_licence_data(
     licence_id: uuid.UUID,
     staff: PrivacyWriter,
     session: WriteSession,
-    request: Request,
+    database: DatabaseDep,
+    now: Now,
     after: BackgroundTasks,
     delete_licence: Annotated[bool, Query(description="Delete the licence itself too")] = False,
 ) -> ErasureOut:
@@ -74,8 +73,8 @@ async def erase_licence_data(
         licence_id,
         delete_licence=delete_licence,
         actor=staff.name,
-        now=request.app.state.clock.now(),
+        now=now,
     )
     # Runs once the answer is out, the erasure committed by then.
-    after.add_task(erasure.settle, database_of(request))
+    after.add_task(erasure.settle, database)
     return ErasureOut.model_validate({"licence_id": str(licence_id), **erased.document()})

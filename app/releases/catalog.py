@@ -16,13 +16,15 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends
 from packaging.version import InvalidVersion, Version
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.core import notifications
+from app.core.components import component
 from app.licences.cache import LicenceSnapshot
 from app.releases.models import FeedVersion, Release
 
@@ -324,3 +326,6 @@ async def mark_changed(session: AsyncSession, entry: CatalogEntry) -> None:
 
 def on_commit(session_class: type[Session], catalog: Catalog) -> None:
     notifications.on_commit(session_class, _PENDING, catalog.apply)
+
+
+CatalogDep = Annotated[Catalog, Depends(component(Catalog))]

@@ -7,11 +7,10 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query
 from starlette.responses import Response
 
-from app.core.auth import ReleasesWriter
-from app.core.database import ReadSession, WriteSession
+from app.core.deps import Now, PseudonymsDep, ReadSession, SignerDep, WriteSession
 from app.core.errors import (
     CallhomeError,
     Conflict,
@@ -24,10 +23,12 @@ from app.core.errors import (
 from app.core.json import dumps
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.core.schemas import PRODUCT_PATTERN
-from app.core.signing import SIGNATURE_HEADER
+from app.core.signing import SIGNATURE_HEADER, Signer
 from app.licences.cache import LicenceSnapshot, licence_status
+from app.licences.lookup import LicenceLookupDep
 from app.releases import repository, service
-from app.releases.catalog import Catalog
+from app.releases.auth import ReleasesWriter
+from app.releases.catalog import CatalogDep
 from app.releases.schemas import (
     CHANNEL_PATTERN,
     VERSION_PATTERN,
@@ -54,11 +55,9 @@ FeedName = Annotated[str, Path(pattern=PRODUCT_PATTERN)]
 
 @admin_router.post("/releases", status_code=201, responses=problem_responses(Conflict))
 async def publish_release(
-    data: ReleaseCreate, staff: ReleasesWriter, session: WriteSession, request: Request
+    data: ReleaseCreate, staff: ReleasesWriter, session: WriteSession, now: Now
 ) -> ReleaseOut:
-    release = await service.publish_release(
-        session, data, actor=staff.name, now=request.app.state.clock.now()
-    )
+    release = await service.publish_release(session, data, actor=staff.name, now=now)
     return ReleaseOut.model_validate(release)
 
 
@@ -87,11 +86,9 @@ async def change_release(
     change: ReleaseChange,
     staff: ReleasesWriter,
     session: WriteSession,
-    request: Request,
+    now: Now,
 ) -> ReleaseOut:
-    release = await service.change_release(
-        session, release_id, change, actor=staff.name, now=request.app.state.clock.now()
-    )
+    release = await service.change_release(session, release_id, change, actor=staff.name, now=now)
     return ReleaseOut.model_validate(release)
 
 
@@ -101,10 +98,10 @@ async def publish_feed_version(
     data: FeedVersionCreate,
     staff: ReleasesWriter,
     session: WriteSession,
-    request: Request,
+    now: Now,
 ) -> FeedVersionOut:
     feed_version = await service.publish_feed_version(
-        session, feed, data, actor=staff.name, now=request.app.state.clock.now()
+        session, feed, data, actor=staff.name, now=now
     )
     return FeedVersionOut.model_validate(feed_version)
 
@@ -159,20 +156,27 @@ _LICENCE_HEADER = re.compile(r"Licence ([\x20-\x7e]{8,128})")
 NEWS_ERRORS = (LicenceRequired, InvalidInput, StoreUnavailable)
 
 
-async def _licence(request: Request, authorization: str | None) -> LicenceSnapshot:
+async def _licence(
+    licences: LicenceLookupDep,
+    pseudonyms: PseudonymsDep,
+    now: Now,
+    authorization: Annotated[str | None, Header()] = None,
+) -> LicenceSnapshot:
     """The valid licence whose key the `Authorization: Licence <key>` header carries."""
     matched = _LICENCE_HEADER.fullmatch(authorization or "")
     if matched is None:
         raise LicenceRequired()
-    state = request.app.state
-    found = await state.pings.licence_state(state.pseudonyms.key_hash(matched.group(1)))
-    if found is None or licence_status(found.licence, state.clock.now()) != "valid":
+    found = await licences.by_key_hash(pseudonyms.key_hash(matched.group(1)))
+    if found is None or licence_status(found.licence, now) != "valid":
         raise LicenceRequired()
     licence: LicenceSnapshot = found.licence
     return licence
 
 
-def _signed(request: Request, document: dict[str, Any], if_none_match: str | None) -> Response:
+LicensedBy = Annotated[LicenceSnapshot, Depends(_licence)]
+
+
+def _signed(signer: Signer, document: dict[str, Any], if_none_match: str | None) -> Response:
     """The answer signed like the ping's. Nothing volatile in it (no server time), so an
     unchanged offer keeps its body, hence its ETag, and a client may revalidate for free."""
     body = dumps(document)
@@ -182,7 +186,7 @@ def _signed(request: Request, document: dict[str, Any], if_none_match: str | Non
         tag.strip().removeprefix("W/") for tag in if_none_match.split(",")
     }:
         return Response(status_code=304, headers=headers)
-    headers[SIGNATURE_HEADER] = request.app.state.signer.signature_header(body)
+    headers[SIGNATURE_HEADER] = signer.signature_header(body)
     return Response(body, media_type="application/json", headers=headers)
 
 
@@ -196,22 +200,21 @@ def _signed(request: Request, document: dict[str, Any], if_none_match: str | Non
     },
 )
 async def update_news(
-    request: Request,
+    licence: LicensedBy,
+    catalog: CatalogDep,
+    signer: SignerDep,
     product: Annotated[str, Path(pattern=PRODUCT_PATTERN)],
     version: Annotated[str, Query(pattern=VERSION_PATTERN)],
     channel: Annotated[str, Query(pattern=CHANNEL_PATTERN)] = "stable",
-    authorization: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
 ) -> Response:
     """The newest release this licence may take. Without a machine to place in a
     rollout, only releases rolled out to everyone are offered here."""
-    licence = await _licence(request, authorization)
     if licence.product != product:
         raise LicenceRequired()
-    catalog: Catalog = request.app.state.catalog
     update = catalog.update_for(licence, channel, version, machine_id=None)
     document = {"product": product, "channel": channel, "version": version, "update": update}
-    return _signed(request, document, if_none_match)
+    return _signed(signer, document, if_none_match)
 
 
 @news_router.get(
@@ -224,21 +227,20 @@ async def update_news(
     },
 )
 async def feed_news(
-    request: Request,
+    licence: LicensedBy,
+    catalog: CatalogDep,
+    signer: SignerDep,
     feed: FeedName,
     version: Annotated[int, Query(ge=0, le=2**53)],
     product_version: Annotated[
         str | None,
         Query(pattern=VERSION_PATTERN, description="Sets that need a minimum need it"),
     ] = None,
-    authorization: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
 ) -> Response:
     """The signature set to fetch next, as a delta from `version` where one exists."""
-    licence = await _licence(request, authorization)
     if feed not in licence.entitlements:
         raise NotEntitled()
-    catalog: Catalog = request.app.state.catalog
     offer = catalog.signature_set_for(licence, feed, version, product_version)
     document = {
         "feed": feed,
@@ -246,4 +248,4 @@ async def feed_news(
         "product_version": product_version,
         "signature_set": offer,
     }
-    return _signed(request, document, if_none_match)
+    return _signed(signer, document, if_none_match)

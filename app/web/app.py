@@ -9,18 +9,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from app.core.auth.browser import served_over_https
+from app.core.auth.dependencies import STAFF_COOKIE, SignInRequired
+from app.core.components import components_of
 from app.core.errors import CallhomeError
+from app.core.settings import Settings
 from app.web.pages import STATIC_DIR, SecurityHeaders, page_url, render
 from app.web.router import router
-from app.web.sessions import (
-    MOUNT_PATH,
-    SignInRequired,
-    clear_session_cookie,
-    served_over_https,
-)
-
-__all__ = ["MOUNT_PATH", "create_staff_app"]
-
 
 # Plain words for the page heading; the detail says what exactly went wrong.
 _HEADINGS = {
@@ -42,9 +37,8 @@ async def _sign_in_first(request: Request, _: Exception) -> Response:
     response = RedirectResponse(page_url(request, "/sign-in"), status_code=303)
     if request.cookies:
         # Whatever session the cookie named has ended: drop it from the browser too.
-        clear_session_cookie(
-            response, secure=served_over_https(request, request.app.state.settings)
-        )
+        settings = components_of(request.app.state).get(Settings)
+        STAFF_COOKIE.clear(response, secure=served_over_https(request, settings))
     return response
 
 
@@ -70,7 +64,7 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 def create_staff_app(state: State) -> FastAPI:
-    """The staff pages, sharing `state` (settings, clock, store) with the app that mounts them."""
+    """The staff pages, sharing `state` (the app's components) with the app that mounts them."""
     web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     # One state: the outer app's lifespan puts the store there after this is built.
     web.state = state

@@ -14,9 +14,9 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
-from app.core.auth import Scope
+from app.core.auth.models import Scope
+from app.core.auth.service import Staff
 from app.licences.service import short_machine_id
-from app.web.sessions import SignedIn
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -69,7 +69,7 @@ def page_url(request: Request, path: str, **query: object) -> str:
 def render(
     request: Request,
     template: str,
-    signed_in: SignedIn | None,
+    staff: Staff | None,
     *,
     status_code: int = 200,
     **context: Any,
@@ -77,7 +77,7 @@ def render(
     return templates.TemplateResponse(
         request,
         template,
-        {"base": base_path(request), "signed_in": signed_in, "sections": SECTIONS, **context},
+        {"base": base_path(request), "staff": staff, "sections": SECTIONS, **context},
         status_code=status_code,
     )
 

@@ -7,7 +7,7 @@ import logging
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, BeforeValidator, ValidationError
 from starlette.responses import RedirectResponse, Response
@@ -15,11 +15,13 @@ from starlette.responses import RedirectResponse, Response
 from app.abuse import service as reports
 from app.abuse.models import ReportKind, ReportStatus
 from app.abuse.schemas import ReportChange, ReportSort
-from app.core.auth import TOKEN_PREFIX, Scope, usable_token
-from app.core.database import ReadSession, WriteSession, database_of
+from app.core.auth import service as staff_auth
+from app.core.auth.browser import check_same_origin, cookie_must_be_secure, served_over_https
+from app.core.auth.dependencies import STAFF_COOKIE
+from app.core.auth.models import Scope
+from app.core.deps import Now, ReadSession, SettingsDep, WriteSession
 from app.core.errors import Forbidden, InvalidInput
 from app.core.schemas import PRODUCT_PATTERN
-from app.core.settings import Settings
 from app.licences import service as licences
 from app.licences.cache import LicenceSnapshot, licence_status
 from app.licences.models import LicenceStatus
@@ -27,115 +29,37 @@ from app.licences.schemas import MACHINE_REF_PATTERN
 from app.releases import repository as release_repository
 from app.releases import service as releases
 from app.web import usage_chart
-from app.web.pages import SECTIONS, page_url, render
-from app.web.sessions import (
-    COOKIE_NAME,
+from app.web.auth import (
+    LicencesForm,
+    LicencesPage,
+    ReleasesPage,
+    ReportsForm,
+    ReportsPage,
     SignedIn,
-    SignInRequired,
-    check_csrf_token,
-    check_same_origin,
-    clear_session_cookie,
-    cookie_must_be_secure,
-    end_session,
-    resume_session,
-    served_over_https,
-    set_session_cookie,
-    start_session,
+    SignedInForm,
 )
+from app.web.pages import SECTIONS, page_url, render
 
 logger = logging.getLogger("callhome.web")
 router = APIRouter()
 
 # Form fields are bounded: nothing longer is worth reading.
-CSRF_FIELD_LENGTH = 128
 TOKEN_FIELD_LENGTH = 256
 REPORTS_PER_PAGE = 50
 LICENCES_PER_PAGE = 50
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _now(request: Request) -> dt.datetime:
-    now: dt.datetime = request.app.state.clock.now()
-    return now
 
 
 def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-# -- who is signed in, and what they may do -------------------------------------
-
-
-async def signed_in(request: Request) -> SignedIn:
-    cookie_value = request.cookies.get(COOKIE_NAME)
-    if not cookie_value or len(cookie_value) > 64:
-        raise SignInRequired()
-    # The primary, never a replica: a sign-out or revocation takes effect at once.
-    async with database_of(request).sessions() as session, session.begin():
-        found = await resume_session(session, cookie_value, _settings(request), _now(request))
-    if found is None:
-        raise SignInRequired()
-    return found
-
-
-SignedInStaff = Annotated[SignedIn, Depends(signed_in)]
-
-
-def reading(scope: Scope) -> object:
-    """A page that needs `scope`."""
-
-    async def check(current: SignedInStaff) -> SignedIn:
-        if scope.value not in current.staff.scopes:
-            raise Forbidden(f"This page needs a token with the {scope.value} scope")
-        return current
-
-    return Depends(check)
-
-
-async def posted_form(
-    request: Request,
-    current: SignedInStaff,
-    csrf_token: Annotated[str | None, Form(max_length=CSRF_FIELD_LENGTH)] = None,
-) -> SignedIn:
-    """A form this very page sent: same origin, carrying the session's CSRF token."""
-    check_same_origin(request, _settings(request))
-    check_csrf_token(current, csrf_token)
-    return current
-
-
-PostedForm = Annotated[SignedIn, Depends(posted_form)]
-
-
-def writing(scope: Scope) -> object:
-    """A form post that changes something and needs `scope`: checked by the server,
-    whatever the page showed."""
-
-    async def check(current: PostedForm) -> SignedIn:
-        if scope.value not in current.staff.scopes:
-            raise Forbidden(f"This change needs a token with the {scope.value} scope")
-        return current
-
-    return Depends(check)
-
-
-ReportsReader = Annotated[SignedIn, reading(Scope.REPORTS_READ)]
-ReportsWriter = Annotated[SignedIn, writing(Scope.REPORTS_WRITE)]
-LicencesReader = Annotated[SignedIn, reading(Scope.LICENCES_READ)]
-LicencesWriter = Annotated[SignedIn, writing(Scope.LICENCES_WRITE)]
-# The staff API lists releases with releases:write; the page asks no less.
-ReleasesReader = Annotated[SignedIn, reading(Scope.RELEASES_WRITE)]
-
 # -- signing in and out -----------------------------------------------------------
 
 
 @router.get("/")
-async def home(request: Request, current: SignedInStaff) -> Response:
+async def home(request: Request, staff: SignedIn) -> Response:
     for path, _, scope in SECTIONS:
-        if scope.value in current.staff.scopes:
+        if staff.may(scope):
             return _see_other(page_url(request, f"/{path}"))
     raise Forbidden("This token has none of the scopes the staff page shows")
 
@@ -151,33 +75,34 @@ async def sign_in_form(
 async def sign_in(
     request: Request,
     session: WriteSession,
+    settings: SettingsDep,
+    now: Now,
     token: Annotated[str, Form(max_length=TOKEN_FIELD_LENGTH)] = "",
 ) -> Response:
-    settings = _settings(request)
     check_same_origin(request, settings)
     secure = cookie_must_be_secure(request, settings)
-    now = _now(request)
-    secret = token.strip()
-    found = await usable_token(session, secret, now) if secret.startswith(TOKEN_PREFIX) else None
+    found = await staff_auth.usable_token(session, token.strip(), now)
     if found is None:
         # Whatever the reason, one answer: the page tells no one which tokens exist.
         logger.warning("staff sign-in refused")
         return render(
             request, "sign_in.html", None, status_code=401, signed_out=False, refused=True
         )
-    cookie_value = await start_session(session, found, settings, now)
+    cookie_value = await staff_auth.start_session(session, found, settings, now)
     response = _see_other(page_url(request, "/"))
-    set_session_cookie(
+    STAFF_COOKIE.set(
         response, cookie_value, secure=secure, max_age_s=settings.staff_session_lifetime_s
     )
     return response
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, current: PostedForm, session: WriteSession) -> Response:
-    await end_session(session, current, _now(request))
+async def sign_out(
+    request: Request, staff: SignedInForm, session: WriteSession, settings: SettingsDep, now: Now
+) -> Response:
+    await staff_auth.end_session(session, staff, now)
     response = _see_other(page_url(request, "/sign-in", **{"signed-out": "true"}))
-    clear_session_cookie(response, secure=served_over_https(request, _settings(request)))
+    STAFF_COOKIE.clear(response, secure=served_over_https(request, settings))
     return response
 
 
@@ -227,7 +152,7 @@ Cursor = Annotated[str | None, Query(max_length=512)]
 @router.get("/reports")
 async def report_queue(
     request: Request,
-    current: ReportsReader,
+    staff: ReportsPage,
     session: ReadSession,
     filters: ReportFilters,
     cursor: Cursor = None,
@@ -242,7 +167,7 @@ async def report_queue(
     return render(
         request,
         "reports.html",
-        current,
+        staff,
         views=views,
         filters=filters,
         statuses=list(ReportStatus),
@@ -256,9 +181,7 @@ async def report_queue(
 
 
 @router.get("/reports/export")
-async def export_reports(
-    _: ReportsReader, session: ReadSession, filters: ReportFilters
-) -> Response:
+async def export_reports(_: ReportsPage, session: ReadSession, filters: ReportFilters) -> Response:
     body = await reports.export_csv(session, filters.wanted(), sort=filters.sort)
     return Response(
         body,
@@ -274,7 +197,7 @@ ReportDone = Literal["note", "acknowledged", "resolved", "dismissed"]
 async def report_page(
     request: Request,
     report_id: uuid.UUID,
-    current: ReportsReader,
+    staff: ReportsPage,
     session: ReadSession,
     done: ReportDone | None = None,
 ) -> Response:
@@ -283,11 +206,11 @@ async def report_page(
     return render(
         request,
         "report.html",
-        current,
+        staff,
         report=detail,
         key_last4=view.key_last4,
         next_statuses=reports.next_statuses(detail.status),
-        may_change=Scope.REPORTS_WRITE.value in current.staff.scopes,
+        may_change=staff.may(Scope.REPORTS_WRITE),
         done=done,
     )
 
@@ -296,8 +219,9 @@ async def report_page(
 async def change_report(
     request: Request,
     report_id: uuid.UUID,
-    current: ReportsWriter,
+    staff: ReportsForm,
     session: WriteSession,
+    now: Now,
     note: Annotated[str, Form(max_length=2000)] = "",
     status: Annotated[Literal["", "acknowledged", "resolved", "dismissed"], Form()] = "",
 ) -> Response:
@@ -305,9 +229,7 @@ async def change_report(
         change = ReportChange(status=ReportStatus(status) if status else None, note=note)
     except ValidationError as error:
         raise RequestValidationError(error.errors()) from error
-    await reports.change_report(
-        session, report_id, change, actor=current.staff.name, now=_now(request)
-    )
+    await reports.change_report(session, report_id, change, actor=staff.name, now=now)
     return _see_other(page_url(request, f"/reports/{report_id}", done=status or "note"))
 
 
@@ -325,7 +247,7 @@ class LicenceQuery(BaseModel):
 @router.get("/licences")
 async def licence_list(
     request: Request,
-    current: LicencesReader,
+    staff: LicencesPage,
     session: ReadSession,
     filters: Annotated[LicenceQuery, Query()],
     cursor: Cursor = None,
@@ -351,7 +273,7 @@ async def licence_list(
     return render(
         request,
         "licences.html",
-        current,
+        staff,
         licences=found,
         filters=filters,
         statuses=list(LicenceStatus),
@@ -367,15 +289,15 @@ Retired = Annotated[str | None, Query(pattern=MACHINE_REF_PATTERN)]
 async def licence_page(
     request: Request,
     licence_id: uuid.UUID,
-    current: LicencesReader,
+    staff: LicencesPage,
     session: ReadSession,
+    now: Now,
     days: Annotated[int, Query(ge=7, le=365)] = usage_chart.DEFAULT_DAYS,
     retired: Retired = None,
 ) -> Response:
-    now = _now(request)
     licence = await licences.get_licence(session, licence_id)
     listed = await licences.list_machines(session, licence)
-    may_read_reports = Scope.REPORTS_READ.value in current.staff.scopes
+    may_read_reports = staff.may(Scope.REPORTS_READ)
     open_reports: list[reports.ReportView] = []
     if may_read_reports:
         open_reports, _ = await reports.list_reports(
@@ -384,7 +306,7 @@ async def licence_page(
     return render(
         request,
         "licence.html",
-        current,
+        staff,
         licence=licence,
         verdict=licence_status(LicenceSnapshot.of(licence), now),
         usage=await licences.seat_usage(session, licence, now),
@@ -396,7 +318,7 @@ async def licence_page(
         days=days,
         reports=open_reports,
         may_read_reports=may_read_reports,
-        may_retire=Scope.LICENCES_WRITE.value in current.staff.scopes,
+        may_retire=staff.may(Scope.LICENCES_WRITE),
         retired=retired,
     )
 
@@ -406,12 +328,11 @@ async def retire_machine(
     request: Request,
     licence_id: uuid.UUID,
     machine: Annotated[str, Path(pattern=MACHINE_REF_PATTERN)],
-    current: LicencesWriter,
+    staff: LicencesForm,
     session: WriteSession,
+    now: Now,
 ) -> Response:
-    retired = await licences.retire_machine(
-        session, licence_id, machine, actor=current.staff.name, now=_now(request)
-    )
+    retired = await licences.retire_machine(session, licence_id, machine, actor=staff.name, now=now)
     return _see_other(
         page_url(
             request,
@@ -425,11 +346,11 @@ async def retire_machine(
 
 
 @router.get("/releases")
-async def release_page(request: Request, current: ReleasesReader, session: ReadSession) -> Response:
+async def release_page(request: Request, staff: ReleasesPage, session: ReadSession) -> Response:
     return render(
         request,
         "releases.html",
-        current,
+        staff,
         tracks=await releases.release_tracks(session),
         feeds=await release_repository.feed_summaries(session),
     )

@@ -1,14 +1,14 @@
-"""Every table of callhome, imported in one place for migrations and the privacy inventory."""
+"""Every table of callhome in one metadata: what the privacy inventory must declare, export
+and erasure walk, and migrations are compared against."""
 
 from app.abuse.models import AbuseReport, AbuseReportEvent, AbuseSuspect
 from app.core.audit import AuditEntry
-from app.core.auth import StaffToken
+from app.core.auth.models import StaffSession, StaffToken
 from app.core.database import Base
 from app.core.pseudonyms import DayKey
 from app.ingest.models import DailyUsage, pings
 from app.licences.models import Licence, Machine
 from app.releases.models import FeedDelta, FeedVersion, Release
-from app.web.models import StaffSession
 
 metadata = Base.metadata
 

@@ -1,0 +1,41 @@
+"""Finding the licence behind a key hash, as the ping and the news routes both must: from
+the in-process cache, from the store only on a miss, and a 503 rather than a hang."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from app.core.clock import Clock
+from app.core.components import component
+from app.core.database import Database, guarded
+from app.core.settings import Settings
+from app.licences.cache import LicenceCache, LicenceState, load_state
+
+
+class LicenceLookup:
+    def __init__(
+        self, *, database: Database, cache: LicenceCache, clock: Clock, settings: Settings
+    ):
+        self._database = database
+        self._cache = cache
+        self._clock = clock
+        self._settings = settings
+
+    async def by_key_hash(self, key_hash: str) -> LicenceState | None:
+        found, state = self._cache.lookup(key_hash)
+        if not found:
+            state = await guarded(self._cache.load(key_hash, self._load), self._settings)
+        return state
+
+    def remember(self, key_hash: str, state: LicenceState) -> None:
+        """What the exact seat check read from the locked rows is the freshest state."""
+        self._cache.put(key_hash, state)
+
+    async def _load(self, key_hash: str) -> LicenceState | None:
+        async with self._database.sessions() as session:
+            return await load_state(session, key_hash, self._clock.now())
+
+
+LicenceLookupDep = Annotated[LicenceLookup, Depends(component(LicenceLookup))]

@@ -1,0 +1,42 @@
+"""The app's parts a test reaches for, read from its typed component registry."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app.abuse.buffer import AbuseWorker
+from app.core.clock import Clock
+from app.core.components import components_of
+from app.core.database import Database
+from app.core.pseudonyms import Pseudonyms
+from app.core.settings import Settings
+from app.core.signing import Signer
+from app.ping.ratelimit import RateLimiter
+
+
+def database(app: FastAPI) -> Database:
+    return components_of(app.state).get(Database)
+
+
+def clock(app: FastAPI) -> Clock:
+    return components_of(app.state).get(Clock)  # type: ignore[type-abstract]
+
+
+def settings(app: FastAPI) -> Settings:
+    return components_of(app.state).get(Settings)
+
+
+def pseudonyms(app: FastAPI) -> Pseudonyms:
+    return components_of(app.state).get(Pseudonyms)
+
+
+def signer(app: FastAPI) -> Signer:
+    return components_of(app.state).get(Signer)
+
+
+def abuse(app: FastAPI) -> AbuseWorker:
+    return components_of(app.state).get(AbuseWorker)
+
+
+def rate_limiter(app: FastAPI) -> RateLimiter:
+    return components_of(app.state).get(RateLimiter)
