@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from app.cli import app as cli
-from tests.abuse import REPORTS, ping
-from tests.conftest import Store
-from tests.pings import new_licence
+from tests.support.abuse import REPORTS
+from tests.support.licences import create_licence
+from tests.support.pings import ping
+from tests.support.stores import Store
 
 runner = CliRunner()
 
@@ -29,7 +30,7 @@ async def run(store: Store, *args: str, json_output: bool = True) -> Any:
 async def test_cli_detects_and_moves_reports_as_the_api_does(
     store: Store, client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    licence = await new_licence(client, app, max_machines=1)
+    licence = await create_licence(client, app, max_machines=1)
     await ping(app, licence["key"], "pc-1")
     await ping(app, licence["key"], "pc-2")
     await app.state.abuse.flush()
@@ -73,7 +74,7 @@ async def test_cli_detects_and_moves_reports_as_the_api_does(
 
 
 async def test_cli_refuses_bad_input(store: Store, client: httpx.AsyncClient, app: FastAPI) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     for args in (
         ["reports", "ack", str(uuid.uuid4()), "--note", "x"],
         ["reports", "ack", "not-a-uuid", "--note", "x"],

@@ -8,9 +8,10 @@ from fastapi import FastAPI
 
 from app.abuse.models import ReportKind
 from app.core import auth
-from tests.abuse import REPORTS, make_report
-from tests.conftest import FrozenClock, bearer, issue_token
-from tests.pings import new_licence
+from tests.support.abuse import REPORTS, make_report
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.tokens import bearer, issue_token
 
 AUDIT = "/v1/admin/audit-log"
 
@@ -18,7 +19,7 @@ AUDIT = "/v1/admin/audit-log"
 async def test_staff_actions_are_listed_newest_first(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     report = await make_report(app, licence["id"], ReportKind.USERS_OVER_LIMIT, 30, 25)
     clock.advance(minutes=1)
     writer = bearer(await issue_token(app, auth.Scope.REPORTS_WRITE, name="carol"))
@@ -43,7 +44,7 @@ async def test_pages_are_stable_while_entries_arrive(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     for _ in range(7):
-        await new_licence(client, app)
+        await create_licence(client, app)
     reader = bearer(await issue_token(app, auth.Scope.LICENCES_READ))
     seen: list[int] = []
     cursor = None
@@ -51,7 +52,7 @@ async def test_pages_are_stable_while_entries_arrive(
         params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
         page = (await client.get(AUDIT, params=params, headers=reader)).json()
         seen += [entry["id"] for entry in page["items"]]
-        await new_licence(client, app)
+        await create_licence(client, app)
         cursor = page["next_cursor"]
         if cursor is None:
             break

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from app.abuse.models import ReportKind
 from app.cli import app as cli
-from tests.abuse import make_report
-from tests.conftest import Store
-from tests.pings import ping_body, send_ping
+from tests.support.abuse import make_report
+from tests.support.pings import ping_body, send_ping
+from tests.support.stores import Store
 
 runner = CliRunner()
 

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from app.core import auth
 from app.core.audit import AuditEntry
 from app.licences.models import Licence
-from tests.conftest import FrozenClock, bearer, issue_token
+from tests.support.clocks import FrozenClock
+from tests.support.tokens import bearer, issue_token
 
 LICENCES = "/v1/admin/licences"
 

@@ -27,10 +27,13 @@ from app.main import create_app
 from app.privacy.export import linked_tables, rows_about
 from app.privacy.inventory import INVENTORY
 from app.privacy.maintenance import run_maintenance
-from tests.abuse import REPORTS, detect, make_report, ping
-from tests.conftest import FrozenClock, Store, bearer, issue_token
-from tests.dumps import count_pings, full_dump
-from tests.pings import computer_id, new_licence
+from tests.support.abuse import REPORTS, detect, make_report
+from tests.support.clocks import FrozenClock
+from tests.support.dumps import count_pings, full_dump
+from tests.support.licences import create_licence
+from tests.support.pings import computer_id, ping
+from tests.support.stores import Store
+from tests.support.tokens import bearer, issue_token
 
 LICENCES = "/v1/admin/licences"
 runner = CliRunner()
@@ -54,7 +57,7 @@ class Seeded:
 async def seed(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock) -> Seeded:
     """A licence with a row in every table that can be about a licence: machines (one
     retired), pings, a rollup, reports with notes, a suspect and audit entries."""
-    licence = await new_licence(client, app, max_machines=1)
+    licence = await create_licence(client, app, max_machines=1)
     await ping(app, licence["key"], "pc-1", address="203.0.113.7")
     await ping(app, licence["key"], "pc-2", address="198.51.100.9")
     await detect(app)
@@ -169,7 +172,7 @@ async def test_export_holds_every_row_about_the_licence_and_nothing_else(
 async def test_export_refuses_bad_requests(
     client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     url = f"{LICENCES}/{licence['id']}/export"
     unknown = await client.get(f"{LICENCES}/{uuid.uuid4()}/export", headers=admin_headers)
     assert unknown.status_code == 404
@@ -249,7 +252,7 @@ async def test_erasure_leaves_nothing_of_the_licences_use(
 async def test_after_erasure_the_hot_path_sees_no_erased_machine(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app, max_machines=2)
+    licence = await create_licence(client, app, max_machines=2)
     await ping(app, licence["key"], "pc-1")
     answer = await ping(app, licence["key"], "pc-2")
     assert answer["licence"]["machines"]["active"] == 2

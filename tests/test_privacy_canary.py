@@ -14,10 +14,12 @@ from fastapi import FastAPI
 
 from app.core.auth import Scope
 from app.main import create_app
-from tests.conftest import FrozenClock, Store, bearer, issue_token
-from tests.dumps import full_dump
-from tests.pings import ping_body, send_ping
-from tests.server import serve
+from tests.support.clocks import FrozenClock
+from tests.support.dumps import full_dump
+from tests.support.pings import ping_body, send_ping
+from tests.support.server import serve
+from tests.support.stores import Store
+from tests.support.tokens import bearer, issue_token
 
 CANARY_KEYS = ["CANARY-LICENCE-KEY-0042", "CANARY-LICENCE-KEY-0043"]
 CANARY_COMPUTERS = ["CanaryComputerIdAlpha0001", "CanaryComputerIdBravo0002"]

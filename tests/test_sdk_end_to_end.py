@@ -13,7 +13,7 @@ from callhome_client import AsyncClient, Client, NoTrustedVerdict
 from app.core import auth
 from app.main import create_app
 from client.tests.server_thread import serve_in_thread
-from tests.conftest import Store
+from tests.support.stores import Store
 
 
 async def _admin_token(store: Store) -> str:

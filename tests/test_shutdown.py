@@ -10,10 +10,10 @@ import threading
 
 import httpx
 
-from tests.conftest import Store
-from tests.dumps import count_pings
-from tests.pings import ping_body
-from tests.server import serve
+from tests.support.dumps import count_pings
+from tests.support.pings import ping_body
+from tests.support.server import serve
+from tests.support.stores import Store
 
 
 def test_sigterm_under_load_loses_nothing_acknowledged(store: Store) -> None:

@@ -1,38 +1,27 @@
-"""Helpers for abuse-detection tests: pings from chosen networks, flushes, sweeps, reports."""
+"""Helpers for abuse-detection tests: flushes, sweeps, and reports as detection records them."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.abuse.findings import Finding, record_finding
 from app.abuse.models import AbuseReport, ReportKind
-from tests.pings import ping_body, send_ping
+from tests.support import app_parts
 
 REPORTS = "/v1/admin/abuse-reports"
 
 
-async def ping(
-    app: FastAPI, key: str, machine: str, *, address: str = "203.0.113.7", **fields: Any
-) -> dict[str, Any]:
-    """One ping through the app, from `address` (its /24 is the network)."""
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://callhome.test") as http:
-        return await send_ping(http, app, ping_body(key, machine=machine, **fields))
-
-
 async def detect(app: FastAPI) -> None:
     """What the server does in the background: write the ping path's findings, then sweep."""
-    await app.state.abuse.flush()
-    assert await app.state.abuse.sweep() is not None
+    await app_parts.abuse(app).flush()
+    assert await app_parts.abuse(app).sweep() is not None
 
 
 async def stored_reports(app: FastAPI) -> list[AbuseReport]:
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         rows = await session.scalars(select(AbuseReport).order_by(AbuseReport.opened_at))
         return list(rows)
 
@@ -46,7 +35,7 @@ async def make_report(
     app: FastAPI, licence_id: str, kind: ReportKind, figure: int, allowed: int = 1
 ) -> AbuseReport:
     """A report as detection would record it, without the pings behind it."""
-    now = app.state.clock.now()
+    now = app_parts.clock(app).now()
     finding = Finding(
         licence_id=uuid.UUID(licence_id),
         kind=kind,
@@ -56,7 +45,7 @@ async def make_report(
         last_seen_at=now,
         machines=[],
     )
-    async with app.state.database.sessions() as session, session.begin():
+    async with app_parts.database(app).sessions() as session, session.begin():
         report = await record_finding(session, finding, now)
     assert report is not None
     return report
