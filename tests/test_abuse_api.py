@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from app.abuse.models import AbuseReportEvent, ReportKind
 from app.core import auth
 from app.core.audit import AuditEntry
+from tests.support import app_parts
 from tests.support.abuse import REPORTS, detect, make_report, stored_reports
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
@@ -83,7 +84,7 @@ async def test_lifecycle_with_notes_and_audit(
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
 
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         actions = list(
             await session.scalars(
                 select(AuditEntry.action)
@@ -255,5 +256,5 @@ async def test_bad_input_changes_nothing(
     assert response.headers["content-type"] == "application/problem+json"
     [stored] = await stored_reports(app)
     assert stored.status == "open"
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         assert await session.scalar(select(func.count()).select_from(AbuseReportEvent)) == 1

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from app.cli import app as cli
+from tests.support import app_parts
 from tests.support.abuse import REPORTS
 from tests.support.licences import create_licence
 from tests.support.pings import ping
@@ -33,7 +34,7 @@ async def test_cli_detects_and_moves_reports_as_the_api_does(
     licence = await create_licence(client, app, max_machines=1)
     await ping(app, licence["key"], "pc-1")
     await ping(app, licence["key"], "pc-2")
-    await app.state.abuse.flush()
+    await app_parts.abuse(app).flush()
     swept = await run(store, "detect")
     assert swept["swept"] is True
     listed = await run(store, "reports", "list", "--kind", "machines_over_limit")

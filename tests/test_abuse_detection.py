@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from app.core import auth
+from tests.support import app_parts
 from tests.support.abuse import detect, stored_reports
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
@@ -18,7 +19,7 @@ from tests.support.tokens import bearer, issue_token
 
 async def retire(http: httpx.AsyncClient, app: FastAPI, licence_id: str, machine: str) -> None:
     headers = bearer(await issue_token(app, auth.Scope.LICENCES_WRITE, name="support"))
-    machine_id = app.state.pseudonyms.machine_id(uuid.UUID(licence_id), computer_id(machine))
+    machine_id = app_parts.pseudonyms(app).machine_id(uuid.UUID(licence_id), computer_id(machine))
     response = await http.delete(
         f"/v1/admin/licences/{licence_id}/machines/{machine_id[:12]}", headers=headers
     )
@@ -46,7 +47,7 @@ async def test_machines_over_limit_on_a_sweep_confirming_the_ping_path(
     licence = await create_licence(client, app, max_machines=2)
     for n in range(3):
         await ping(app, licence["key"], f"pc-{n}")
-    await app.state.abuse.flush()
+    await app_parts.abuse(app).flush()
     assert await stored_reports(app) == [], "one check is not enough"
     await detect(app)
     [report] = await stored_reports(app)
@@ -127,7 +128,7 @@ async def test_a_retired_machine_stops_counting_for_machines(
     licence = await create_licence(client, app, max_machines=1)
     await ping(app, licence["key"], "old-pc")
     await ping(app, licence["key"], "new-pc")
-    await app.state.abuse.flush()
+    await app_parts.abuse(app).flush()
     await retire(client, app, licence["id"], "old-pc")
     await detect(app)
     assert await stored_reports(app) == []
@@ -139,7 +140,7 @@ async def test_a_machine_silent_past_the_window_stops_counting_for_machines(
     licence = await create_licence(client, app, max_machines=1, activity_window_days=7)
     await ping(app, licence["key"], "pc-a")
     await ping(app, licence["key"], "pc-b")
-    await app.state.abuse.flush()
+    await app_parts.abuse(app).flush()
     clock.advance(days=7, seconds=1)
     await ping(app, licence["key"], "pc-a")
     await detect(app)
@@ -155,7 +156,7 @@ async def test_users_over_limit_from_the_ping_path(client: httpx.AsyncClient, ap
     await detect(app)
     assert await stored_reports(app) == []
     await ping(app, licence["key"], "pc-1", user_count=26)
-    await app.state.abuse.flush()
+    await app_parts.abuse(app).flush()
     [report] = await stored_reports(app)
     assert summary([report]) == [("users_over_limit", 26, 25)]
     assert report.evidence["pings_over_limit"] == 1
@@ -174,7 +175,7 @@ async def test_the_sweep_finds_what_the_ping_path_lost(
 ) -> None:
     licence = await create_licence(client, app, max_users=25)
     await ping(app, licence["key"], "pc-1", user_count=26)
-    app.state.abuse.findings.drain()  # as if the process had crashed before the flush
+    app_parts.abuse(app).findings.drain()  # as if the process had crashed before the flush
     await detect(app)
     assert summary(await stored_reports(app)) == [("users_over_limit", 26, 25)]
 
@@ -184,7 +185,7 @@ async def test_a_retired_machine_stops_counting_for_users(
 ) -> None:
     licence = await create_licence(client, app, max_users=25, max_machines=2)
     await ping(app, licence["key"], "pc-1", user_count=26)
-    app.state.abuse.findings.drain()
+    app_parts.abuse(app).findings.drain()
     await retire(client, app, licence["id"], "pc-1")
     await detect(app)
     assert await stored_reports(app) == []
@@ -195,7 +196,7 @@ async def test_users_reported_before_the_window_stop_counting(
 ) -> None:
     licence = await create_licence(client, app, max_users=25, activity_window_days=7)
     await ping(app, licence["key"], "pc-1", user_count=26)
-    app.state.abuse.findings.drain()
+    app_parts.abuse(app).findings.drain()
     clock.advance(days=7, seconds=1)
     await ping(app, licence["key"], "pc-1", user_count=20)
     await detect(app)

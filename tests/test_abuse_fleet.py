@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from app.core import auth
 from app.main import create_app
+from tests.support import app_parts
 from tests.support.abuse import detect, kinds
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
@@ -82,11 +83,11 @@ async def test_two_processes_sweeping_at_once_raise_each_report_once(
     for licence in licences:
         for n in range(3):
             await ping(app, licence["key"], f"pc-{n}", user_count=9)
-    app.state.abuse.findings.drain()
+    app_parts.abuse(app).findings.drain()
     other = create_app(store.settings, clock=clock)
     async with other.router.lifespan_context(other):
         for _ in range(3):
-            await asyncio.gather(*(server.state.abuse.sweep() for server in (app, other) * 3))
+            await asyncio.gather(*(app_parts.abuse(server).sweep() for server in (app, other) * 3))
             clock.advance(minutes=5)
             for licence in licences:
                 for n in range(3):

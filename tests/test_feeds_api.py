@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.releases.models import FeedDelta, FeedVersion
+from tests.support import app_parts
 from tests.support.licences import create_licence
 from tests.support.pings import ping_body, send_ping
 from tests.support.releases import SET_SHA256, publish_set, set_body
@@ -160,6 +161,6 @@ async def test_bad_sets_are_refused_and_write_nothing(
         f"/v1/admin/feeds/{'s' * 33}/versions", json=set_body(7), headers=admin_headers
     )
     assert long_name.status_code == 422
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         for model in (FeedVersion, FeedDelta):
             assert await session.scalar(select(func.count()).select_from(model)) == 0

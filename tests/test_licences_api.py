@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from app.core import auth
 from app.core.audit import AuditEntry
 from app.licences.models import Licence
+from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.tokens import bearer, issue_token
 
@@ -22,7 +23,7 @@ LICENCES = "/v1/admin/licences"
 
 
 async def count_licences(app: FastAPI) -> int:
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(Licence)) or 0)
 
 
@@ -66,7 +67,7 @@ async def test_no_key_is_stored_in_the_clear(
     client: httpx.AsyncClient, admin_headers: dict[str, str], app: FastAPI
 ) -> None:
     created = await create(client, admin_headers, key="SECRET-CANARY-KEY-77")
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         licence = await session.get(Licence, uuid.UUID(created["id"]))
     assert licence is not None
     assert "CANARY" not in licence.key_hash
@@ -107,7 +108,7 @@ async def test_extend_changes_only_the_given_fields(
         f"{LICENCES}/{licence['id']}", json={"max_users": None}, headers=admin_headers
     )
     assert cleared.json()["max_users"] is None
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         actions = list(await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
         actors = set(await session.scalars(select(AuditEntry.actor)))
     assert actions == ["licence.create", "licence.change", "licence.change"]
@@ -172,7 +173,7 @@ async def test_scopes_guard_every_route(client: httpx.AsyncClient, app: FastAPI)
 async def test_revoked_and_expired_tokens_are_refused(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    async with app.state.database.sessions() as session, session.begin():
+    async with app_parts.database(app).sessions() as session, session.begin():
         expiring = await auth.create_token(
             session,
             name="temp",

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from app.core import auth
 from app.core.audit import AuditEntry
 from app.licences.models import Machine
+from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import ping
@@ -69,7 +70,7 @@ async def test_retiring_frees_the_seat_at_once_and_is_audited(
         f"{LICENCES}/{licence['id']}/machines/{old['machine_id']}", headers=headers
     )
     assert again.status_code == 200
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         entries = list(
             await session.scalars(select(AuditEntry).where(AuditEntry.action == "machine.retire"))
         )
@@ -92,7 +93,7 @@ async def test_retire_needs_licences_write_and_a_token(
 
 
 async def retired_count(app: FastAPI, expected: int) -> None:
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         retired = list(
             await session.scalars(select(Machine).where(Machine.retired_at.is_not(None)))
         )

@@ -12,18 +12,19 @@ from sqlalchemy import select
 from app.core.pseudonyms import DayKey
 from app.ingest.models import pings
 from app.privacy.maintenance import run_maintenance
+from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import ping_body, send_ping
 
 
 async def day_keys(app: FastAPI) -> list[dt.date]:
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         return list(await session.scalars(select(DayKey.day).order_by(DayKey.day)))
 
 
 async def net_ids(app: FastAPI) -> list[str]:
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         rows = await session.scalars(select(pings.c.net_id).order_by(pings.c.received_at))
         return list(rows)
 
@@ -46,11 +47,11 @@ async def test_day_keys_are_destroyed_after_48_hours(
     clock.current = dt.datetime.combine(
         first_day + dt.timedelta(days=1), dt.time(23, 59), tzinfo=dt.UTC
     )
-    kept = await run_maintenance(app.state.database, app.state.settings, clock.now())
+    kept = await run_maintenance(app_parts.database(app), app_parts.settings(app), clock.now())
     assert kept.ran and kept.day_keys_destroyed == 0
     clock.advance(minutes=1)  # 48 hours after the first day began
-    report = await run_maintenance(app.state.database, app.state.settings, clock.now())
+    report = await run_maintenance(app_parts.database(app), app_parts.settings(app), clock.now())
     assert report.day_keys_destroyed == 1
     assert await day_keys(app) == [first_day + dt.timedelta(days=1)]
-    again = await run_maintenance(app.state.database, app.state.settings, clock.now())
+    again = await run_maintenance(app_parts.database(app), app_parts.settings(app), clock.now())
     assert again.day_keys_destroyed == 0

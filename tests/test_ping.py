@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from app.core import auth
 from app.ingest.models import pings
 from app.licences.models import Machine
+from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import ping_body, send_ping, verify_signature
@@ -26,7 +27,7 @@ from tests.support.tokens import bearer, issue_token
 
 
 async def stored_pings(app: FastAPI) -> int:
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(pings)) or 0)
 
 
@@ -198,7 +199,7 @@ async def test_two_servers_never_admit_more_than_the_limit(
             )
     seats = [answer["licence"]["machines"]["seat"] for answer in answers]
     assert seats.count("granted") == 3
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         granted = await session.scalar(
             select(func.count()).select_from(Machine).where(Machine.seat == "granted")
         )
@@ -255,6 +256,6 @@ async def test_concurrent_pings_are_each_stored_once(
     answers = await asyncio.gather(*(send_ping(client, app, body) for body in bodies))
     assert len(answers) == 200
     assert await stored_pings(app) == 200
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         machines = await session.scalar(select(func.count()).select_from(Machine))
     assert machines == 40

@@ -16,6 +16,7 @@ from app.ingest.models import pings
 from app.licences.models import Machine
 from app.licences.schemas import LicenceCreate
 from app.licences.service import create_licence, find_by_key
+from tests.support import app_parts
 from tests.support.pings import computer_id
 
 VALID = {
@@ -83,17 +84,17 @@ def broken_bodies(draw: st.DrawFn) -> Any:
 
 async def ensure_licence(app: FastAPI) -> None:
     """The licence VALID names exists, so only the breakage stands between a body and a row."""
-    async with app.state.database.sessions() as session, session.begin():
+    async with app_parts.database(app).sessions() as session, session.begin():
         try:
-            await find_by_key(session, app.state.pseudonyms, VALID["licence_key"])
+            await find_by_key(session, app_parts.pseudonyms(app), VALID["licence_key"])
         except NotFound:
             await create_licence(
                 session,
-                app.state.pseudonyms,
+                app_parts.pseudonyms(app),
                 LicenceCreate(product="mail", key=VALID["licence_key"]),
                 default_window_days=7,
                 actor="test",
-                now=app.state.clock.now(),
+                now=app_parts.clock(app).now(),
             )
 
 
@@ -102,7 +103,7 @@ async def test_the_valid_body_is_stored(client: httpx.AsyncClient, app: FastAPI)
     response = await client.post("/v1/ping", content=json.dumps(VALID))
     assert response.status_code == 200
     assert json.loads(response.content)["licence"]["status"] == "valid"
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         assert await session.scalar(select(func.count()).select_from(pings)) == 1
 
 
@@ -120,7 +121,7 @@ async def test_broken_pings_are_refused_and_write_nothing(
     assert 400 <= response.status_code < 500
     assert response.headers["content-type"] == "application/problem+json"
     assert "Callhome-Signature" not in response.headers
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         assert await session.scalar(select(func.count()).select_from(pings)) == 0
         assert await session.scalar(select(func.count()).select_from(Machine)) == 0
 

@@ -27,6 +27,7 @@ from app.main import create_app
 from app.privacy.export import linked_tables, rows_about
 from app.privacy.inventory import INVENTORY
 from app.privacy.maintenance import run_maintenance
+from tests.support import app_parts
 from tests.support.abuse import REPORTS, detect, make_report
 from tests.support.clocks import FrozenClock
 from tests.support.dumps import count_pings, full_dump
@@ -67,7 +68,7 @@ async def seed(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock) -> S
         f"{REPORTS}/{report.id}", json={"status": "acknowledged", "note": "Asked"}, headers=writer
     )
     assert noted.status_code == 200, noted.text
-    async with app.state.database.sessions() as session, session.begin():
+    async with app_parts.database(app).sessions() as session, session.begin():
         session.add(
             AbuseSuspect(
                 licence_id=uuid.UUID(licence["id"]),
@@ -77,7 +78,7 @@ async def seed(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock) -> S
             )
         )
     machine_ids = [
-        app.state.pseudonyms.machine_id(uuid.UUID(licence["id"]), computer)
+        app_parts.pseudonyms(app).machine_id(uuid.UUID(licence["id"]), computer)
         for computer in (computer_id("pc-1"), computer_id("pc-2"))
     ]
     retired = await client.delete(
@@ -96,7 +97,7 @@ async def seed_two(
     clock.advance(days=1)
     for licence in (first, second):
         await ping(app, licence.key, "pc-1", address="203.0.113.7")
-    report = await run_maintenance(app.state.database, app.state.settings, clock.now())
+    report = await run_maintenance(app_parts.database(app), app_parts.settings(app), clock.now())
     assert report.days_rolled_up >= 1
     return first, second
 
@@ -104,7 +105,7 @@ async def seed_two(
 async def rows_held(app: FastAPI, licence_id: uuid.UUID) -> dict[str, int]:
     """Rows about the licence in each table the inventory links to a licence."""
     counts = {}
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         for table, link, sql_table in linked_tables():
             query = rows_about(sql_table, link, licence_id).order_by(None)
             counts[table.name] = int(
@@ -159,7 +160,7 @@ async def test_export_holds_every_row_about_the_licence_and_nothing_else(
     for trace in [second.id, second.uuid.hex, *second.traces()]:
         assert trace not in response.text
 
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         entry = await session.scalar(
             select(AuditEntry).where(AuditEntry.action == "licence.export")
         )
@@ -183,7 +184,7 @@ async def test_export_refuses_bad_requests(
     assert (await client.get(url)).status_code == 401
     wrong_scope = bearer(await issue_token(app, auth.Scope.REPORTS_READ))
     assert (await client.get(url, headers=wrong_scope)).status_code == 403
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         exports = await session.scalar(
             select(func.count()).where(AuditEntry.action == "licence.export")
         )
@@ -232,7 +233,7 @@ async def test_erasure_leaves_nothing_of_the_licences_use(
     assert held.pop("audit_log") >= 1
     assert set(held.values()) == {0}
 
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         entries = {
             entry.action: entry
             for entry in await session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()))
@@ -275,7 +276,7 @@ async def test_a_batch_with_a_ping_of_a_deleted_licence_stores_the_others(
     eraser = bearer(await issue_token(app, auth.Scope.PRIVACY_WRITE))
     erased = await client.delete(f"{LICENCES}/{first.id}/data?delete_licence=true", headers=eraser)
     assert erased.status_code == 200
-    writer = BatchWriter(app.state.database.engine, max_batch=10, timeout_s=5, retry_after_s=1)
+    writer = BatchWriter(app_parts.database(app).engine, max_batch=10, timeout_s=5, retry_after_s=1)
     writer.start()
     try:
         late, other = (

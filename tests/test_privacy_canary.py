@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from app.core.auth import Scope
 from app.main import create_app
+from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.dumps import full_dump
 from tests.support.pings import ping_body, send_ping
@@ -61,7 +62,7 @@ async def test_nothing_identifying_is_kept_or_logged(
     assert_no_canary("the store", await full_dump(store))
     assert_no_canary("the metrics", metrics_page)
     assert_no_canary("the served process's metrics", served_metrics)
-    pseudonyms = app.state.pseudonyms
+    pseudonyms = app_parts.pseudonyms(app)
     identifiers = [
         *licence_ids,
         *[pseudonyms.key_hash(key) for key in CANARY_KEYS],

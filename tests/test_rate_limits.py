@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from app.core.settings import Settings
 from app.main import create_app
 from app.ping.ratelimit import WindowCounts
+from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import ping_body, send_ping
@@ -143,10 +144,10 @@ async def test_nodes_sharing_redis_hold_one_limit_between_them(
         licence = await create_licence(via_first, first, max_machines=1)
         for _ in range(4):
             await send_ping(via_first, first, ping_body(licence["key"]))
-        await first.state.rate_limiter.run_round(clock.now())
+        await app_parts.rate_limiter(first).run_round(clock.now())
 
         await send_ping(via_second, second, ping_body(licence["key"]))
-        await second.state.rate_limiter.run_round(clock.now())  # learns the first node's 4
+        await app_parts.rate_limiter(second).run_round(clock.now())  # learns the first node's 4
         await send_ping(via_second, second, ping_body(licence["key"]))
         assert_rate_limited(await ping(via_second, licence["key"]))
 
@@ -164,7 +165,7 @@ async def test_without_redis_each_node_limits_alone_and_says_so_once(
         licence = await create_licence(http, app, max_machines=1)
         for _ in range(3):
             await send_ping(http, app, ping_body(licence["key"]))
-            await app.state.rate_limiter.run_round(clock.now())
+            await app_parts.rate_limiter(app).run_round(clock.now())
         assert_rate_limited(await ping(http, licence["key"]))
 
     warnings = [r for r in caplog.records if r.name == "callhome.ratelimit"]

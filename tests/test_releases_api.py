@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from app.core import auth
 from app.core.audit import AuditEntry
 from app.releases.models import FeedVersion, Release
+from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import ping_body, send_ping
@@ -20,7 +21,7 @@ from tests.support.tokens import bearer, issue_token
 
 
 async def count(app: FastAPI, model: Any) -> int:
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -103,7 +104,7 @@ async def test_rollout_halt_and_yank_reach_pings_at_once(
     assert await offered() == set()
     again = await client.patch(url, json={"rollout_percent": 100}, headers=admin_headers)
     assert again.status_code == 409
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         actions = list(await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
     assert [a for a in actions if a.startswith("release.")] == [
         "release.publish",

@@ -23,6 +23,7 @@ from app.licences.models import Machine
 from app.privacy import retention
 from app.privacy.maintenance import MaintenanceReport, run_maintenance
 from app.privacy.usage import DayUsage, daily_usage
+from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import computer_id, ping
@@ -68,14 +69,14 @@ async def seed(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock) -> F
 
 async def maintain(app: FastAPI, clock: FrozenClock, **settings: Any) -> MaintenanceReport:
     report = await run_maintenance(
-        app.state.database, app.state.settings.model_copy(update=settings), clock.now()
+        app_parts.database(app), app_parts.settings(app).model_copy(update=settings), clock.now()
     )
     assert report.ran
     return report
 
 
 async def rows(app: FastAPI, query: Any) -> list[Any]:
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         return list(await session.execute(query))
 
 
@@ -93,7 +94,7 @@ async def ping_days(app: FastAPI) -> list[dt.date]:
 
 
 async def partition_exists(app: FastAPI, day: dt.date) -> bool:
-    async with app.state.database.engine.connect() as connection:
+    async with app_parts.database(app).engine.connect() as connection:
         name = partition_name(day)
         return await connection.scalar(text("SELECT to_regclass(:n)"), {"n": name}) is not None
 
@@ -119,7 +120,7 @@ async def test_pings_roll_up_expire_and_machines_and_rollups_follow(
     assert await rollups(app) == expected_rollups(fleet)
     assert [day for (day,) in await rows(app, select(DayKey.day))] == [fleet.day(1)]
     # A key made anew for day 0 is another random key: day 0's net_ids link to nothing.
-    async with app.state.database.sessions() as session, session.begin():
+    async with app_parts.database(app).sessions() as session, session.begin():
         new_key = await DayKeyRing().load(session, fleet.at(0))
     assert net_id(new_key, NETWORK_A) != net_id_of_day0
     assert len(await ping_days(app)) == 5  # nothing expired yet
@@ -142,7 +143,7 @@ async def test_pings_roll_up_expire_and_machines_and_rollups_follow(
     report = await maintain(app, clock)
     assert report.machines_expired == 2
     machines = await rows(app, select(Machine.machine_id))
-    assert machines == [(app.state.pseudonyms.machine_id(uuid.UUID(fleet.a["id"]), pc1()),)]
+    assert machines == [(app_parts.pseudonyms(app).machine_id(uuid.UUID(fleet.a["id"]), pc1()),)]
     assert await ping_days(app) == []
 
     # Six years on: day 0's rollups have passed theirs, day 1's has not.
@@ -163,7 +164,7 @@ async def test_usage_reads_rollups_and_counts_the_rest_live(
     licence_id = uuid.UUID(fleet.a["id"])
 
     async def usage(since: dt.date, until: dt.date) -> list[DayUsage]:
-        async with app.state.database.sessions() as session:
+        async with app_parts.database(app).sessions() as session:
             return await daily_usage(session, licence_id, since=since, until=until)
 
     live = await usage(fleet.day0, fleet.day(1))
@@ -226,7 +227,7 @@ async def test_sqlite_expires_in_bounded_batches(
         if args[2].startswith("DELETE FROM pings"):
             deletes.append(args[2])
 
-    engine = app.state.database.engine.sync_engine
+    engine = app_parts.database(app).engine.sync_engine
     event.listen(engine, "before_cursor_execute", count_deletes)
     clock.current = fleet.at(42)
     report = await maintain(app, clock)
@@ -256,8 +257,8 @@ async def test_an_interrupted_run_is_finished_by_the_next(
     await ping(app, fleet.b["key"], "pc-9", address=NETWORK_B, user_count=2)
     clock.current = fleet.at(42)
     monkeypatch.setattr(retention, "SQLITE_DELETE_BATCH", 2)
-    database: Database = app.state.database
-    run = asyncio.create_task(run_maintenance(database, app.state.settings, clock.now()))
+    database = app_parts.database(app)
+    run = asyncio.create_task(run_maintenance(database, app_parts.settings(app), clock.now()))
     expiry = ("DELETE FROM pings", "ALTER TABLE pings DETACH")
 
     def interrupt(*args: Any) -> None:

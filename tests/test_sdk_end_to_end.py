@@ -13,6 +13,7 @@ from callhome_client import AsyncClient, Client, NoTrustedVerdict
 from app.core import auth
 from app.main import create_app
 from client.tests.server_thread import serve_in_thread
+from tests.support import app_parts
 from tests.support.stores import Store
 
 
@@ -20,11 +21,11 @@ async def _admin_token(store: Store) -> str:
     app = create_app(store.settings)
     async with (
         app.router.lifespan_context(app),
-        app.state.database.sessions() as session,
+        app_parts.database(app).sessions() as session,
         session.begin(),
     ):
         issued = await auth.create_token(
-            session, name="e2e", scopes=list(auth.Scope), now=app.state.clock.now()
+            session, name="e2e", scopes=list(auth.Scope), now=app_parts.clock(app).now()
         )
     return issued.secret
 

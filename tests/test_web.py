@@ -22,10 +22,10 @@ from sqlalchemy import delete, select
 from app.abuse.models import AbuseReport, ReportKind
 from app.core import auth
 from app.core.audit import AuditEntry
-from app.core.settings import Settings
 from app.licences.models import Machine
 from app.main import create_app
 from app.web.models import StaffSession
+from tests.support import app_parts
 from tests.support.abuse import make_report
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
@@ -89,7 +89,7 @@ async def report_about(app: FastAPI, client: httpx.AsyncClient) -> tuple[dict[st
 
 
 async def report_status(app: FastAPI, report_id: str) -> str:
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         report = await session.scalar(
             select(AbuseReport).where(AbuseReport.id == uuid.UUID(report_id))
         )
@@ -98,7 +98,7 @@ async def report_status(app: FastAPI, report_id: str) -> str:
 
 
 async def session_rows(app: FastAPI) -> list[StaffSession]:
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         return list(await session.scalars(select(StaffSession)))
 
 
@@ -133,7 +133,7 @@ async def test_sign_in_opens_a_session_kept_only_as_a_hash(
     assert (home.status_code, home.headers["location"]) == (303, "/staff/reports")
     queue = await page.get("/staff/reports")
     assert queue.status_code == 200 and "Signed in as <strong>sam</strong>" in queue.text
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         actions = list(await session.scalars(select(AuditEntry.action)))
     assert "staff.sign_in" in actions
 
@@ -177,8 +177,8 @@ async def test_https_behind_a_trusted_proxy_gets_a_secure_cookie(store: Store) -
 async def test_a_refused_sign_in_never_tells_why(
     page: httpx.AsyncClient, app: FastAPI, clock: FrozenClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    now = app.state.clock.now()
-    async with app.state.database.sessions() as session, session.begin():
+    now = app_parts.clock(app).now()
+    async with app_parts.database(app).sessions() as session, session.begin():
         revoked = await auth.create_token(session, name="r", scopes=list(READ_ONLY), now=now)
         await auth.revoke_token(session, revoked.token.id, now)
         expired = await auth.create_token(
@@ -238,7 +238,7 @@ async def test_a_revoked_expired_or_deleted_token_ends_its_sessions(
     page: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
     now = clock.now()
-    async with app.state.database.sessions() as session, session.begin():
+    async with app_parts.database(app).sessions() as session, session.begin():
         revoked = await auth.create_token(session, name="r", scopes=list(READ_ONLY), now=now)
         expiring = await auth.create_token(
             session,
@@ -252,7 +252,7 @@ async def test_a_revoked_expired_or_deleted_token_ends_its_sessions(
         page.cookies.clear()
         assert (await sign_in(page, issued.secret)).status_code == 303
         assert (await page.get("/staff/reports")).status_code == 200
-        async with app.state.database.sessions() as session, session.begin():
+        async with app_parts.database(app).sessions() as session, session.begin():
             if issued is revoked:
                 await auth.revoke_token(session, issued.token.id, clock.now())
             elif issued is deleted:
@@ -269,7 +269,7 @@ async def test_a_revoked_expired_or_deleted_token_ends_its_sessions(
 async def test_sessions_end_when_idle_and_at_their_lifetime(
     page: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    settings: Settings = app.state.settings
+    settings = app_parts.settings(app)
     await signed_in(page, app, *READ_ONLY)
     clock.advance(seconds=settings.staff_session_idle_s - 1)
     assert (await page.get("/staff/reports")).status_code == 200
@@ -342,7 +342,7 @@ async def test_a_read_only_token_sees_no_forms_and_cannot_change_anything(
         assert response.status_code == 403, path
         assert "scope" in response.text
     assert await report_status(app, report_id) == "open"
-    async with app.state.database.sessions() as session:
+    async with app_parts.database(app).sessions() as session:
         machine = await session.scalar(select(Machine))
     assert machine is not None and machine.retired_at is None
     assert (await page.get("/staff/releases")).status_code == 403
