@@ -15,10 +15,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
 from app.abuse.models import AbuseSuspect, ReportKind
-from app.cli import app as cli
 from app.core import auth
 from app.core.audit import AuditEntry
 from app.ingest.writer import BatchWriter, PingRecord
@@ -29,6 +27,7 @@ from app.privacy.inventory import INVENTORY
 from app.privacy.maintenance import run_maintenance
 from tests.support import app_parts
 from tests.support.abuse import REPORTS, detect, make_report
+from tests.support.cli import callhome, invoke
 from tests.support.clocks import FrozenClock
 from tests.support.dumps import count_pings, full_dump
 from tests.support.licences import create_licence
@@ -37,7 +36,6 @@ from tests.support.stores import Store
 from tests.support.tokens import bearer, issue_token
 
 LICENCES = "/v1/admin/licences"
-runner = CliRunner()
 
 
 @dataclass
@@ -333,12 +331,6 @@ async def test_erasure_refuses_bad_requests_and_erases_nothing(
     assert await count_pings(store.url) == 6
 
 
-async def callhome(store: Store, *args: str) -> str:
-    result = await asyncio.to_thread(runner.invoke, cli, list(args), env=store.env())
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
 async def test_cli_exports_and_erases(
     store: Store, client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock, tmp_path: Path
 ) -> None:
@@ -361,9 +353,7 @@ async def test_cli_exports_and_erases(
     for trace in first.traces():
         assert trace not in await full_dump(store)
     assert (await rows_held(app, second.uuid))["pings"] == 3
-    missing = await asyncio.to_thread(
-        runner.invoke, cli, ["privacy", "export", first.id], env=store.env()
-    )
+    missing = await invoke(store, "privacy", "export", first.id)
     assert missing.exit_code == 1 and "No such licence" in missing.output
 
 
