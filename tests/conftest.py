@@ -19,7 +19,7 @@ from app.main import create_app
 from tests.support import browser, stores
 from tests.support.clocks import FrozenClock
 from tests.support.stores import TEST_PSEUDONYM_KEY, Store
-from tests.support.tokens import bearer, issue_token
+from tests.support.tokens import staff_headers
 
 REDIS_ENV = "CALLHOME_TEST_REDIS_URL"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -112,7 +112,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def admin_headers(app: FastAPI) -> dict[str, str]:
-    return bearer(await issue_token(app, *auth.Scope, name="admin"))
+    return await staff_headers(app, *auth.Scope, name="admin")
 
 
 # Module scope: Playwright's sync API holds an event loop in this thread while it runs,

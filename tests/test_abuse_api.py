@@ -20,13 +20,13 @@ from tests.support.abuse import REPORTS, detect, make_report, stored_reports
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import ping
-from tests.support.tokens import bearer, issue_token
+from tests.support.tokens import staff_headers
 
 KINDS = list(ReportKind)
 
 
 async def headers_with(app: FastAPI, *scopes: auth.Scope) -> dict[str, str]:
-    return bearer(await issue_token(app, *scopes, name="support-ann"))
+    return await staff_headers(app, *scopes, name="support-ann")
 
 
 async def all_pages(

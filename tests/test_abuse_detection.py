@@ -14,11 +14,11 @@ from tests.support.abuse import detect, stored_reports
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import computer_id, ping
-from tests.support.tokens import bearer, issue_token
+from tests.support.tokens import staff_headers
 
 
 async def retire(http: httpx.AsyncClient, app: FastAPI, licence_id: str, machine: str) -> None:
-    headers = bearer(await issue_token(app, auth.Scope.LICENCES_WRITE, name="support"))
+    headers = await staff_headers(app, auth.Scope.LICENCES_WRITE, name="support")
     machine_id = app_parts.pseudonyms(app).machine_id(uuid.UUID(licence_id), computer_id(machine))
     response = await http.delete(
         f"/v1/admin/licences/{licence_id}/machines/{machine_id[:12]}", headers=headers
@@ -27,7 +27,7 @@ async def retire(http: httpx.AsyncClient, app: FastAPI, licence_id: str, machine
 
 
 async def lower_limit(http: httpx.AsyncClient, app: FastAPI, licence_id: str, to: int) -> None:
-    headers = bearer(await issue_token(app, auth.Scope.LICENCES_WRITE, name="support"))
+    headers = await staff_headers(app, auth.Scope.LICENCES_WRITE, name="support")
     response = await http.patch(
         f"/v1/admin/licences/{licence_id}", json={"max_machines": to}, headers=headers
     )

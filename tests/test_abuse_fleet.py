@@ -16,12 +16,12 @@ from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import ping
 from tests.support.stores import Store
-from tests.support.tokens import bearer, issue_token
+from tests.support.tokens import staff_headers
 
 
 async def retire_all_but_the_newest(http: httpx.AsyncClient, app: FastAPI, licence_id: str) -> None:
     """Staff read the licence's machines and retire every one but the newest."""
-    headers = bearer(await issue_token(app, auth.Scope.LICENCES_READ, auth.Scope.LICENCES_WRITE))
+    headers = await staff_headers(app, auth.Scope.LICENCES_READ, auth.Scope.LICENCES_WRITE)
     detail = (await http.get(f"/v1/admin/licences/{licence_id}", headers=headers)).json()
     _newest, *older = detail["machines"]
     assert [machine["active"] for machine in detail["machines"]] == [True, True]

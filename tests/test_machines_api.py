@@ -14,15 +14,13 @@ from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import ping
-from tests.support.tokens import bearer, issue_token
+from tests.support.tokens import staff_headers
 
 LICENCES = "/v1/admin/licences"
 
 
 async def staff(app: FastAPI) -> dict[str, str]:
-    return bearer(
-        await issue_token(app, auth.Scope.LICENCES_READ, auth.Scope.LICENCES_WRITE, name="bob")
-    )
+    return await staff_headers(app, auth.Scope.LICENCES_READ, auth.Scope.LICENCES_WRITE, name="bob")
 
 
 async def test_licence_detail_lists_its_machines(
@@ -84,7 +82,7 @@ async def test_retire_needs_licences_write_and_a_token(
 ) -> None:
     licence = await create_licence(client, app)
     await ping(app, licence["key"], "pc-1")
-    reader = bearer(await issue_token(app, auth.Scope.LICENCES_READ, auth.Scope.REPORTS_WRITE))
+    reader = await staff_headers(app, auth.Scope.LICENCES_READ, auth.Scope.REPORTS_WRITE)
     detail = (await client.get(f"{LICENCES}/{licence['id']}", headers=reader)).json()
     url = f"{LICENCES}/{licence['id']}/machines/{detail['machines'][0]['machine_id']}"
     assert (await client.delete(url, headers=reader)).status_code == 403

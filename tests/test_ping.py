@@ -23,7 +23,7 @@ from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import ping_body, send_ping, verify_signature
 from tests.support.stores import Store
-from tests.support.tokens import bearer, issue_token
+from tests.support.tokens import staff_headers
 
 
 async def stored_pings(app: FastAPI) -> int:
@@ -32,7 +32,7 @@ async def stored_pings(app: FastAPI) -> int:
 
 
 async def change(http: httpx.AsyncClient, app: FastAPI, licence_id: str, **fields: Any) -> None:
-    headers = bearer(await issue_token(app, auth.Scope.LICENCES_WRITE, name="changer"))
+    headers = await staff_headers(app, auth.Scope.LICENCES_WRITE, name="changer")
     response = await http.patch(f"/v1/admin/licences/{licence_id}", json=fields, headers=headers)
     assert response.status_code == 200, response.text
 

@@ -33,7 +33,7 @@ from tests.support.dumps import count_pings, full_dump
 from tests.support.licences import create_licence
 from tests.support.pings import computer_id, ping
 from tests.support.stores import Store
-from tests.support.tokens import bearer, issue_token
+from tests.support.tokens import staff_headers
 
 LICENCES = "/v1/admin/licences"
 
@@ -61,7 +61,7 @@ async def seed(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock) -> S
     await ping(app, licence["key"], "pc-2", address="198.51.100.9")
     await detect(app)
     report = await make_report(app, licence["id"], ReportKind.MACHINE_CHURN, figure=30)
-    writer = bearer(await issue_token(app, auth.Scope.REPORTS_WRITE, auth.Scope.LICENCES_WRITE))
+    writer = await staff_headers(app, auth.Scope.REPORTS_WRITE, auth.Scope.LICENCES_WRITE)
     noted = await client.patch(
         f"{REPORTS}/{report.id}", json={"status": "acknowledged", "note": "Asked"}, headers=writer
     )
@@ -138,7 +138,7 @@ async def test_export_holds_every_row_about_the_licence_and_nothing_else(
     held = await rows_held(app, first.uuid)
     assert all(count > 0 for count in held.values()), held  # every kind is seeded
 
-    reader = bearer(await issue_token(app, auth.Scope.LICENCES_READ, name="dpo"))
+    reader = await staff_headers(app, auth.Scope.LICENCES_READ, name="dpo")
     response = await client.get(f"{LICENCES}/{first.id}/export", headers=reader)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
@@ -180,7 +180,7 @@ async def test_export_refuses_bad_requests(
     assert malformed.status_code == 422
     assert malformed.headers["content-type"] == "application/problem+json"
     assert (await client.get(url)).status_code == 401
-    wrong_scope = bearer(await issue_token(app, auth.Scope.REPORTS_READ))
+    wrong_scope = await staff_headers(app, auth.Scope.REPORTS_READ)
     assert (await client.get(url, headers=wrong_scope)).status_code == 403
     async with app_parts.database(app).sessions() as session:
         exports = await session.scalar(
@@ -210,7 +210,7 @@ async def test_erasure_leaves_nothing_of_the_licences_use(
 ) -> None:
     first, second = await seed_two(client, app, clock)
     kept_of_second = await rows_held(app, second.uuid)
-    eraser = bearer(await issue_token(app, auth.Scope.PRIVACY_WRITE, name="dpo"))
+    eraser = await staff_headers(app, auth.Scope.PRIVACY_WRITE, name="dpo")
     url = f"{LICENCES}/{first.id}/data" + ("?delete_licence=true" if delete_licence else "")
     response = await client.delete(url, headers=eraser)
     assert response.status_code == 200, response.text
@@ -255,7 +255,7 @@ async def test_after_erasure_the_hot_path_sees_no_erased_machine(
     await ping(app, licence["key"], "pc-1")
     answer = await ping(app, licence["key"], "pc-2")
     assert answer["licence"]["machines"]["active"] == 2
-    eraser = bearer(await issue_token(app, auth.Scope.PRIVACY_WRITE))
+    eraser = await staff_headers(app, auth.Scope.PRIVACY_WRITE)
     url = f"{LICENCES}/{licence['id']}/data"
     assert (await client.delete(url, headers=eraser)).status_code == 200
     # A cache still holding both seats would count pc-2 too, without asking the store.
@@ -271,7 +271,7 @@ async def test_a_batch_with_a_ping_of_a_deleted_licence_stores_the_others(
     """A ping that passed the cache just before its licence was deleted reaches the batch
     writer after the deletion: the other pings in its batch are stored all the same."""
     first, second = await seed_two(client, app, clock)
-    eraser = bearer(await issue_token(app, auth.Scope.PRIVACY_WRITE))
+    eraser = await staff_headers(app, auth.Scope.PRIVACY_WRITE)
     erased = await client.delete(f"{LICENCES}/{first.id}/data?delete_licence=true", headers=eraser)
     assert erased.status_code == 200
     writer = BatchWriter(app_parts.database(app).engine, max_batch=10, timeout_s=5, retry_after_s=1)
@@ -311,12 +311,10 @@ async def test_erasure_refuses_bad_requests_and_erases_nothing(
     first, _ = await seed_two(client, app, clock)
     url = f"{LICENCES}/{first.id}/data"
     before = await rows_held(app, first.uuid)
-    everything_but_privacy = bearer(
-        await issue_token(
-            app, *(scope for scope in auth.Scope if scope != auth.Scope.PRIVACY_WRITE)
-        )
+    everything_but_privacy = await staff_headers(
+        app, *(scope for scope in auth.Scope if scope != auth.Scope.PRIVACY_WRITE)
     )
-    eraser = bearer(await issue_token(app, auth.Scope.PRIVACY_WRITE))
+    eraser = await staff_headers(app, auth.Scope.PRIVACY_WRITE)
     refusals = [
         (await client.delete(url), 401),
         (await client.delete(url, headers=everything_but_privacy), 403),
@@ -335,7 +333,7 @@ async def test_cli_exports_and_erases(
     store: Store, client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock, tmp_path: Path
 ) -> None:
     first, second = await seed_two(client, app, clock)
-    reader = bearer(await issue_token(app, auth.Scope.LICENCES_READ))
+    reader = await staff_headers(app, auth.Scope.LICENCES_READ)
     from_api = (await client.get(f"{LICENCES}/{first.id}/export", headers=reader)).json()
 
     printed = json.loads(await callhome(store, "privacy", "export", first.id))

@@ -17,7 +17,7 @@ from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import ping_body, send_ping
 from tests.support.releases import RELEASE_SHA256, RELEASES, publish_release, release_body
-from tests.support.tokens import bearer, issue_token
+from tests.support.tokens import staff_headers
 
 
 async def count(app: FastAPI, model: Any) -> int:
@@ -153,7 +153,7 @@ async def test_list_filters_and_pages(
 
 
 async def test_scopes_guard_publishing(client: httpx.AsyncClient, app: FastAPI) -> None:
-    reader = bearer(await issue_token(app, auth.Scope.LICENCES_READ))
+    reader = await staff_headers(app, auth.Scope.LICENCES_READ)
     assert (await client.post(RELEASES, json=release_body("9.0"))).status_code == 401
     denied = await client.post(RELEASES, json=release_body("9.0"), headers=reader)
     assert denied.status_code == 403

@@ -31,7 +31,7 @@ from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import ping
 from tests.support.stores import Store
-from tests.support.tokens import bearer, issue_token
+from tests.support.tokens import issue_token, staff_headers
 
 ORIGIN = "https://callhome.test"
 EVERY_PAGE_SCOPE = (
@@ -507,7 +507,7 @@ async def test_licences_are_found_by_key_ending_or_id(
 async def test_the_releases_page_shows_rollouts(
     page: httpx.AsyncClient, app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    headers = bearer(await issue_token(app, auth.Scope.RELEASES_WRITE))
+    headers = await staff_headers(app, auth.Scope.RELEASES_WRITE)
     for version, percent in (("8.1.0", 100), ("8.2.0", 25)):
         published = await client.post(
             "/v1/admin/releases",

@@ -8,11 +8,11 @@ import httpx
 from fastapi import FastAPI
 
 from app.core import auth
-from tests.support.tokens import bearer, issue_token
+from tests.support.tokens import staff_headers
 
 
 async def create_licence(http: httpx.AsyncClient, app: FastAPI, **fields: Any) -> dict[str, Any]:
-    headers = bearer(await issue_token(app, auth.Scope.LICENCES_WRITE, name="maker"))
+    headers = await staff_headers(app, auth.Scope.LICENCES_WRITE, name="maker")
     response = await http.post(
         "/v1/admin/licences", json={"product": "mail", **fields}, headers=headers
     )

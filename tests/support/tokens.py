@@ -21,6 +21,11 @@ async def issue_token(app: FastAPI, *scopes: auth.Scope, name: str = "tester") -
     return issued.secret
 
 
+async def staff_headers(app: FastAPI, *scopes: auth.Scope, name: str = "tester") -> dict[str, str]:
+    """The headers of a staff member holding a fresh token with these scopes."""
+    return bearer(await issue_token(app, *scopes, name=name))
+
+
 def staff_token(store: Store, *scopes: auth.Scope, name: str = "tester") -> str:
     """A token straight in the store, for a test whose server runs in another process."""
 
