@@ -1,4 +1,4 @@
-"""Fresh, migrated databases for tests: SQLite file copies and PostgreSQL template clones."""
+"""The store a test runs on: fresh, migrated SQLite file copies and PostgreSQL template clones."""
 
 from __future__ import annotations
 
