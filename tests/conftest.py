@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,27 +14,15 @@ import redis
 from fastapi import FastAPI
 
 from app.core import auth
-from app.core.database import Database
 from app.core.settings import Settings
 from app.main import create_app
-from tests import app_parts, stores
+from tests.support import browser, stores
+from tests.support.clocks import FrozenClock
+from tests.support.stores import TEST_PSEUDONYM_KEY, Store
+from tests.support.tokens import staff_headers
 
-TEST_PSEUDONYM_KEY = "test-pseudonym-key-0123456789abcdef0123456789"
 REDIS_ENV = "CALLHOME_TEST_REDIS_URL"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-class FrozenClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: dt.datetime | None = None):
-        self.current = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-    def now(self) -> dt.datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += dt.timedelta(**delta)
 
 
 @pytest.fixture(scope="session")
@@ -53,27 +40,6 @@ def postgres_templates() -> Iterator[stores.PostgresTemplates | None]:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return stores.sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
-
-
-@dataclass
-class Store:
-    kind: str
-    settings: Settings
-
-    @property
-    def url(self) -> str:
-        return self.settings.effective_database_url
-
-    def env(self) -> dict[str, str]:
-        """The environment a `callhome` process needs to use this store."""
-        env = {
-            "CALLHOME_DATA_DIR": str(self.settings.data_dir),
-            "CALLHOME_DATABASE_URL": self.settings.database_url,
-            "CALLHOME_PSEUDONYM_KEY": self.settings.pseudonym_key,
-        }
-        if self.settings.signing_key_file:
-            env["CALLHOME_SIGNING_KEY_FILE"] = str(self.settings.signing_key_file)
-        return env
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -144,35 +110,26 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def issue_token(app: FastAPI, *scopes: auth.Scope, name: str = "tester") -> str:
-    async with app_parts.database(app).sessions() as session, session.begin():
-        issued = await auth.create_token(
-            session, name=name, scopes=list(scopes), now=app_parts.clock(app).now()
-        )
-    return issued.secret
-
-
-def staff_token(store: Store, *scopes: auth.Scope, name: str = "tester") -> str:
-    """A token straight in the store, for a test whose server runs in another process."""
-
-    async def create() -> str:
-        database = Database(store.settings)
-        try:
-            async with database.sessions() as session, session.begin():
-                issued = await auth.create_token(
-                    session, name=name, scopes=list(scopes), now=dt.datetime.now(dt.UTC)
-                )
-        finally:
-            await database.dispose()
-        return issued.secret
-
-    return asyncio.run(create())
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture
 async def admin_headers(app: FastAPI) -> dict[str, str]:
-    return bearer(await issue_token(app, *auth.Scope, name="admin"))
+    return await staff_headers(app, *auth.Scope, name="admin")
+
+
+# Module scope: Playwright's sync API holds an event loop in this thread while it runs,
+# and the tests after these need the thread's asyncio to themselves.
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """A headless Chromium for a module's tests, or a skip (a failure under CI=true)."""
+    executable = browser.chromium_path()
+    if executable is None:
+        browser.unavailable("no chromium on PATH")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        browser.unavailable("the playwright package is not installed")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

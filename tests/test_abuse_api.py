@@ -15,16 +15,18 @@ from sqlalchemy import func, select
 from app.abuse.models import AbuseReportEvent, ReportKind
 from app.core import auth
 from app.core.audit import AuditEntry
-from tests import app_parts
-from tests.abuse import REPORTS, detect, make_report, ping, stored_reports
-from tests.conftest import FrozenClock, bearer, issue_token
-from tests.pings import new_licence
+from tests.support import app_parts
+from tests.support.abuse import REPORTS, detect, make_report, stored_reports
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.pings import ping
+from tests.support.tokens import staff_headers
 
 KINDS = list(ReportKind)
 
 
 async def headers_with(app: FastAPI, *scopes: auth.Scope) -> dict[str, str]:
-    return bearer(await issue_token(app, *scopes, name="support-ann"))
+    return await staff_headers(app, *scopes, name="support-ann")
 
 
 async def all_pages(
@@ -45,7 +47,7 @@ async def all_pages(
 async def test_lifecycle_with_notes_and_audit(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=1)
+    licence = await create_licence(client, app, max_machines=1)
     await ping(app, licence["key"], "pc-1")
     await ping(app, licence["key"], "pc-2")
     await detect(app)
@@ -96,7 +98,7 @@ async def test_lifecycle_with_notes_and_audit(
 async def test_dismissed_stays_dismissed_until_the_evidence_grows(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=1)
+    licence = await create_licence(client, app, max_machines=1)
     await ping(app, licence["key"], "pc-1")
     await ping(app, licence["key"], "pc-2")
     await detect(app)
@@ -118,8 +120,8 @@ async def test_dismissed_stays_dismissed_until_the_evidence_grows(
 
 
 async def test_filters(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock) -> None:
-    mail = await new_licence(client, app)
-    fax = await new_licence(client, app, product="fax")
+    mail = await create_licence(client, app)
+    fax = await create_licence(client, app, product="fax")
     await make_report(app, mail["id"], ReportKind.MACHINE_CHURN, 30, 10)
     clock.advance(days=2)
     await make_report(app, mail["id"], ReportKind.USERS_OVER_LIMIT, 30, 25)
@@ -145,7 +147,7 @@ async def test_filters(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClo
 async def test_pages_are_stable_while_new_reports_arrive(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licences = [await new_licence(client, app) for _ in range(6)]
+    licences = [await create_licence(client, app) for _ in range(6)]
     for n, licence in enumerate(licences):
         for kind in KINDS:
             await make_report(app, licence["id"], kind, figure=2 + n, allowed=2)
@@ -158,7 +160,7 @@ async def test_pages_are_stable_while_new_reports_arrive(
             page = (await client.get(REPORTS, params=params, headers=reader)).json()
             seen += [item["id"] for item in page["items"]]
             # Newcomers rank above everyone: they must not push old ones into the next page.
-            newcomer = await new_licence(client, app)
+            newcomer = await create_licence(client, app)
             await make_report(app, newcomer["id"], ReportKind.MACHINES_OVER_LIMIT, 9, 1)
             cursor = page["next_cursor"]
             if cursor is None:
@@ -168,11 +170,11 @@ async def test_pages_are_stable_while_new_reports_arrive(
 
 
 async def test_csv_export(client: httpx.AsyncClient, app: FastAPI) -> None:
-    licence = await new_licence(client, app, max_machines=1)
+    licence = await create_licence(client, app, max_machines=1)
     await ping(app, licence["key"], "pc-1")
     await ping(app, licence["key"], "pc-2")
     await detect(app)
-    other = await new_licence(client, app, product="fax")
+    other = await create_licence(client, app, product="fax")
     await make_report(app, other["id"], ReportKind.USERS_OVER_LIMIT, 30, 25)
     reader = await headers_with(app, auth.Scope.REPORTS_READ)
     response = await client.get(f"{REPORTS}/export", params={"product": "mail"}, headers=reader)
@@ -191,7 +193,7 @@ async def test_csv_export(client: httpx.AsyncClient, app: FastAPI) -> None:
 
 
 async def test_scopes(client: httpx.AsyncClient, app: FastAPI) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     report = await make_report(app, licence["id"], ReportKind.USERS_OVER_LIMIT, 30, 25)
     url = f"{REPORTS}/{report.id}"
     change = {"status": "acknowledged", "note": "Looking"}
@@ -244,7 +246,7 @@ async def test_bad_input_changes_nothing(
     params: dict[str, Any],
     body: dict[str, Any] | None,
 ) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     report = await make_report(app, licence["id"], ReportKind.USERS_OVER_LIMIT, 30, 25)
     headers = await headers_with(app, auth.Scope.REPORTS_READ, auth.Scope.REPORTS_WRITE)
     response = await client.request(

@@ -9,14 +9,16 @@ import httpx
 from fastapi import FastAPI
 
 from app.core import auth
-from tests import app_parts
-from tests.abuse import detect, ping, stored_reports
-from tests.conftest import FrozenClock, bearer, issue_token
-from tests.pings import computer_id, new_licence
+from tests.support import app_parts
+from tests.support.abuse import detect, stored_reports
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.pings import computer_id, ping
+from tests.support.tokens import staff_headers
 
 
 async def retire(http: httpx.AsyncClient, app: FastAPI, licence_id: str, machine: str) -> None:
-    headers = bearer(await issue_token(app, auth.Scope.LICENCES_WRITE, name="support"))
+    headers = await staff_headers(app, auth.Scope.LICENCES_WRITE, name="support")
     machine_id = app_parts.pseudonyms(app).machine_id(uuid.UUID(licence_id), computer_id(machine))
     response = await http.delete(
         f"/v1/admin/licences/{licence_id}/machines/{machine_id[:12]}", headers=headers
@@ -25,7 +27,7 @@ async def retire(http: httpx.AsyncClient, app: FastAPI, licence_id: str, machine
 
 
 async def lower_limit(http: httpx.AsyncClient, app: FastAPI, licence_id: str, to: int) -> None:
-    headers = bearer(await issue_token(app, auth.Scope.LICENCES_WRITE, name="support"))
+    headers = await staff_headers(app, auth.Scope.LICENCES_WRITE, name="support")
     response = await http.patch(
         f"/v1/admin/licences/{licence_id}", json={"max_machines": to}, headers=headers
     )
@@ -42,7 +44,7 @@ def summary(reports: list) -> list[tuple[str, int, int]]:  # type: ignore[type-a
 async def test_machines_over_limit_on_a_sweep_confirming_the_ping_path(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app, max_machines=2)
+    licence = await create_licence(client, app, max_machines=2)
     for n in range(3):
         await ping(app, licence["key"], f"pc-{n}")
     await app_parts.abuse(app).flush()
@@ -61,7 +63,7 @@ async def test_machines_over_limit_on_a_sweep_confirming_the_ping_path(
 async def test_machines_at_the_limit_raise_nothing(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=2)
+    licence = await create_licence(client, app, max_machines=2)
     for _ in range(2):
         for n in range(2):
             await ping(app, licence["key"], f"pc-{n}")
@@ -73,7 +75,7 @@ async def test_machines_at_the_limit_raise_nothing(
 async def test_two_sweeps_raise_it_only_when_the_machines_are_seen_again(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=3)
+    licence = await create_licence(client, app, max_machines=3)
     for n in range(3):
         await ping(app, licence["key"], f"pc-{n}")
     await lower_limit(client, app, licence["id"], 2)
@@ -92,7 +94,7 @@ async def test_two_sweeps_raise_it_only_when_the_machines_are_seen_again(
 async def test_a_reimaged_pc_raises_nothing(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=1)
+    licence = await create_licence(client, app, max_machines=1)
     await ping(app, licence["key"], "before-reimage")
     clock.advance(hours=2)
     answer = await ping(app, licence["key"], "after-reimage")
@@ -107,7 +109,7 @@ async def test_a_reimaged_pc_raises_nothing(
 async def test_machines_report_is_updated_not_duplicated(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=2)
+    licence = await create_licence(client, app, max_machines=2)
     for n in range(3):
         await ping(app, licence["key"], f"pc-{n}")
     await detect(app)
@@ -123,7 +125,7 @@ async def test_machines_report_is_updated_not_duplicated(
 async def test_a_retired_machine_stops_counting_for_machines(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app, max_machines=1)
+    licence = await create_licence(client, app, max_machines=1)
     await ping(app, licence["key"], "old-pc")
     await ping(app, licence["key"], "new-pc")
     await app_parts.abuse(app).flush()
@@ -135,7 +137,7 @@ async def test_a_retired_machine_stops_counting_for_machines(
 async def test_a_machine_silent_past_the_window_stops_counting_for_machines(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=1, activity_window_days=7)
+    licence = await create_licence(client, app, max_machines=1, activity_window_days=7)
     await ping(app, licence["key"], "pc-a")
     await ping(app, licence["key"], "pc-b")
     await app_parts.abuse(app).flush()
@@ -149,7 +151,7 @@ async def test_a_machine_silent_past_the_window_stops_counting_for_machines(
 
 
 async def test_users_over_limit_from_the_ping_path(client: httpx.AsyncClient, app: FastAPI) -> None:
-    licence = await new_licence(client, app, max_users=25, max_machines=2)
+    licence = await create_licence(client, app, max_users=25, max_machines=2)
     await ping(app, licence["key"], "pc-1", user_count=25)
     await detect(app)
     assert await stored_reports(app) == []
@@ -171,7 +173,7 @@ async def test_users_over_limit_from_the_ping_path(client: httpx.AsyncClient, ap
 async def test_the_sweep_finds_what_the_ping_path_lost(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app, max_users=25)
+    licence = await create_licence(client, app, max_users=25)
     await ping(app, licence["key"], "pc-1", user_count=26)
     app_parts.abuse(app).findings.drain()  # as if the process had crashed before the flush
     await detect(app)
@@ -181,7 +183,7 @@ async def test_the_sweep_finds_what_the_ping_path_lost(
 async def test_a_retired_machine_stops_counting_for_users(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app, max_users=25, max_machines=2)
+    licence = await create_licence(client, app, max_users=25, max_machines=2)
     await ping(app, licence["key"], "pc-1", user_count=26)
     app_parts.abuse(app).findings.drain()
     await retire(client, app, licence["id"], "pc-1")
@@ -192,7 +194,7 @@ async def test_a_retired_machine_stops_counting_for_users(
 async def test_users_reported_before_the_window_stop_counting(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_users=25, activity_window_days=7)
+    licence = await create_licence(client, app, max_users=25, activity_window_days=7)
     await ping(app, licence["key"], "pc-1", user_count=26)
     app_parts.abuse(app).findings.drain()
     clock.advance(days=7, seconds=1)
@@ -214,7 +216,7 @@ async def churn(app: FastAPI, key: str, machines: int, clock: FrozenClock) -> No
 async def test_machine_churn_above_its_threshold(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=1, activity_window_days=1)
+    licence = await create_licence(client, app, max_machines=1, activity_window_days=1)
     await churn(app, licence["key"], 10, clock)
     await detect(app)
     assert await stored_reports(app) == [], "10 is the threshold, not above it"
@@ -230,7 +232,7 @@ async def test_machine_churn_above_its_threshold(
 async def test_machine_churn_threshold_follows_the_licence_size(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=5, activity_window_days=1)
+    licence = await create_licence(client, app, max_machines=5, activity_window_days=1)
     await churn(app, licence["key"], 15, clock)
     await detect(app)
     assert await stored_reports(app) == []
@@ -242,7 +244,7 @@ async def test_machine_churn_threshold_follows_the_licence_size(
 async def test_retired_and_long_silent_machines_stop_counting_for_churn(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=1, activity_window_days=1)
+    licence = await create_licence(client, app, max_machines=1, activity_window_days=1)
     await ping(app, licence["key"], "long-gone")
     clock.advance(days=30)
     await churn(app, licence["key"], 11, clock)
@@ -263,7 +265,7 @@ async def from_networks(app: FastAPI, key: str, networks: int, machine: str = "p
 async def test_network_spread_above_its_threshold(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=1)
+    licence = await create_licence(client, app, max_machines=1)
     await from_networks(app, licence["key"], 4)
     await detect(app)
     assert await stored_reports(app) == []
@@ -279,7 +281,7 @@ async def test_network_spread_above_its_threshold(
 async def test_network_spread_counts_one_day_and_ignores_retired_machines(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=2)
+    licence = await create_licence(client, app, max_machines=2)
     await from_networks(app, licence["key"], 4)
     await ping(app, licence["key"], "visitor", address="192.0.2.1")
     await retire(client, app, licence["id"], "visitor")

@@ -10,15 +10,18 @@ from fastapi import FastAPI
 
 from app.core import auth
 from app.main import create_app
-from tests import app_parts
-from tests.abuse import detect, kinds, ping
-from tests.conftest import FrozenClock, Store, bearer, issue_token
-from tests.pings import new_licence
+from tests.support import app_parts
+from tests.support.abuse import detect, kinds
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.pings import ping
+from tests.support.stores import Store
+from tests.support.tokens import staff_headers
 
 
 async def retire_all_but_the_newest(http: httpx.AsyncClient, app: FastAPI, licence_id: str) -> None:
     """Staff read the licence's machines and retire every one but the newest."""
-    headers = bearer(await issue_token(app, auth.Scope.LICENCES_READ, auth.Scope.LICENCES_WRITE))
+    headers = await staff_headers(app, auth.Scope.LICENCES_READ, auth.Scope.LICENCES_WRITE)
     detail = (await http.get(f"/v1/admin/licences/{licence_id}", headers=headers)).json()
     _newest, *older = detail["machines"]
     assert [machine["active"] for machine in detail["machines"]] == [True, True]
@@ -33,11 +36,11 @@ async def retire_all_but_the_newest(http: httpx.AsyncClient, app: FastAPI, licen
 async def test_fleet_yields_exactly_the_expected_reports(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    shared = await new_licence(client, app, max_machines=3)  # five offices share it
-    leaked = await new_licence(client, app, max_machines=2, overage="deny")
-    crowded = await new_licence(client, app, max_machines=2, max_users=50)
-    clean = await new_licence(client, app, max_machines=1, max_users=20)
-    roaming = await new_licence(client, app, max_machines=1)
+    shared = await create_licence(client, app, max_machines=3)  # five offices share it
+    leaked = await create_licence(client, app, max_machines=2, overage="deny")
+    crowded = await create_licence(client, app, max_machines=2, max_users=50)
+    clean = await create_licence(client, app, max_machines=1, max_users=20)
+    roaming = await create_licence(client, app, max_machines=1)
 
     for day in range(3):
         for office in range(5):
@@ -76,7 +79,7 @@ async def test_two_processes_sweeping_at_once_raise_each_report_once(
 ) -> None:
     if store.kind != "postgresql":
         pytest.skip("SQLite is one process: BEGIN IMMEDIATE serialises its sweeps")
-    licences = [await new_licence(client, app, max_machines=1, max_users=5) for _ in range(8)]
+    licences = [await create_licence(client, app, max_machines=1, max_users=5) for _ in range(8)]
     for licence in licences:
         for n in range(3):
             await ping(app, licence["key"], f"pc-{n}", user_count=9)

@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from typer.testing import CliRunner
 
 from app.abuse.models import ReportKind
-from app.cli import app as cli
-from tests.abuse import make_report
-from tests.conftest import Store
-from tests.pings import ping_body, send_ping
-
-runner = CliRunner()
-
-
-async def callhome(store: Store, *args: str) -> dict[str, Any]:
-    result = await asyncio.to_thread(runner.invoke, cli, [*args, "--json"], env=store.env())
-    assert result.exit_code == 0, result.output
-    document: dict[str, Any] = json.loads(result.stdout)
-    return document
+from tests.support.abuse import make_report
+from tests.support.cli import callhome_json, invoke
+from tests.support.pings import ping_body, send_ping
+from tests.support.stores import Store
 
 
 async def test_cli_and_api_see_the_same_licences(
     store: Store, client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
-    made = await callhome(
+    made = await callhome_json(
         store,
         "licences", "create", "--product", "mail", "--max-machines", "4",
         "--expires", "2027-03-01", "--entitlement", "spam", "--entitlement", "antivirus",
@@ -48,31 +36,33 @@ async def test_cli_and_api_see_the_same_licences(
         json={"product": "fax", "key": "FAX-KEY-123456"},
         headers=admin_headers,
     )
-    by_key = await callhome(store, "licences", "show", "fax-key-123456")
+    by_key = await callhome_json(store, "licences", "show", "fax-key-123456")
     assert by_key["id"] == response.json()["id"]
-    listed = await callhome(store, "licences", "list", "--product", "fax")
+    listed = await callhome_json(store, "licences", "list", "--product", "fax")
     assert [item["id"] for item in listed["items"]] == [response.json()["id"]]
 
-    suspended = await callhome(store, "licences", "suspend", made["id"])
+    suspended = await callhome_json(store, "licences", "suspend", made["id"])
     assert suspended["status"] == "suspended"
     after = await client.get(f"/v1/admin/licences/{made['id']}", headers=admin_headers)
     assert after.json()["status"] == "suspended"
-    extended = await callhome(store, "licences", "extend", made["id"], "--expires", "2028-01-01")
+    extended = await callhome_json(
+        store, "licences", "extend", made["id"], "--expires", "2028-01-01"
+    )
     assert extended["expires_at"] == "2028-01-01T00:00:00Z"
 
 
 async def test_cli_token_opens_the_api_until_revoked(
     store: Store, client: httpx.AsyncClient
 ) -> None:
-    issued = await callhome(
+    issued = await callhome_json(
         store, "tokens", "create", "--scope", "licences:read", "--name", "support-anna"
     )
     headers = {"Authorization": f"Bearer {issued['token']}"}
     assert (await client.get("/v1/admin/licences", headers=headers)).status_code == 200
-    listed = await callhome(store, "tokens", "list")
+    listed = await callhome_json(store, "tokens", "list")
     assert [token["name"] for token in listed["items"]] == ["support-anna"]
     assert issued["token"] not in json.dumps(listed)
-    await callhome(store, "tokens", "revoke", issued["id"])
+    await callhome_json(store, "tokens", "revoke", issued["id"])
     assert (await client.get("/v1/admin/licences", headers=headers)).status_code == 401
 
 
@@ -88,21 +78,21 @@ async def test_cli_token_opens_the_api_until_revoked(
     ],
 )
 async def test_cli_refuses_bad_input_and_writes_nothing(store: Store, args: list[str]) -> None:
-    result = await asyncio.to_thread(runner.invoke, cli, args, env=store.env())
+    result = await invoke(store, *args)
     assert result.exit_code != 0
-    counts = await callhome(store, "stats")
+    counts = await callhome_json(store, "stats")
     assert counts["licences"] == 0
 
 
 async def test_stats_counts_what_the_store_holds(
     store: Store, client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    created = await callhome(store, "licences", "create", "--product", "mail")
-    assert await callhome(store, "stats") == {
+    created = await callhome_json(store, "licences", "create", "--product", "mail")
+    assert await callhome_json(store, "stats") == {
         "licences": 1, "machines": 0, "pings": 0, "open_reports": 0,
     }  # fmt: skip
     await make_report(app, created["id"], ReportKind.MACHINE_CHURN, figure=30, allowed=10)
     await send_ping(client, app, ping_body(created["key"]))
-    assert await callhome(store, "stats") == {
+    assert await callhome_json(store, "stats") == {
         "licences": 1, "machines": 1, "pings": 1, "open_reports": 1,
     }  # fmt: skip

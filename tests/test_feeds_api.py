@@ -10,44 +10,16 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.releases.models import FeedDelta, FeedVersion
-from tests import app_parts
-from tests.pings import new_licence, ping_body, send_ping
-
-SHA = "fedcba9876543210" * 4
-
-
-def set_body(version: int, *deltas: int, **fields: Any) -> dict[str, Any]:
-    return {
-        "version": version,
-        "url": f"https://dl.example.com/spam-{version}",
-        "sha256": SHA,
-        "size": 9000,
-        "deltas": [
-            {
-                "from": origin,
-                "url": f"https://dl.example.com/spam-{origin}-{version}",
-                "sha256": SHA,
-                "size": 90,
-            }
-            for origin in deltas
-        ],
-        **fields,
-    }
-
-
-async def publish_set(
-    http: httpx.AsyncClient, headers: dict[str, str], feed: str, body: dict[str, Any]
-) -> dict[str, Any]:
-    response = await http.post(f"/v1/admin/feeds/{feed}/versions", json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    published: dict[str, Any] = response.json()
-    return published
+from tests.support import app_parts
+from tests.support.licences import create_licence
+from tests.support.pings import ping_body, send_ping
+from tests.support.releases import SET_SHA256, publish_set, set_body
 
 
 async def test_the_ping_plans_deltas_and_full_sets_for_entitled_feeds(
     client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    licence = await new_licence(client, app, entitlements=["spam"])
+    licence = await create_licence(client, app, entitlements=["spam"])
     await publish_set(client, admin_headers, "spam", set_body(41))
     published = await publish_set(client, admin_headers, "spam", set_body(42, 41))
     assert published["deltas"][0]["from"] == 41
@@ -60,12 +32,12 @@ async def test_the_ping_plans_deltas_and_full_sets_for_entitled_feeds(
         "spam": {
             "version": 42,
             "url": "https://dl.example.com/spam-42",
-            "sha256": SHA,
+            "sha256": SET_SHA256,
             "size": 9000,
             "delta": {
                 "from": 41,
                 "url": "https://dl.example.com/spam-41-42",
-                "sha256": SHA,
+                "sha256": SET_SHA256,
                 "size": 90,
             },
         }
@@ -79,7 +51,7 @@ async def test_the_ping_plans_deltas_and_full_sets_for_entitled_feeds(
 async def test_a_lapsed_entitlement_stops_the_feed_and_nothing_else(
     client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    licence = await new_licence(client, app, entitlements=["spam"])
+    licence = await create_licence(client, app, entitlements=["spam"])
     await publish_set(client, admin_headers, "spam", set_body(2))
     response = await client.post(
         "/v1/admin/releases",
@@ -87,7 +59,7 @@ async def test_a_lapsed_entitlement_stops_the_feed_and_nothing_else(
             "product": "mail",
             "version": "9.0",
             "url": "https://dl.example.com/9.0",
-            "sha256": SHA,
+            "sha256": SET_SHA256,
             "size": 1,
         },
         headers=admin_headers,
@@ -107,7 +79,7 @@ async def test_a_lapsed_entitlement_stops_the_feed_and_nothing_else(
 async def test_a_product_too_old_for_the_newest_set(
     client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    licence = await new_licence(client, app, entitlements=["spam"])
+    licence = await create_licence(client, app, entitlements=["spam"])
     await publish_set(client, admin_headers, "spam", set_body(5))
     await publish_set(client, admin_headers, "spam", set_body(6, min_product_version="9.0"))
     old = await send_ping(
@@ -166,8 +138,8 @@ BAD_SETS = [
     set_body(7, 7),
     set_body(7, 9),
     set_body(7, 3, 3),
-    {**set_body(7), "deltas": [{"from": 3, "url": "https://x.example.com", "sha256": SHA}]},
-    {**set_body(7), "deltas": [{"from": 3, "url": "https://x", "sha256": SHA, "size": -1}]},
+    {**set_body(7), "deltas": [{"from": 3, "url": "https://x.example.com", "sha256": SET_SHA256}]},
+    {**set_body(7), "deltas": [{"from": 3, "url": "https://x", "sha256": SET_SHA256, "size": -1}]},
     set_body(7, signed_by="someone@example.com"),
     {"version": 7},
 ]

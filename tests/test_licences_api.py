@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from app.core import auth
 from app.core.audit import AuditEntry
 from app.licences.models import Licence
-from tests import app_parts
-from tests.conftest import FrozenClock, bearer, issue_token
+from tests.support import app_parts
+from tests.support.clocks import FrozenClock
+from tests.support.tokens import bearer, staff_headers
 
 LICENCES = "/v1/admin/licences"
 
@@ -157,8 +158,8 @@ async def test_list_filters(client: httpx.AsyncClient, admin_headers: dict[str, 
 
 
 async def test_scopes_guard_every_route(client: httpx.AsyncClient, app: FastAPI) -> None:
-    reader = bearer(await issue_token(app, auth.Scope.LICENCES_READ))
-    reports_only = bearer(await issue_token(app, auth.Scope.REPORTS_READ))
+    reader = await staff_headers(app, auth.Scope.LICENCES_READ)
+    reports_only = await staff_headers(app, auth.Scope.REPORTS_READ)
     assert (await client.get(LICENCES)).status_code == 401
     assert (await client.get(LICENCES, headers=bearer("chs_not-a-real-token"))).status_code == 401
     assert (await client.get(LICENCES, headers=reports_only)).status_code == 403

@@ -6,8 +6,8 @@ import json
 
 import httpx
 
-from tests.conftest import Store
-from tests.server import serve
+from tests.support.server import serve
+from tests.support.stores import Store
 
 
 def test_served_logs_are_json_with_a_server_made_request_id(store: Store) -> None:

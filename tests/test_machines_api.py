@@ -10,24 +10,23 @@ from sqlalchemy import select
 from app.core import auth
 from app.core.audit import AuditEntry
 from app.licences.models import Machine
-from tests import app_parts
-from tests.abuse import ping
-from tests.conftest import FrozenClock, bearer, issue_token
-from tests.pings import new_licence
+from tests.support import app_parts
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.pings import ping
+from tests.support.tokens import staff_headers
 
 LICENCES = "/v1/admin/licences"
 
 
 async def staff(app: FastAPI) -> dict[str, str]:
-    return bearer(
-        await issue_token(app, auth.Scope.LICENCES_READ, auth.Scope.LICENCES_WRITE, name="bob")
-    )
+    return await staff_headers(app, auth.Scope.LICENCES_READ, auth.Scope.LICENCES_WRITE, name="bob")
 
 
 async def test_licence_detail_lists_its_machines(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=1, overage="deny")
+    licence = await create_licence(client, app, max_machines=1, overage="deny")
     await ping(app, licence["key"], "pc-1", user_count=7, version="8.0.0")
     clock.advance(hours=1)
     await ping(app, licence["key"], "pc-2", user_count=3)
@@ -45,7 +44,7 @@ async def test_licence_detail_lists_its_machines(
 async def test_retiring_frees_the_seat_at_once_and_is_audited(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app, max_machines=1, overage="deny")
+    licence = await create_licence(client, app, max_machines=1, overage="deny")
     await ping(app, licence["key"], "old-pc")
     refused = await ping(app, licence["key"], "new-pc")
     assert refused["licence"]["machines"]["seat"] == "denied"
@@ -81,9 +80,9 @@ async def test_retiring_frees_the_seat_at_once_and_is_audited(
 async def test_retire_needs_licences_write_and_a_token(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     await ping(app, licence["key"], "pc-1")
-    reader = bearer(await issue_token(app, auth.Scope.LICENCES_READ, auth.Scope.REPORTS_WRITE))
+    reader = await staff_headers(app, auth.Scope.LICENCES_READ, auth.Scope.REPORTS_WRITE)
     detail = (await client.get(f"{LICENCES}/{licence['id']}", headers=reader)).json()
     url = f"{LICENCES}/{licence['id']}/machines/{detail['machines'][0]['machine_id']}"
     assert (await client.delete(url, headers=reader)).status_code == 403
@@ -113,7 +112,7 @@ async def retired_count(app: FastAPI, expected: int) -> None:
 async def test_bad_retire_requests_change_nothing(
     client: httpx.AsyncClient, app: FastAPI, licence_part: str, machine_part: str, status: int
 ) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     await ping(app, licence["key"], "pc-1")
     headers = await staff(app)
     detail = (await client.get(f"{LICENCES}/{licence['id']}", headers=headers)).json()

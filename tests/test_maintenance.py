@@ -12,9 +12,10 @@ from sqlalchemy import select
 from app.core.pseudonyms import DayKey
 from app.ingest.models import pings
 from app.privacy.maintenance import run_maintenance
-from tests import app_parts
-from tests.conftest import FrozenClock
-from tests.pings import new_licence, ping_body, send_ping
+from tests.support import app_parts
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.pings import ping_body, send_ping
 
 
 async def day_keys(app: FastAPI) -> list[dt.date]:
@@ -32,7 +33,7 @@ async def test_day_keys_are_destroyed_after_48_hours(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
     clock.current = clock.current.replace(hour=12, minute=0, second=0)
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     first_day = clock.now().date()
     await send_ping(client, app, ping_body(licence["key"]))
     await send_ping(client, app, ping_body(licence["key"]))

@@ -12,9 +12,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.core.auth import Scope
 from app.main import create_app
 from app.privacy.inventory import METRICS, RUNTIME_METRIC_PREFIXES
-from tests.conftest import FrozenClock, Store, bearer, staff_token
-from tests.pings import new_licence, ping_body, send_ping
-from tests.server import serve
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.pings import ping_body, send_ping
+from tests.support.server import serve
+from tests.support.stores import Store
+from tests.support.tokens import bearer, staff_token
 
 
 def sample(page: str, name: str, **labels: str) -> float:
@@ -36,7 +39,7 @@ async def scrape(http: httpx.AsyncClient) -> str:
 async def test_a_ping_moves_the_verdict_batch_request_and_cache_counts(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     await send_ping(client, app, ping_body(licence["key"]))  # the cache has it from now on
     before = await scrape(client)
     await send_ping(client, app, ping_body(licence["key"]))
@@ -109,7 +112,7 @@ def test_several_workers_are_summed(store: Store) -> None:
 async def test_every_metric_and_label_is_declared_in_the_privacy_inventory(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     await send_ping(client, app, ping_body(licence["key"]))
     await send_ping(client, app, ping_body("NO-SUCH-LICENCE-KEY"))
     declared = {metric.name: set(metric.labels) for metric in METRICS}

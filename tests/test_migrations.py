@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 from app.core import migrations
 from app.core.database import create_engine
 from app.privacy.tables import metadata
-from tests import stores
+from tests.support import stores
 
 
 async def table_names(url: str) -> set[str]:

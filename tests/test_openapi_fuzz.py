@@ -18,8 +18,9 @@ from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from app.core import auth
-from tests.conftest import Store, bearer, staff_token
-from tests.server import serve
+from tests.support.server import serve
+from tests.support.stores import Store
+from tests.support.tokens import bearer, staff_token
 
 CHECKS = [
     checks.not_a_server_error,

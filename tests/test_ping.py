@@ -18,9 +18,12 @@ from sqlalchemy import func, select
 from app.core import auth
 from app.ingest.models import pings
 from app.licences.models import Machine
-from tests import app_parts
-from tests.conftest import FrozenClock, Store, bearer, issue_token
-from tests.pings import new_licence, ping_body, send_ping, verify_signature
+from tests.support import app_parts
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.pings import ping_body, send_ping, verify_signature
+from tests.support.stores import Store
+from tests.support.tokens import staff_headers
 
 
 async def stored_pings(app: FastAPI) -> int:
@@ -29,7 +32,7 @@ async def stored_pings(app: FastAPI) -> int:
 
 
 async def change(http: httpx.AsyncClient, app: FastAPI, licence_id: str, **fields: Any) -> None:
-    headers = bearer(await issue_token(app, auth.Scope.LICENCES_WRITE, name="changer"))
+    headers = await staff_headers(app, auth.Scope.LICENCES_WRITE, name="changer")
     response = await http.patch(f"/v1/admin/licences/{licence_id}", json=fields, headers=headers)
     assert response.status_code == 200, response.text
 
@@ -37,7 +40,9 @@ async def change(http: httpx.AsyncClient, app: FastAPI, licence_id: str, **field
 async def test_valid_licence_gets_a_signed_valid_verdict(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=2, max_users=25, expires_at="2099-01-01")
+    licence = await create_licence(
+        client, app, max_machines=2, max_users=25, expires_at="2099-01-01"
+    )
     answer = await send_ping(client, app, ping_body(licence["key"], user_count=25))
     assert answer["licence"] == {
         "status": "valid",
@@ -57,20 +62,20 @@ async def test_valid_licence_gets_a_signed_valid_verdict(
 async def test_keys_are_matched_as_customers_type_them(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    await new_licence(client, app, key="ABCDE-FGHJK-MNPQR")
+    await create_licence(client, app, key="ABCDE-FGHJK-MNPQR")
     answer = await send_ping(client, app, ping_body("abcde fghjk mnpqr"))
     assert answer["licence"]["status"] == "valid"
 
 
 async def test_users_over_the_limit_are_flagged(client: httpx.AsyncClient, app: FastAPI) -> None:
-    licence = await new_licence(client, app, max_users=25)
+    licence = await create_licence(client, app, max_users=25)
     answer = await send_ping(client, app, ping_body(licence["key"], user_count=26))
     assert answer["licence"]["users_over_limit"] is True
 
 
 async def test_expired_by_date(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock) -> None:
     expires = clock.now().replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    licence = await new_licence(client, app, expires_at=expires)
+    licence = await create_licence(client, app, expires_at=expires)
     answer = await send_ping(client, app, ping_body(licence["key"]))
     assert answer["licence"]["status"] == "expired"
     assert answer["licence"]["machines"]["seat"] == "denied"
@@ -81,7 +86,7 @@ async def test_lease_never_outlives_the_licence(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
     tomorrow = clock.now().replace(microsecond=0) + dt.timedelta(days=1)
-    licence = await new_licence(client, app, expires_at=tomorrow.isoformat())
+    licence = await create_licence(client, app, expires_at=tomorrow.isoformat())
     answer = await send_ping(client, app, ping_body(licence["key"]))
     assert answer["lease_expires"] == tomorrow.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -90,7 +95,7 @@ async def test_lease_never_outlives_the_licence(
 async def test_suspended_and_revoked_licences_are_told_so_at_once(
     client: httpx.AsyncClient, app: FastAPI, status: str
 ) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     first = await send_ping(client, app, ping_body(licence["key"]))
     assert first["licence"]["status"] == "valid"
     await change(client, app, licence["id"], status=status)
@@ -102,7 +107,7 @@ async def test_suspended_and_revoked_licences_are_told_so_at_once(
 async def test_unknown_key_and_wrong_product_are_unknown(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     unknown = await send_ping(client, app, ping_body("NOT-A-LICENCE-KEY"))
     assert unknown["licence"]["status"] == "unknown"
     assert unknown["licence"]["machines"]["seat"] == "denied"
@@ -116,7 +121,7 @@ async def test_a_key_tried_before_its_licence_existed_works_once_created(
 ) -> None:
     early = await send_ping(client, app, ping_body("LATE-ARRIVING-KEY"))
     assert early["licence"]["status"] == "unknown"
-    await new_licence(client, app, key="LATE-ARRIVING-KEY")
+    await create_licence(client, app, key="LATE-ARRIVING-KEY")
     answer = await send_ping(client, app, ping_body("LATE-ARRIVING-KEY"))
     assert answer["licence"]["status"] == "valid"
 
@@ -124,7 +129,7 @@ async def test_a_key_tried_before_its_licence_existed_works_once_created(
 async def test_report_policy_grants_and_flags_over_the_limit(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app, max_machines=2, overage="report")
+    licence = await create_licence(client, app, max_machines=2, overage="report")
     seats = [
         (await send_ping(client, app, ping_body(licence["key"], machine=f"pc-{n}")))["licence"]
         for n in range(3)
@@ -137,7 +142,7 @@ async def test_report_policy_grants_and_flags_over_the_limit(
 async def test_deny_policy_refuses_newcomers_and_keeps_known_machines(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app, max_machines=2, overage="deny")
+    licence = await create_licence(client, app, max_machines=2, overage="deny")
     for n in range(2):
         await send_ping(client, app, ping_body(licence["key"], machine=f"pc-{n}"))
     third = await send_ping(client, app, ping_body(licence["key"], machine="pc-2"))
@@ -157,7 +162,7 @@ async def test_deny_policy_refuses_newcomers_and_keeps_known_machines(
 async def test_a_silent_machine_frees_its_seat(
     client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=1, overage="deny")
+    licence = await create_licence(client, app, max_machines=1, overage="deny")
     await send_ping(client, app, ping_body(licence["key"], machine="old-pc"))
     clock.advance(days=3)
     refused = await send_ping(client, app, ping_body(licence["key"], machine="new-pc"))
@@ -180,7 +185,7 @@ async def test_two_servers_never_admit_more_than_the_limit(
     """20 new machines at once, through two servers with their own connections: 3 seats."""
     from app.main import create_app
 
-    licence = await new_licence(client, app, max_machines=3, overage="deny")
+    licence = await create_licence(client, app, max_machines=3, overage="deny")
     other = create_app(store.settings, clock=clock)
     async with other.router.lifespan_context(other):
         transport = httpx.ASGITransport(app=other, client=("198.51.100.9", 1))
@@ -202,7 +207,7 @@ async def test_two_servers_never_admit_more_than_the_limit(
 
 
 async def test_the_signature_binds_the_exact_bytes(client: httpx.AsyncClient, app: FastAPI) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     body = json.dumps(ping_body(licence["key"], nonce="n" * 20)).encode()
     response = await client.post("/v1/ping", content=body)
     answer = verify_signature(app, response)
@@ -220,7 +225,7 @@ async def test_the_signature_binds_the_exact_bytes(client: httpx.AsyncClient, ap
 
 
 async def test_a_ping_without_nonce_gets_null(client: httpx.AsyncClient, app: FastAPI) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     body = ping_body(licence["key"])
     del body["nonce"]
     answer = await send_ping(client, app, body)
@@ -228,7 +233,7 @@ async def test_a_ping_without_nonce_gets_null(client: httpx.AsyncClient, app: Fa
 
 
 async def test_oversize_bodies_get_413(client: httpx.AsyncClient, app: FastAPI) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     body = ping_body(licence["key"], padding="x" * 100 * 1024)
     response = await client.post("/v1/ping", content=json.dumps(body))
     assert response.status_code == 413
@@ -246,7 +251,7 @@ async def test_oversize_bodies_get_413(client: httpx.AsyncClient, app: FastAPI) 
 async def test_concurrent_pings_are_each_stored_once(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app, max_machines=50)
+    licence = await create_licence(client, app, max_machines=50)
     bodies = [ping_body(licence["key"], machine=f"pc-{n % 40}") for n in range(200)]
     answers = await asyncio.gather(*(send_ping(client, app, body) for body in bodies))
     assert len(answers) == 200

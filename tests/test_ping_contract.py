@@ -16,8 +16,8 @@ from app.ingest.models import pings
 from app.licences.models import Machine
 from app.licences.schemas import LicenceCreate
 from app.licences.service import create_licence, find_by_key
-from tests import app_parts
-from tests.pings import computer_id
+from tests.support import app_parts
+from tests.support.pings import computer_id
 
 VALID = {
     "licence_key": "CONTRACT-TEST-KEY",

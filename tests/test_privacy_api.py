@@ -15,10 +15,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
 from app.abuse.models import AbuseSuspect, ReportKind
-from app.cli import app as cli
 from app.core import auth
 from app.core.audit import AuditEntry
 from app.ingest.writer import BatchWriter, PingRecord
@@ -27,14 +25,17 @@ from app.main import create_app
 from app.privacy.export import linked_tables, rows_about
 from app.privacy.inventory import INVENTORY
 from app.privacy.maintenance import run_maintenance
-from tests import app_parts
-from tests.abuse import REPORTS, detect, make_report, ping
-from tests.conftest import FrozenClock, Store, bearer, issue_token
-from tests.dumps import count_pings, full_dump
-from tests.pings import computer_id, new_licence
+from tests.support import app_parts
+from tests.support.abuse import REPORTS, detect, make_report
+from tests.support.cli import callhome, invoke
+from tests.support.clocks import FrozenClock
+from tests.support.dumps import count_pings, full_dump
+from tests.support.licences import create_licence
+from tests.support.pings import computer_id, ping
+from tests.support.stores import Store
+from tests.support.tokens import staff_headers
 
 LICENCES = "/v1/admin/licences"
-runner = CliRunner()
 
 
 @dataclass
@@ -55,12 +56,12 @@ class Seeded:
 async def seed(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock) -> Seeded:
     """A licence with a row in every table that can be about a licence: machines (one
     retired), pings, a rollup, reports with notes, a suspect and audit entries."""
-    licence = await new_licence(client, app, max_machines=1)
+    licence = await create_licence(client, app, max_machines=1)
     await ping(app, licence["key"], "pc-1", address="203.0.113.7")
     await ping(app, licence["key"], "pc-2", address="198.51.100.9")
     await detect(app)
     report = await make_report(app, licence["id"], ReportKind.MACHINE_CHURN, figure=30)
-    writer = bearer(await issue_token(app, auth.Scope.REPORTS_WRITE, auth.Scope.LICENCES_WRITE))
+    writer = await staff_headers(app, auth.Scope.REPORTS_WRITE, auth.Scope.LICENCES_WRITE)
     noted = await client.patch(
         f"{REPORTS}/{report.id}", json={"status": "acknowledged", "note": "Asked"}, headers=writer
     )
@@ -137,7 +138,7 @@ async def test_export_holds_every_row_about_the_licence_and_nothing_else(
     held = await rows_held(app, first.uuid)
     assert all(count > 0 for count in held.values()), held  # every kind is seeded
 
-    reader = bearer(await issue_token(app, auth.Scope.LICENCES_READ, name="dpo"))
+    reader = await staff_headers(app, auth.Scope.LICENCES_READ, name="dpo")
     response = await client.get(f"{LICENCES}/{first.id}/export", headers=reader)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
@@ -170,7 +171,7 @@ async def test_export_holds_every_row_about_the_licence_and_nothing_else(
 async def test_export_refuses_bad_requests(
     client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     url = f"{LICENCES}/{licence['id']}/export"
     unknown = await client.get(f"{LICENCES}/{uuid.uuid4()}/export", headers=admin_headers)
     assert unknown.status_code == 404
@@ -179,7 +180,7 @@ async def test_export_refuses_bad_requests(
     assert malformed.status_code == 422
     assert malformed.headers["content-type"] == "application/problem+json"
     assert (await client.get(url)).status_code == 401
-    wrong_scope = bearer(await issue_token(app, auth.Scope.REPORTS_READ))
+    wrong_scope = await staff_headers(app, auth.Scope.REPORTS_READ)
     assert (await client.get(url, headers=wrong_scope)).status_code == 403
     async with app_parts.database(app).sessions() as session:
         exports = await session.scalar(
@@ -209,7 +210,7 @@ async def test_erasure_leaves_nothing_of_the_licences_use(
 ) -> None:
     first, second = await seed_two(client, app, clock)
     kept_of_second = await rows_held(app, second.uuid)
-    eraser = bearer(await issue_token(app, auth.Scope.PRIVACY_WRITE, name="dpo"))
+    eraser = await staff_headers(app, auth.Scope.PRIVACY_WRITE, name="dpo")
     url = f"{LICENCES}/{first.id}/data" + ("?delete_licence=true" if delete_licence else "")
     response = await client.delete(url, headers=eraser)
     assert response.status_code == 200, response.text
@@ -250,11 +251,11 @@ async def test_erasure_leaves_nothing_of_the_licences_use(
 async def test_after_erasure_the_hot_path_sees_no_erased_machine(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    licence = await new_licence(client, app, max_machines=2)
+    licence = await create_licence(client, app, max_machines=2)
     await ping(app, licence["key"], "pc-1")
     answer = await ping(app, licence["key"], "pc-2")
     assert answer["licence"]["machines"]["active"] == 2
-    eraser = bearer(await issue_token(app, auth.Scope.PRIVACY_WRITE))
+    eraser = await staff_headers(app, auth.Scope.PRIVACY_WRITE)
     url = f"{LICENCES}/{licence['id']}/data"
     assert (await client.delete(url, headers=eraser)).status_code == 200
     # A cache still holding both seats would count pc-2 too, without asking the store.
@@ -270,7 +271,7 @@ async def test_a_batch_with_a_ping_of_a_deleted_licence_stores_the_others(
     """A ping that passed the cache just before its licence was deleted reaches the batch
     writer after the deletion: the other pings in its batch are stored all the same."""
     first, second = await seed_two(client, app, clock)
-    eraser = bearer(await issue_token(app, auth.Scope.PRIVACY_WRITE))
+    eraser = await staff_headers(app, auth.Scope.PRIVACY_WRITE)
     erased = await client.delete(f"{LICENCES}/{first.id}/data?delete_licence=true", headers=eraser)
     assert erased.status_code == 200
     writer = BatchWriter(app_parts.database(app).engine, max_batch=10, timeout_s=5, retry_after_s=1)
@@ -310,12 +311,10 @@ async def test_erasure_refuses_bad_requests_and_erases_nothing(
     first, _ = await seed_two(client, app, clock)
     url = f"{LICENCES}/{first.id}/data"
     before = await rows_held(app, first.uuid)
-    everything_but_privacy = bearer(
-        await issue_token(
-            app, *(scope for scope in auth.Scope if scope != auth.Scope.PRIVACY_WRITE)
-        )
+    everything_but_privacy = await staff_headers(
+        app, *(scope for scope in auth.Scope if scope != auth.Scope.PRIVACY_WRITE)
     )
-    eraser = bearer(await issue_token(app, auth.Scope.PRIVACY_WRITE))
+    eraser = await staff_headers(app, auth.Scope.PRIVACY_WRITE)
     refusals = [
         (await client.delete(url), 401),
         (await client.delete(url, headers=everything_but_privacy), 403),
@@ -330,17 +329,11 @@ async def test_erasure_refuses_bad_requests_and_erases_nothing(
     assert await count_pings(store.url) == 6
 
 
-async def callhome(store: Store, *args: str) -> str:
-    result = await asyncio.to_thread(runner.invoke, cli, list(args), env=store.env())
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
 async def test_cli_exports_and_erases(
     store: Store, client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock, tmp_path: Path
 ) -> None:
     first, second = await seed_two(client, app, clock)
-    reader = bearer(await issue_token(app, auth.Scope.LICENCES_READ))
+    reader = await staff_headers(app, auth.Scope.LICENCES_READ)
     from_api = (await client.get(f"{LICENCES}/{first.id}/export", headers=reader)).json()
 
     printed = json.loads(await callhome(store, "privacy", "export", first.id))
@@ -358,9 +351,7 @@ async def test_cli_exports_and_erases(
     for trace in first.traces():
         assert trace not in await full_dump(store)
     assert (await rows_held(app, second.uuid))["pings"] == 3
-    missing = await asyncio.to_thread(
-        runner.invoke, cli, ["privacy", "export", first.id], env=store.env()
-    )
+    missing = await invoke(store, "privacy", "export", first.id)
     assert missing.exit_code == 1 and "No such licence" in missing.output
 
 

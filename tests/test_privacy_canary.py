@@ -14,11 +14,13 @@ from fastapi import FastAPI
 
 from app.core.auth import Scope
 from app.main import create_app
-from tests import app_parts
-from tests.conftest import FrozenClock, Store, bearer, issue_token
-from tests.dumps import full_dump
-from tests.pings import ping_body, send_ping
-from tests.server import serve
+from tests.support import app_parts
+from tests.support.clocks import FrozenClock
+from tests.support.dumps import full_dump
+from tests.support.pings import ping_body, send_ping
+from tests.support.server import serve
+from tests.support.stores import Store
+from tests.support.tokens import staff_headers
 
 CANARY_KEYS = ["CANARY-LICENCE-KEY-0042", "CANARY-LICENCE-KEY-0043"]
 CANARY_COMPUTERS = ["CanaryComputerIdAlpha0001", "CanaryComputerIdBravo0002"]
@@ -99,7 +101,7 @@ async def _ping_through_every_door(app: FastAPI) -> list[str]:
         return httpx.AsyncClient(transport=transport, base_url="http://callhome.test")
 
     async with client_from(DIRECT_V4) as http:
-        headers = bearer(await issue_token(app, Scope.LICENCES_WRITE))
+        headers = await staff_headers(app, Scope.LICENCES_WRITE)
         for key in CANARY_KEYS:
             created = await http.post(
                 "/v1/admin/licences", json={"product": "mail", "key": key}, headers=headers

@@ -15,10 +15,12 @@ from fastapi import FastAPI
 from app.core.settings import Settings
 from app.main import create_app
 from app.ping.ratelimit import WindowCounts
-from tests import app_parts
-from tests.conftest import FrozenClock, Store
-from tests.pings import new_licence, ping_body, send_ping
-from tests.server import free_port
+from tests.support import app_parts
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.pings import ping_body, send_ping
+from tests.support.server import free_port
+from tests.support.stores import Store
 
 
 @asynccontextmanager
@@ -58,7 +60,7 @@ async def test_a_licence_over_its_hourly_limit_is_told_when_to_come_back(
 ) -> None:
     settings = limited(store, rate_limit_licence_per_hour=5, rate_limit_machine_per_hour=1)
     async with running(settings, clock) as app, client_from(app, "203.0.113.7") as http:
-        licence = await new_licence(http, app, max_machines=1)
+        licence = await create_licence(http, app, max_machines=1)
         for _ in range(5):
             await send_ping(http, app, ping_body(licence["key"]))
         refused = await ping(http, licence["key"])
@@ -72,8 +74,8 @@ async def test_a_licence_over_its_hourly_limit_is_told_when_to_come_back(
 async def test_the_licence_limit_grows_with_its_machines(store: Store, clock: FrozenClock) -> None:
     settings = limited(store, rate_limit_licence_per_hour=5, rate_limit_machine_per_hour=2)
     async with running(settings, clock) as app, client_from(app, "203.0.113.7") as http:
-        small = await new_licence(http, app, max_machines=1)
-        large = await new_licence(http, app, max_machines=10)
+        small = await create_licence(http, app, max_machines=1)
+        large = await create_licence(http, app, max_machines=10)
         for n in range(20):
             await send_ping(http, app, ping_body(large["key"], machine=f"pc-{n % 10}"))
         assert_rate_limited(await ping(http, large["key"]))
@@ -105,7 +107,7 @@ async def test_limits_set_to_zero_are_off(store: Store, clock: FrozenClock) -> N
         rate_limit_network_per_hour=0,
     )
     async with running(settings, clock) as app, client_from(app, "203.0.113.7") as http:
-        licence = await new_licence(http, app, max_machines=1)
+        licence = await create_licence(http, app, max_machines=1)
         for _ in range(30):
             await send_ping(http, app, ping_body(licence["key"]))
 
@@ -139,7 +141,7 @@ async def test_nodes_sharing_redis_hold_one_limit_between_them(
         client_from(first, "203.0.113.7") as via_first,
         client_from(second, "192.0.2.8") as via_second,
     ):
-        licence = await new_licence(via_first, first, max_machines=1)
+        licence = await create_licence(via_first, first, max_machines=1)
         for _ in range(4):
             await send_ping(via_first, first, ping_body(licence["key"]))
         await app_parts.rate_limiter(first).run_round(clock.now())
@@ -160,7 +162,7 @@ async def test_without_redis_each_node_limits_alone_and_says_so_once(
         rate_limit_redis_url=f"redis://127.0.0.1:{free_port()}/0",
     )
     async with running(settings, clock) as app, client_from(app, "203.0.113.7") as http:
-        licence = await new_licence(http, app, max_machines=1)
+        licence = await create_licence(http, app, max_machines=1)
         for _ in range(3):
             await send_ping(http, app, ping_body(licence["key"]))
             await app_parts.rate_limiter(app).run_round(clock.now())

@@ -12,32 +12,12 @@ from sqlalchemy import func, select
 from app.core import auth
 from app.core.audit import AuditEntry
 from app.releases.models import FeedVersion, Release
-from tests import app_parts
-from tests.conftest import FrozenClock, bearer, issue_token
-from tests.pings import new_licence, ping_body, send_ping
-
-RELEASES = "/v1/admin/releases"
-SHA = "0123456789abcdef" * 4
-
-
-def release_body(version: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "product": "mail",
-        "version": version,
-        "url": f"https://dl.example.com/mail-{version}.tar.gz",
-        "sha256": SHA,
-        "size": 123_456,
-        **fields,
-    }
-
-
-async def publish(
-    http: httpx.AsyncClient, headers: dict[str, str], version: str, **fields: Any
-) -> dict[str, Any]:
-    response = await http.post(RELEASES, json=release_body(version, **fields), headers=headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+from tests.support import app_parts
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.pings import ping_body, send_ping
+from tests.support.releases import RELEASE_SHA256, RELEASES, publish_release, release_body
+from tests.support.tokens import staff_headers
 
 
 async def count(app: FastAPI, model: Any) -> int:
@@ -48,10 +28,10 @@ async def count(app: FastAPI, model: Any) -> int:
 async def test_a_published_release_reaches_the_next_ping(
     client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     before = await send_ping(client, app, ping_body(licence["key"], version="8.2.1"))
     assert before["update"] is None
-    published = await publish(
+    published = await publish_release(
         client, admin_headers, "8.10.0", critical=True, notes_url="https://n.example.com/8.10"
     )
     assert published["rollout_percent"] == 100 and published["channel"] == "stable"
@@ -59,7 +39,7 @@ async def test_a_published_release_reaches_the_next_ping(
     assert answer["update"] == {
         "version": "8.10.0",
         "url": "https://dl.example.com/mail-8.10.0.tar.gz",
-        "sha256": SHA,
+        "sha256": RELEASE_SHA256,
         "size": 123_456,
         "notes_url": "https://n.example.com/8.10",
         "critical": True,
@@ -73,10 +53,10 @@ async def test_a_published_release_reaches_the_next_ping(
 async def test_no_update_for_unknown_or_invalid_licences(
     client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    await publish(client, admin_headers, "9.0")
+    await publish_release(client, admin_headers, "9.0")
     unknown = await send_ping(client, app, ping_body("NO-SUCH-LICENCE-KEY"))
     assert unknown["update"] is None and unknown["signatures"] == {}
-    licence = await new_licence(client, app, expires_at="2020-01-01")
+    licence = await create_licence(client, app, expires_at="2020-01-01")
     expired = await send_ping(client, app, ping_body(licence["key"]))
     assert expired["licence"]["status"] == "expired"
     assert expired["update"] is None
@@ -85,9 +65,9 @@ async def test_no_update_for_unknown_or_invalid_licences(
 async def test_maintenance_cut_off_on_the_release_day(
     client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    covered = await new_licence(client, app, updates_until="2026-03-01")
-    lapsed = await new_licence(client, app, updates_until="2026-02-28")
-    await publish(client, admin_headers, "9.0", published_at="2026-03-01T23:59:00Z")
+    covered = await create_licence(client, app, updates_until="2026-03-01")
+    lapsed = await create_licence(client, app, updates_until="2026-02-28")
+    await publish_release(client, admin_headers, "9.0", published_at="2026-03-01T23:59:00Z")
     on_the_day = await send_ping(client, app, ping_body(covered["key"]))
     assert on_the_day["update"]["version"] == "9.0"
     day_after = await send_ping(client, app, ping_body(lapsed["key"]))
@@ -97,8 +77,8 @@ async def test_maintenance_cut_off_on_the_release_day(
 async def test_rollout_halt_and_yank_reach_pings_at_once(
     client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    licence = await new_licence(client, app, max_machines=100)
-    staged = await publish(client, admin_headers, "9.0", rollout_percent=50)
+    licence = await create_licence(client, app, max_machines=100)
+    staged = await publish_release(client, admin_headers, "9.0", rollout_percent=50)
     machines = [f"pc-{n}" for n in range(24)]
 
     async def offered() -> set[str]:
@@ -138,13 +118,13 @@ async def test_rollout_halt_and_yank_reach_pings_at_once(
 async def test_duplicates_conflict_compared_as_versions(
     client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    await publish(client, admin_headers, "8.1")
+    await publish_release(client, admin_headers, "8.1")
     for version in ("8.1", "8.1.0", "v8.1"):
         again = await client.post(RELEASES, json=release_body(version), headers=admin_headers)
         assert again.status_code == 409, version
         assert again.headers["content-type"] == "application/problem+json"
-    await publish(client, admin_headers, "8.1", channel="beta")
-    await publish(client, admin_headers, "8.1", product="fax")
+    await publish_release(client, admin_headers, "8.1", channel="beta")
+    await publish_release(client, admin_headers, "8.1", product="fax")
     assert await count(app, Release) == 3
 
 
@@ -153,9 +133,9 @@ async def test_list_filters_and_pages(
 ) -> None:
     made = []
     for n in range(5):
-        made.append((await publish(client, admin_headers, f"8.{n}"))["id"])
+        made.append((await publish_release(client, admin_headers, f"8.{n}"))["id"])
         clock.advance(seconds=1)
-    await publish(client, admin_headers, "1.0", product="fax", channel="beta")
+    await publish_release(client, admin_headers, "1.0", product="fax", channel="beta")
     seen: list[str] = []
     cursor = None
     while True:
@@ -173,7 +153,7 @@ async def test_list_filters_and_pages(
 
 
 async def test_scopes_guard_publishing(client: httpx.AsyncClient, app: FastAPI) -> None:
-    reader = bearer(await issue_token(app, auth.Scope.LICENCES_READ))
+    reader = await staff_headers(app, auth.Scope.LICENCES_READ)
     assert (await client.post(RELEASES, json=release_body("9.0"))).status_code == 401
     denied = await client.post(RELEASES, json=release_body("9.0"), headers=reader)
     assert denied.status_code == 403
@@ -182,7 +162,7 @@ async def test_scopes_guard_publishing(client: httpx.AsyncClient, app: FastAPI) 
     assert (await client.get("/v1/admin/feeds", headers=reader)).status_code == 403
     feed = await client.post(
         "/v1/admin/feeds/spam/versions",
-        json={"version": 1, "url": "https://x.example.com/1", "sha256": SHA, "size": 1},
+        json={"version": 1, "url": "https://x.example.com/1", "sha256": RELEASE_SHA256, "size": 1},
         headers=reader,
     )
     assert feed.status_code == 403
@@ -195,7 +175,7 @@ BAD_RELEASES = [
     release_body("banana"),
     release_body("8" * 33),
     release_body("8.1", sha256="XYZ"),
-    release_body("8.1", sha256=SHA.upper()),
+    release_body("8.1", sha256=RELEASE_SHA256.upper()),
     release_body("8.1", size=-1),
     release_body("8.1", size="big"),
     release_body("8.1", size=1.5),
@@ -228,7 +208,7 @@ async def test_bad_releases_are_refused_and_write_nothing(
 async def test_bad_patches_and_paths(
     client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
-    published = await publish(client, admin_headers, "8.1", rollout_percent=20)
+    published = await publish_release(client, admin_headers, "8.1", rollout_percent=20)
     url = f"{RELEASES}/{published['id']}"
     for body in (
         {"rollout_percent": 101},

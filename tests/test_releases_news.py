@@ -6,9 +6,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.pings import new_licence, verify_signature
-from tests.test_feeds_api import publish_set, set_body
-from tests.test_releases_api import publish
+from tests.support.licences import create_licence
+from tests.support.pings import verify_signature
+from tests.support.releases import publish_release, publish_set, set_body
 
 
 def licence_header(key: str) -> dict[str, str]:
@@ -18,7 +18,7 @@ def licence_header(key: str) -> dict[str, str]:
 async def test_update_news_is_signed_and_revalidates_with_its_etag(
     client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    licence = await new_licence(client, app)
+    licence = await create_licence(client, app)
     headers = licence_header(licence["key"])
     url = "/v1/updates/mail"
     nothing = await client.get(url, params={"version": "8.0"}, headers=headers)
@@ -37,8 +37,8 @@ async def test_update_news_is_signed_and_revalidates_with_its_etag(
     assert unchanged.status_code == 304 and unchanged.content == b""
     assert unchanged.headers["ETag"] == etag
 
-    await publish(client, admin_headers, "8.1")
-    await publish(client, admin_headers, "8.2", rollout_percent=50)
+    await publish_release(client, admin_headers, "8.1")
+    await publish_release(client, admin_headers, "8.2", rollout_percent=50)
     news = await client.get(
         url, params={"version": "8.0"}, headers={**headers, "If-None-Match": etag}
     )
@@ -56,7 +56,7 @@ async def test_update_news_is_signed_and_revalidates_with_its_etag(
 async def test_feed_news_plans_the_delta(
     client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
 ) -> None:
-    licence = await new_licence(client, app, entitlements=["spam"])
+    licence = await create_licence(client, app, entitlements=["spam"])
     headers = licence_header(licence["key"])
     await publish_set(client, admin_headers, "spam", set_body(3, 2))
     await publish_set(client, admin_headers, "spam", set_body(4, 3, min_product_version="9.0"))
@@ -87,7 +87,7 @@ async def test_feed_news_plans_the_delta(
 async def test_news_needs_a_valid_licence_key_of_the_product(
     client: httpx.AsyncClient, app: FastAPI, authorization: str | None
 ) -> None:
-    licence = await new_licence(client, app, entitlements=["spam"])
+    licence = await create_licence(client, app, entitlements=["spam"])
     headers = {"Authorization": authorization.format(key=licence["key"])} if authorization else {}
     for url, params in (
         ("/v1/updates/mail", {"version": "8.0"}),
@@ -103,12 +103,12 @@ async def test_news_needs_a_valid_licence_key_of_the_product(
 async def test_news_refuses_other_products_and_invalid_licences(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    fax = await new_licence(client, app, product="fax")
+    fax = await create_licence(client, app, product="fax")
     wrong = await client.get(
         "/v1/updates/mail", params={"version": "8.0"}, headers=licence_header(fax["key"])
     )
     assert wrong.status_code == 401
-    expired = await new_licence(client, app, expires_at="2020-01-01")
+    expired = await create_licence(client, app, expires_at="2020-01-01")
     lapsed = await client.get(
         "/v1/updates/mail", params={"version": "8.0"}, headers=licence_header(expired["key"])
     )
@@ -133,7 +133,7 @@ async def test_news_refuses_other_products_and_invalid_licences(
 async def test_news_refuses_bad_input(
     client: httpx.AsyncClient, app: FastAPI, url: str, params: dict[str, object]
 ) -> None:
-    licence = await new_licence(client, app, entitlements=["spam"])
+    licence = await create_licence(client, app, entitlements=["spam"])
     response = await client.get(url, params=params, headers=licence_header(licence["key"]))
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"

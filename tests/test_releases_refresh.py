@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from typer.testing import CliRunner
 
-from app.cli import app as cli
 from app.main import create_app
-from tests.conftest import FrozenClock, Store
-from tests.pings import new_licence, ping_body, send_ping
-from tests.test_releases_api import SHA, publish
-
-runner = CliRunner()
-
-
-async def callhome(store: Store, *args: str) -> dict[str, Any]:
-    result = await asyncio.to_thread(runner.invoke, cli, [*args, "--json"], env=store.env())
-    assert result.exit_code == 0, result.output
-    document: dict[str, Any] = json.loads(result.stdout)
-    return document
+from tests.support.cli import callhome_json, invoke
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.pings import ping_body, send_ping
+from tests.support.releases import RELEASE_SHA256, publish_release
+from tests.support.stores import Store
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], attempts: int = 200) -> None:
@@ -58,22 +48,22 @@ async def quick_client(quick_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 async def test_a_cli_publish_reaches_the_next_pings(
     store: Store, quick_app: FastAPI, quick_client: httpx.AsyncClient
 ) -> None:
-    licence = await new_licence(quick_client, quick_app, entitlements=["spam"])
+    licence = await create_licence(quick_client, quick_app, entitlements=["spam"])
     body = ping_body(licence["key"], version="8.2.1", signatures={"spam": 10})
     assert (await send_ping(quick_client, quick_app, body))["update"] is None
 
-    published = await callhome(
+    published = await callhome_json(
         store,
         "releases", "publish", "--product", "mail", "--version", "8.10",
-        "--url", "https://dl.example.com/mail-8.10", "--sha256", SHA, "--size", "4096",
+        "--url", "https://dl.example.com/mail-8.10", "--sha256", RELEASE_SHA256, "--size", "4096",
         "--critical", "--min-from-version", "8.0", "--notes-url", "https://n.example.com",
     )  # fmt: skip
     assert published["version"] == "8.10" and published["critical"] is True
-    await callhome(
+    await callhome_json(
         store,
         "feeds", "publish", "spam", "--version", "11", "--url", "https://dl.example.com/s11",
-        "--sha256", SHA, "--size", "800", "--delta-from", "10",
-        "--delta-url", "https://dl.example.com/s10-11", "--delta-sha256", SHA,
+        "--sha256", RELEASE_SHA256, "--size", "800", "--delta-from", "10",
+        "--delta-url", "https://dl.example.com/s10-11", "--delta-sha256", RELEASE_SHA256,
         "--delta-size", "80",
     )  # fmt: skip
 
@@ -86,7 +76,7 @@ async def test_a_cli_publish_reaches_the_next_pings(
     assert answer["update"]["version"] == "8.10"
     assert answer["signatures"]["spam"]["delta"]["from"] == 10
 
-    halted = await callhome(store, "releases", "rollout", published["id"], "--percent", "0")
+    halted = await callhome_json(store, "releases", "rollout", published["id"], "--percent", "0")
     assert halted["rollout_percent"] == 0
 
     async def withdrawn() -> bool:
@@ -94,13 +84,13 @@ async def test_a_cli_publish_reaches_the_next_pings(
         return again["update"] is None
 
     await eventually(withdrawn)
-    yanked = await callhome(store, "releases", "yank", published["id"])
+    yanked = await callhome_json(store, "releases", "yank", published["id"])
     assert yanked["yanked_at"] is not None
-    listed = await callhome(store, "releases", "list", "--product", "mail")
+    listed = await callhome_json(store, "releases", "list", "--product", "mail")
     assert [item["id"] for item in listed["items"]] == [published["id"]]
-    feeds = await callhome(store, "feeds", "list")
+    feeds = await callhome_json(store, "feeds", "list")
     assert feeds["items"] == [{"feed": "spam", "latest_version": 11, "versions": 1}]
-    versions = await callhome(store, "feeds", "list", "spam")
+    versions = await callhome_json(store, "feeds", "list", "spam")
     assert versions["items"][0]["deltas"][0]["from"] == 10
 
 
@@ -108,8 +98,8 @@ async def test_another_node_sees_a_publish(
     store: Store, client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str],
     quick_app: FastAPI, quick_client: httpx.AsyncClient,
 ) -> None:  # fmt: skip
-    licence = await new_licence(client, app)
-    await publish(client, admin_headers, "9.0")
+    licence = await create_licence(client, app)
+    await publish_release(client, admin_headers, "9.0")
 
     async def offered() -> bool:
         answer = await send_ping(quick_client, quick_app, ping_body(licence["key"]))
@@ -122,23 +112,23 @@ async def test_another_node_sees_a_publish(
     "args",
     [
         ["releases", "publish", "--product", "mail", "--version", "banana",
-         "--url", "https://x.example.com", "--sha256", SHA, "--size", "1"],
+         "--url", "https://x.example.com", "--sha256", RELEASE_SHA256, "--size", "1"],
         ["releases", "publish", "--product", "mail", "--version", "1.0",
          "--url", "https://x.example.com", "--sha256", "nothex", "--size", "1"],
         ["releases", "publish", "--product", "mail", "--version", "1.0",
-         "--url", "https://x.example.com", "--sha256", SHA, "--size", "-5"],
+         "--url", "https://x.example.com", "--sha256", RELEASE_SHA256, "--size", "-5"],
         ["releases", "publish", "--product", "mail", "--version", "1.0",
-         "--url", "https://x.example.com", "--sha256", SHA, "--size", "1",
+         "--url", "https://x.example.com", "--sha256", RELEASE_SHA256, "--size", "1",
          "--rollout-percent", "150"],
         ["releases", "rollout", "00000000-0000-0000-0000-000000000000", "--percent", "10"],
         ["feeds", "publish", "Spam!", "--version", "1", "--url", "https://x.example.com",
-         "--sha256", SHA, "--size", "1"],
+         "--sha256", RELEASE_SHA256, "--size", "1"],
         ["feeds", "publish", "spam", "--version", "2", "--url", "https://x.example.com",
-         "--sha256", SHA, "--size", "1", "--delta-from", "1"],
+         "--sha256", RELEASE_SHA256, "--size", "1", "--delta-from", "1"],
     ],
 )  # fmt: skip
 async def test_cli_refuses_bad_input_and_writes_nothing(store: Store, args: list[str]) -> None:
-    result = await asyncio.to_thread(runner.invoke, cli, args, env=store.env())
+    result = await invoke(store, *args)
     assert result.exit_code != 0
-    assert (await callhome(store, "releases", "list"))["items"] == []
-    assert (await callhome(store, "feeds", "list"))["items"] == []
+    assert (await callhome_json(store, "releases", "list"))["items"] == []
+    assert (await callhome_json(store, "feeds", "list"))["items"] == []

@@ -23,10 +23,11 @@ from app.licences.models import Machine
 from app.privacy import retention
 from app.privacy.maintenance import MaintenanceReport, run_maintenance
 from app.privacy.usage import DayUsage, daily_usage
-from tests import app_parts
-from tests.abuse import ping
-from tests.conftest import FrozenClock, Store
-from tests.pings import computer_id, new_licence
+from tests.support import app_parts
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.pings import computer_id, ping
+from tests.support.stores import Store
 
 NETWORK_A, NETWORK_A_AGAIN, NETWORK_B = "203.0.113.7", "203.0.113.8", "198.51.100.9"
 
@@ -50,8 +51,8 @@ async def seed(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock) -> F
     """Licence A pings from two machines and two networks on day 0 and once on day 1;
     licence B once on day 0."""
     fleet = Fleet(
-        await new_licence(client, app, max_machines=5),
-        await new_licence(client, app),
+        await create_licence(client, app, max_machines=5),
+        await create_licence(client, app),
         clock.now().date(),
     )
     clock.current = fleet.at(0, 9)
@@ -256,7 +257,7 @@ async def test_an_interrupted_run_is_finished_by_the_next(
     await ping(app, fleet.b["key"], "pc-9", address=NETWORK_B, user_count=2)
     clock.current = fleet.at(42)
     monkeypatch.setattr(retention, "SQLITE_DELETE_BATCH", 2)
-    database: Database = app_parts.database(app)
+    database = app_parts.database(app)
     run = asyncio.create_task(run_maintenance(database, app_parts.settings(app), clock.now()))
     expiry = ("DELETE FROM pings", "ALTER TABLE pings DETACH")
 

@@ -13,21 +13,8 @@ from callhome_client import AsyncClient, Client, NoTrustedVerdict
 from app.core import auth
 from app.main import create_app
 from client.tests.server_thread import serve_in_thread
-from tests import app_parts
-from tests.conftest import Store
-
-
-async def _admin_token(store: Store) -> str:
-    app = create_app(store.settings)
-    async with (
-        app.router.lifespan_context(app),
-        app_parts.database(app).sessions() as session,
-        session.begin(),
-    ):
-        issued = await auth.create_token(
-            session, name="e2e", scopes=list(auth.Scope), now=app_parts.clock(app).now()
-        )
-    return issued.secret
+from tests.support.stores import Store
+from tests.support.tokens import staff_token
 
 
 class LiveServer:
@@ -53,7 +40,7 @@ class LiveServer:
 
 @pytest.fixture
 def live(store: Store) -> Any:
-    token = asyncio.run(_admin_token(store))
+    token = staff_token(store, *auth.Scope, name="e2e")
     app = create_app(store.settings)
     with serve_in_thread(app, lifespan="on") as base_url:
         public_key = httpx.get(f"{base_url}/v1/keys").json()["keys"][0]["public_key"]
@@ -100,7 +87,7 @@ def test_async_client_and_unknown_key(live: LiveServer) -> None:
 
 
 def test_cached_verdict_while_the_server_is_away(store: Store, tmp_path: Path) -> None:
-    token = asyncio.run(_admin_token(store))
+    token = staff_token(store, *auth.Scope, name="e2e")
     cache = tmp_path / "verdict.cache"
     app = create_app(store.settings)
     with serve_in_thread(app, lifespan="on") as base_url:

@@ -10,10 +10,12 @@ import threading
 
 import httpx
 
-from tests.conftest import Store
-from tests.dumps import count_pings
-from tests.pings import ping_body
-from tests.server import serve
+from app.core import auth
+from tests.support.dumps import count_pings
+from tests.support.pings import ping_body
+from tests.support.server import serve
+from tests.support.stores import Store
+from tests.support.tokens import bearer, staff_token
 
 
 def test_sigterm_under_load_loses_nothing_acknowledged(store: Store) -> None:
@@ -21,7 +23,7 @@ def test_sigterm_under_load_loses_nothing_acknowledged(store: Store) -> None:
         created = httpx.post(
             f"{server.base_url}/v1/admin/licences",
             json={"product": "mail", "max_machines": 100},
-            headers={"Authorization": f"Bearer {_token(store)}"},
+            headers=bearer(staff_token(store, auth.Scope.LICENCES_WRITE)),
         )
         assert created.status_code == 201, created.text
         key = created.json()["key"]
@@ -66,16 +68,3 @@ def test_sigterm_under_load_loses_nothing_acknowledged(store: Store) -> None:
     assert "Application shutdown complete" in output
     assert acknowledged >= 200
     assert asyncio.run(count_pings(store.url)) >= acknowledged
-
-
-def _token(store: Store) -> str:
-    from typer.testing import CliRunner
-
-    from app.cli import app as cli
-
-    result = CliRunner().invoke(
-        cli, ["tokens", "create", "--scope", "licences:write", "--json"], env=store.env()
-    )
-    assert result.exit_code == 0, result.output
-    token: str = json.loads(result.stdout)["token"]
-    return token

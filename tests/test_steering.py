@@ -14,8 +14,10 @@ from sqlalchemy import text
 from app.core.database import create_engine
 from app.main import create_app
 from app.ping.steering import Steering
-from tests.conftest import FrozenClock, Store
-from tests.pings import new_licence, ping_body, send_ping
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.pings import ping_body, send_ping
+from tests.support.stores import Store
 
 INTERVAL_S = 3600
 JITTER = 1.1
@@ -51,7 +53,7 @@ async def test_a_server_under_pressure_asks_for_a_later_check_in(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 1))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            licence = await new_licence(http, app, max_machines=3)
+            licence = await create_licence(http, app, max_machines=3)
             idle = await send_ping(http, app, ping_body(licence["key"]))
             assert idle["next_check_in"] <= INTERVAL_S * JITTER
 

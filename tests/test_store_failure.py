@@ -14,10 +14,12 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from app.main import create_app
-from tests.conftest import FrozenClock, Store
-from tests.dumps import count_pings
-from tests.faults import CuttableProxy
-from tests.pings import new_licence, ping_body, verify_signature
+from tests.support.clocks import FrozenClock
+from tests.support.dumps import count_pings
+from tests.support.faults import CuttableProxy
+from tests.support.licences import create_licence
+from tests.support.pings import ping_body, verify_signature
+from tests.support.stores import Store
 
 
 async def fire(http: httpx.AsyncClient, app: FastAPI, key: str, count: int) -> list[int]:
@@ -56,7 +58,7 @@ async def test_postgresql_going_away_and_coming_back(
     app, proxy = proxied
     transport = httpx.ASGITransport(app=app, client=("203.0.113.5", 1))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-        licence = await new_licence(http, app, max_machines=5)
+        licence = await create_licence(http, app, max_machines=5)
         before = await fire(http, app, licence["key"], 30)
         assert before.count(200) == 30
 
@@ -95,7 +97,7 @@ async def test_sqlite_locked_by_another_process(store: Store, clock: FrozenClock
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.5", 1))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            licence = await new_licence(http, app, max_machines=5)
+            licence = await create_licence(http, app, max_machines=5)
             assert (await fire(http, app, licence["key"], 10)).count(200) == 10
             blocker = sqlite3.connect(settings.data_dir / "callhome.sqlite3", timeout=5)
             blocker.execute("BEGIN EXCLUSIVE")

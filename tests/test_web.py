@@ -23,13 +23,15 @@ from app.abuse.models import AbuseReport, ReportKind
 from app.core import auth
 from app.core.audit import AuditEntry
 from app.core.auth.models import StaffSession
-from app.core.settings import Settings
 from app.licences.models import Machine
 from app.main import create_app
-from tests import app_parts
-from tests.abuse import make_report, ping
-from tests.conftest import FrozenClock, Store, bearer, issue_token
-from tests.pings import new_licence
+from tests.support import app_parts
+from tests.support.abuse import make_report
+from tests.support.clocks import FrozenClock
+from tests.support.licences import create_licence
+from tests.support.pings import ping
+from tests.support.stores import Store
+from tests.support.tokens import issue_token, staff_headers
 
 ORIGIN = "https://callhome.test"
 EVERY_PAGE_SCOPE = (
@@ -81,7 +83,7 @@ async def post_form(
 
 
 async def report_about(app: FastAPI, client: httpx.AsyncClient) -> tuple[dict[str, Any], str]:
-    licence = await new_licence(client, app, max_machines=1)
+    licence = await create_licence(client, app, max_machines=1)
     report = await make_report(app, licence["id"], ReportKind.MACHINES_OVER_LIMIT, figure=3)
     return licence, str(report.id)
 
@@ -267,7 +269,7 @@ async def test_a_revoked_expired_or_deleted_token_ends_its_sessions(
 async def test_sessions_end_when_idle_and_at_their_lifetime(
     page: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
-    settings: Settings = app_parts.settings(app)
+    settings = app_parts.settings(app)
     await signed_in(page, app, *READ_ONLY)
     clock.advance(seconds=settings.staff_session_idle_s - 1)
     assert (await page.get("/staff/reports")).status_code == 200
@@ -370,8 +372,8 @@ async def queue_kinds(page: httpx.AsyncClient, **filters: str) -> list[str]:
 async def test_the_queue_filters_sorts_pages_and_exports(
     page: httpx.AsyncClient, app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
-    first = await new_licence(client, app, max_machines=2)
-    second = await new_licence(client, app, product="gate", max_machines=2)
+    first = await create_licence(client, app, max_machines=2)
+    second = await create_licence(client, app, product="gate", max_machines=2)
     await make_report(app, first["id"], ReportKind.MACHINES_OVER_LIMIT, figure=9, allowed=2)
     clock.advance(days=2)
     await make_report(app, second["id"], ReportKind.USERS_OVER_LIMIT, figure=3, allowed=2)
@@ -400,7 +402,7 @@ async def test_the_queue_pages_by_cursor(
 ) -> None:
     from app.web import router as web_router
 
-    licences = [await new_licence(client, app) for _ in range(3)]
+    licences = [await create_licence(client, app) for _ in range(3)]
     for number, licence in enumerate(licences):
         await make_report(app, licence["id"], ReportKind.MACHINES_OVER_LIMIT, figure=2 + number)
     await signed_in(page, app, *EVERY_PAGE_SCOPE)
@@ -454,7 +456,7 @@ async def test_acknowledge_then_resolve_a_report_with_notes(
 async def test_the_licence_page_shows_seats_machines_and_the_chart_and_retires(
     page: httpx.AsyncClient, app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
-    licence = await new_licence(client, app, max_machines=1, max_users=20)
+    licence = await create_licence(client, app, max_machines=1, max_users=20)
     await ping(app, licence["key"], "pc-1", user_count=12, version="8.0.0")
     clock.advance(days=1)
     await ping(app, licence["key"], "pc-1", user_count=25)
@@ -491,8 +493,8 @@ async def test_the_licence_page_shows_seats_machines_and_the_chart_and_retires(
 async def test_licences_are_found_by_key_ending_or_id(
     page: httpx.AsyncClient, app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    wanted = await new_licence(client, app, key="ABCD-EFGH-JKMN-WXYZ")
-    await new_licence(client, app, key="ABCD-EFGH-JKMN-QRST")
+    wanted = await create_licence(client, app, key="ABCD-EFGH-JKMN-WXYZ")
+    await create_licence(client, app, key="ABCD-EFGH-JKMN-QRST")
     await signed_in(page, app, *EVERY_PAGE_SCOPE)
     listing = (await page.get("/staff/licences")).text
     assert listing.count("Key ending") == 2
@@ -505,7 +507,7 @@ async def test_licences_are_found_by_key_ending_or_id(
 async def test_the_releases_page_shows_rollouts(
     page: httpx.AsyncClient, app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    headers = bearer(await issue_token(app, auth.Scope.RELEASES_WRITE))
+    headers = await staff_headers(app, auth.Scope.RELEASES_WRITE)
     for version, percent in (("8.1.0", 100), ("8.2.0", 25)):
         published = await client.post(
             "/v1/admin/releases",

@@ -17,13 +17,12 @@ import httpx
 import pytest
 
 from app.core import auth
-from tests import stores
-from tests.browser import chromium, screenshot
-from tests.conftest import TEST_PSEUDONYM_KEY, bearer
-from tests.pings import ping_body
-from tests.server import RunningServer, serve
-
-__all__ = ["chromium"]
+from tests.support import stores
+from tests.support.browser import screenshot
+from tests.support.pings import ping_body
+from tests.support.server import RunningServer, serve
+from tests.support.stores import TEST_PSEUDONYM_KEY
+from tests.support.tokens import bearer
 
 EVERY_PAGE_SCOPE = (
     auth.Scope.REPORTS_READ,

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 
 from app.core.database import create_engine
 from app.ingest.models import pings
-from tests.conftest import Store
+from tests.support.stores import Store
 
 
 async def full_dump(store: Store) -> str:

@@ -1,4 +1,4 @@
-"""Helpers to send pings and check their signed answers."""
+"""Helpers to send pings, from chosen addresses, and check their signed answers."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
 
-from app.core import auth
-from tests import app_parts
-from tests.conftest import bearer, issue_token
+from tests.support import app_parts
 
 
 def computer_id(seed: str) -> str:
@@ -58,11 +56,10 @@ async def send_ping(
     return answer
 
 
-async def new_licence(http: httpx.AsyncClient, app: FastAPI, **fields: Any) -> dict[str, Any]:
-    headers = bearer(await issue_token(app, auth.Scope.LICENCES_WRITE, name="maker"))
-    response = await http.post(
-        "/v1/admin/licences", json={"product": "mail", **fields}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
+async def ping(
+    app: FastAPI, key: str, machine: str, *, address: str = "203.0.113.7", **fields: Any
+) -> dict[str, Any]:
+    """One ping through the app, from `address` (its /24 is the network)."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://callhome.test") as http:
+        return await send_ping(http, app, ping_body(key, machine=machine, **fields))

@@ -1,29 +1,17 @@
-"""Helpers for abuse-detection tests: pings from chosen networks, flushes, sweeps, reports."""
+"""Helpers for abuse-detection tests: flushes, sweeps, and reports as detection records them."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.abuse.findings import Finding, record_finding
 from app.abuse.models import AbuseReport, ReportKind
-from tests import app_parts
-from tests.pings import ping_body, send_ping
+from tests.support import app_parts
 
 REPORTS = "/v1/admin/abuse-reports"
-
-
-async def ping(
-    app: FastAPI, key: str, machine: str, *, address: str = "203.0.113.7", **fields: Any
-) -> dict[str, Any]:
-    """One ping through the app, from `address` (its /24 is the network)."""
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://callhome.test") as http:
-        return await send_ping(http, app, ping_body(key, machine=machine, **fields))
 
 
 async def detect(app: FastAPI) -> None:

@@ -1,4 +1,4 @@
-"""The app's parts a test reaches for, read from its typed component registry."""
+"""The one place tests reach a running app's parts, read from its typed component registry."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ def database(app: FastAPI) -> Database:
     return components_of(app.state).get(Database)
 
 
+def abuse(app: FastAPI) -> AbuseWorker:
+    return components_of(app.state).get(AbuseWorker)
+
+
 def clock(app: FastAPI) -> Clock:
     return components_of(app.state).get(Clock)  # type: ignore[type-abstract]
 
@@ -30,13 +34,9 @@ def pseudonyms(app: FastAPI) -> Pseudonyms:
     return components_of(app.state).get(Pseudonyms)
 
 
-def signer(app: FastAPI) -> Signer:
-    return components_of(app.state).get(Signer)
-
-
-def abuse(app: FastAPI) -> AbuseWorker:
-    return components_of(app.state).get(AbuseWorker)
-
-
 def rate_limiter(app: FastAPI) -> RateLimiter:
     return components_of(app.state).get(RateLimiter)
+
+
+def signer(app: FastAPI) -> Signer:
+    return components_of(app.state).get(Signer)

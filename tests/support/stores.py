@@ -1,4 +1,4 @@
-"""Fresh, migrated databases for tests: SQLite file copies and PostgreSQL template clones."""
+"""The store a test runs on: fresh, migrated SQLite file copies and PostgreSQL template clones."""
 
 from __future__ import annotations
 
@@ -13,8 +13,31 @@ import asyncpg  # type: ignore[import-untyped]
 
 from app.core import migrations
 from app.core.database import create_engine
+from app.core.settings import Settings
 
 PG_ENV = "CALLHOME_TEST_DATABASE_URL"
+TEST_PSEUDONYM_KEY = "test-pseudonym-key-0123456789abcdef0123456789"
+
+
+@dataclass
+class Store:
+    kind: str
+    settings: Settings
+
+    @property
+    def url(self) -> str:
+        return self.settings.effective_database_url
+
+    def env(self) -> dict[str, str]:
+        """The environment a `callhome` process needs to use this store."""
+        env = {
+            "CALLHOME_DATA_DIR": str(self.settings.data_dir),
+            "CALLHOME_DATABASE_URL": self.settings.database_url,
+            "CALLHOME_PSEUDONYM_KEY": self.settings.pseudonym_key,
+        }
+        if self.settings.signing_key_file:
+            env["CALLHOME_SIGNING_KEY_FILE"] = str(self.settings.signing_key_file)
+        return env
 
 
 def postgresql_url() -> str | None:

@@ -1,0 +1,1 @@
+"""Factories and helpers for the server's tests, grouped by what they are about."""
