@@ -22,7 +22,7 @@ UV_SYNC = $(UV) sync --locked --all-packages --python $(PYTHON) $(addprefix --ex
 .PHONY: run test browser lint format check clean bench storebench soak sync lock lock-upgrade
 
 $(TOOLS)/uv/bin/uv:
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(TOOLS)/uv uv==$(UV_VERSION)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target $(TOOLS)/uv uv==$(UV_VERSION)
 
 # --locked: a uv.lock that no longer matches the pyproject files fails here (run `make lock`).
 $(STAMP): uv.lock pyproject.toml client/pyproject.toml | $(UV_DEP)
