@@ -1,18 +1,45 @@
 # Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+# They install exactly what uv.lock pins (uv itself comes from PyPI, pinned below).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The extras synced into .venv; `make sync EXTRAS="dev loadtest"` adds Locust.
+EXTRAS ?= dev
 
-.PHONY: run test browser lint format check clean bench storebench soak
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV ?= $(TOOLS)/uv/bin/uv
+# Installed by the rule below only when it is ours: `make UV=uv` uses one of your own.
+UV_DEP := $(filter $(TOOLS)/uv/bin/uv,$(UV))
+# uv uses the system python3 and never downloads an interpreter.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+UV_SYNC = $(UV) sync --locked --all-packages --python $(PYTHON) $(addprefix --extra ,$(EXTRAS))
 
-$(STAMP): pyproject.toml client/pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]" -e ./client
+.PHONY: run test browser lint format check clean bench storebench soak sync lock lock-upgrade
+
+$(TOOLS)/uv/bin/uv:
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target $(TOOLS)/uv uv==$(UV_VERSION)
+
+# --locked: a uv.lock that no longer matches the pyproject files fails here (run `make lock`).
+$(STAMP): uv.lock pyproject.toml client/pyproject.toml | $(UV_DEP)
+	$(UV_SYNC)
 	touch $(STAMP)
+
+sync: | $(UV_DEP)
+	$(UV_SYNC)
+	touch $(STAMP)
+
+# Re-resolve after a pyproject change, keeping every other pin.
+lock: | $(UV_DEP)
+	$(UV) lock --python $(PYTHON)
+
+# The monthly refresh (README.md, "Refreshing the lock"): newest allowed versions of everything.
+lock-upgrade: | $(UV_DEP)
+	$(UV) lock --upgrade --python $(PYTHON)
 
 run: $(STAMP)
 	$(BIN)/callhome init
@@ -56,4 +83,4 @@ soak: $(STAMP)
 	$(BIN)/python loadtest/soak.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
