@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.core.pseudonyms import DayKey
+from app.core.models import DayKey
 from app.ingest.models import pings
 from app.privacy.maintenance import run_maintenance
 from tests.support import app_parts

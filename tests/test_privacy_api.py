@@ -22,9 +22,10 @@ from app.core.audit import AuditEntry
 from app.ingest.writer import BatchWriter, PingRecord
 from app.licences.models import Seat
 from app.main import create_app
-from app.privacy.export import linked_tables, rows_about
+from app.privacy.export import linked_tables
 from app.privacy.inventory import INVENTORY
 from app.privacy.maintenance import run_maintenance
+from app.privacy.repository import rows_about
 from tests.support import app_parts
 from tests.support.abuse import REPORTS, detect, make_report
 from tests.support.cli import callhome, invoke

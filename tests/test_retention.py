@@ -16,7 +16,8 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from app.core.database import Database
-from app.core.pseudonyms import DayKey, DayKeyRing, net_id
+from app.core.models import DayKey
+from app.core.pseudonyms import DayKeyRing, net_id
 from app.ingest.models import DailyUsage, pings
 from app.ingest.repository import partition_name
 from app.licences.models import Machine

@@ -8,17 +8,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.abuse.models import (
-    UNDER_REVIEW,
-    AbuseReport,
-    AbuseReportEvent,
-    ReportKind,
-    ReportStatus,
-)
+from app.abuse import repository
+from app.abuse.models import AbuseReport, AbuseReportEvent, ReportKind, ReportStatus
 from app.licences.models import Machine
 from app.licences.service import short_machine_id
 
@@ -71,37 +64,6 @@ def _merged_evidence(known: dict[str, Any], finding: Finding) -> dict[str, Any]:
     return {**known, **finding.facts, "machines": latest[:MAX_EVIDENCE_MACHINES]}
 
 
-async def _under_review(
-    session: AsyncSession, licence_id: uuid.UUID, kind: ReportKind
-) -> AbuseReport | None:
-    report: AbuseReport | None = await session.scalar(
-        select(AbuseReport)
-        .where(
-            AbuseReport.licence_id == licence_id,
-            AbuseReport.kind == kind.value,
-            AbuseReport.status.in_(UNDER_REVIEW),
-        )
-        .with_for_update()
-    )
-    return report
-
-
-async def _last_closed(
-    session: AsyncSession, licence_id: uuid.UUID, kind: ReportKind
-) -> AbuseReport | None:
-    report: AbuseReport | None = await session.scalar(
-        select(AbuseReport)
-        .where(
-            AbuseReport.licence_id == licence_id,
-            AbuseReport.kind == kind.value,
-            AbuseReport.status.not_in(UNDER_REVIEW),
-        )
-        .order_by(AbuseReport.closed_at.desc())
-        .limit(1)
-    )
-    return report
-
-
 async def _open(session: AsyncSession, finding: Finding, now: dt.datetime) -> AbuseReport | None:
     """A new open report, or None when another process opened it first."""
     report = AbuseReport(
@@ -120,25 +82,17 @@ async def _open(session: AsyncSession, finding: Finding, now: dt.datetime) -> Ab
         closed_at=None,
         evidence=_merged_evidence({}, finding),
     )
-    try:
-        async with session.begin_nested():
-            session.add(report)
-            await session.flush()
-            session.add(
-                AbuseReportEvent(
-                    licence_id=report.licence_id,
-                    report_id=report.id,
-                    seq=1,
-                    at=now,
-                    actor=DETECTOR_ACTOR,
-                    from_status=None,
-                    to_status=ReportStatus.OPEN.value,
-                    note=f"{finding.kind.value}: {finding.figure} where {finding.allowed} allowed",
-                )
-            )
-    except IntegrityError:
-        return None
-    return report
+    opening = AbuseReportEvent(
+        licence_id=report.licence_id,
+        report_id=report.id,
+        seq=1,
+        at=now,
+        actor=DETECTOR_ACTOR,
+        from_status=None,
+        to_status=ReportStatus.OPEN.value,
+        note=f"{finding.kind.value}: {finding.figure} where {finding.allowed} allowed",
+    )
+    return report if await repository.insert_report(session, report, opening) else None
 
 
 def _update(report: AbuseReport, finding: Finding, now: dt.datetime) -> None:
@@ -170,16 +124,16 @@ async def record_finding(
     A closed (resolved or dismissed) report holds back findings that do not
     go past its peak figure: staff judged that much evidence already.
     """
-    report = await _under_review(session, finding.licence_id, finding.kind)
+    report = await repository.report_under_review(session, finding.licence_id, finding.kind)
     if report is None:
-        closed = await _last_closed(session, finding.licence_id, finding.kind)
+        closed = await repository.last_closed_report(session, finding.licence_id, finding.kind)
         if closed is not None and finding.figure <= closed.peak_figure:
             return None
         opened = await _open(session, finding, now)
         if opened is not None:
             return opened
         # Another process opened it between our look and our insert.
-        report = await _under_review(session, finding.licence_id, finding.kind)
+        report = await repository.report_under_review(session, finding.licence_id, finding.kind)
         assert report is not None
     _update(report, finding, now)
     return report

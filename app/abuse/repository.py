@@ -7,11 +7,22 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, distinct, func, select, text
+from sqlalchemy import ColumnElement, Select, and_, distinct, func, or_, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.abuse.models import AbuseReport, AbuseSuspect, ReportKind, ReportStatus
+from app.abuse.models import (
+    UNDER_REVIEW,
+    AbuseReport,
+    AbuseReportEvent,
+    AbuseSuspect,
+    ReportKind,
+    ReportStatus,
+)
+from app.abuse.schemas import ReportSort
 from app.core.database import dialect_insert
+from app.core.errors import InvalidInput
+from app.core.pagination import decode_cursor, encode_cursor
 from app.ingest.models import pings
 from app.licences.models import Licence, Machine
 from app.licences.repository import seat_held
@@ -233,6 +244,168 @@ async def spreading(session: AsyncSession, since: dt.datetime, min_networks: int
     return set(rows)
 
 
+# -- reports -------------------------------------------------------------------
+
+# A report with the licence facts staff read beside it.
+ReportRow = tuple[AbuseReport, str, str]
+
+
 async def count_open_reports(session: AsyncSession) -> int:
     open_reports = select(AbuseReport).where(AbuseReport.status == ReportStatus.OPEN.value)
     return int(await session.scalar(select(func.count()).select_from(open_reports.subquery())) or 0)
+
+
+def _reports(
+    *,
+    status: ReportStatus | None = None,
+    kind: ReportKind | None = None,
+    product: str | None = None,
+    licence_id: uuid.UUID | None = None,
+    since: dt.datetime | None = None,
+) -> Select[AbuseReport, str, str]:
+    query = select(AbuseReport, Licence.product, Licence.key_last4).join(
+        Licence, Licence.id == AbuseReport.licence_id
+    )
+    if status:
+        query = query.where(AbuseReport.status == status.value)
+    if kind:
+        query = query.where(AbuseReport.kind == kind.value)
+    if product:
+        query = query.where(Licence.product == product)
+    if licence_id:
+        query = query.where(AbuseReport.licence_id == licence_id)
+    if since:
+        query = query.where(AbuseReport.last_seen_at >= since)
+    return query
+
+
+def _sort_key(sort: ReportSort) -> Any:
+    return AbuseReport.severity if sort is ReportSort.SEVERITY else AbuseReport.last_seen_at
+
+
+def _after(sort: ReportSort, cursor: str) -> Any:
+    cursor_sort, value, report_id = decode_cursor(cursor, 3)
+    try:
+        if cursor_sort != sort.value:
+            raise ValueError(cursor_sort)
+        key = int(value) if sort is ReportSort.SEVERITY else dt.datetime.fromisoformat(value)
+        after = uuid.UUID(report_id)
+    except (TypeError, ValueError) as error:
+        raise InvalidInput("The cursor is not one this server issued") from error
+    column = _sort_key(sort)
+    return or_(column < key, and_(column == key, AbuseReport.id < after))
+
+
+def _cursor(sort: ReportSort, report: AbuseReport) -> str:
+    key = report.severity if sort is ReportSort.SEVERITY else report.last_seen_at.isoformat()
+    return encode_cursor(sort.value, key, str(report.id))
+
+
+async def list_reports(
+    session: AsyncSession,
+    *,
+    status: ReportStatus | None,
+    kind: ReportKind | None,
+    product: str | None,
+    licence_id: uuid.UUID | None,
+    since: dt.datetime | None,
+    sort: ReportSort,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[ReportRow], str | None]:
+    """Highest severity (or latest seen) first, by keyset: new reports never shift a page."""
+    query = _reports(status=status, kind=kind, product=product, licence_id=licence_id, since=since)
+    if cursor:
+        query = query.where(_after(sort, cursor))
+    query = query.order_by(_sort_key(sort).desc(), AbuseReport.id.desc()).limit(limit + 1)
+    rows: list[ReportRow] = [
+        (report, product, key_last4)
+        for report, product, key_last4 in (await session.execute(query)).all()
+    ]
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], _cursor(sort, rows[limit - 1][0])
+
+
+async def report_row(
+    session: AsyncSession, report_id: uuid.UUID, *, lock: bool
+) -> ReportRow | None:
+    query = _reports().where(AbuseReport.id == report_id)
+    if lock:
+        query = query.with_for_update(of=AbuseReport)
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    report, product, key_last4 = row
+    return report, product, key_last4
+
+
+def _events_of(report: AbuseReport) -> list[ColumnElement[bool]]:
+    return [
+        AbuseReportEvent.licence_id == report.licence_id,
+        AbuseReportEvent.report_id == report.id,
+    ]
+
+
+async def report_events(session: AsyncSession, report: AbuseReport) -> list[AbuseReportEvent]:
+    rows = await session.scalars(
+        select(AbuseReportEvent).where(*_events_of(report)).order_by(AbuseReportEvent.seq)
+    )
+    return list(rows)
+
+
+async def next_event_seq(session: AsyncSession, report: AbuseReport) -> int:
+    """The sequence number the report's next history event takes."""
+    last_seq = await session.scalar(
+        select(func.max(AbuseReportEvent.seq)).where(*_events_of(report))
+    )
+    return (last_seq or 0) + 1
+
+
+async def report_under_review(
+    session: AsyncSession, licence_id: uuid.UUID, kind: ReportKind
+) -> AbuseReport | None:
+    """The licence's report of this kind still under review, locked."""
+    report: AbuseReport | None = await session.scalar(
+        select(AbuseReport)
+        .where(
+            AbuseReport.licence_id == licence_id,
+            AbuseReport.kind == kind.value,
+            AbuseReport.status.in_(UNDER_REVIEW),
+        )
+        .with_for_update()
+    )
+    return report
+
+
+async def last_closed_report(
+    session: AsyncSession, licence_id: uuid.UUID, kind: ReportKind
+) -> AbuseReport | None:
+    report: AbuseReport | None = await session.scalar(
+        select(AbuseReport)
+        .where(
+            AbuseReport.licence_id == licence_id,
+            AbuseReport.kind == kind.value,
+            AbuseReport.status.not_in(UNDER_REVIEW),
+        )
+        .order_by(AbuseReport.closed_at.desc())
+        .limit(1)
+    )
+    return report
+
+
+async def insert_report(
+    session: AsyncSession, report: AbuseReport, first_event: AbuseReportEvent
+) -> bool:
+    """Insert a new report and its first event; False when another process opened one first.
+
+    The savepoint keeps the caller's transaction usable after the refusal.
+    """
+    try:
+        async with session.begin_nested():
+            session.add(report)
+            await session.flush()
+            session.add(first_event)
+    except IntegrityError:
+        return False
+    return True

@@ -9,15 +9,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.abuse import repository
 from app.abuse.models import AbuseReport, AbuseReportEvent, ReportKind, ReportStatus
 from app.abuse.schemas import ReportChange, ReportDetail, ReportSort
 from app.core import audit
-from app.core.errors import Conflict, InvalidInput, NotFound
-from app.core.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
-from app.licences.models import Licence
+from app.core.errors import Conflict, NotFound
+from app.core.pagination import DEFAULT_LIMIT
 
 _NEXT_STATUSES = {
     ReportStatus.OPEN: {ReportStatus.ACKNOWLEDGED, ReportStatus.RESOLVED, ReportStatus.DISMISSED},
@@ -55,45 +54,6 @@ class ReportView:
         return {name: getattr(self.report, name) for name in columns} | {"product": self.product}
 
 
-def _query(wanted: ReportFilter) -> Select[AbuseReport, str, str]:
-    query = select(AbuseReport, Licence.product, Licence.key_last4).join(
-        Licence, Licence.id == AbuseReport.licence_id
-    )
-    if wanted.status:
-        query = query.where(AbuseReport.status == wanted.status.value)
-    if wanted.kind:
-        query = query.where(AbuseReport.kind == wanted.kind.value)
-    if wanted.product:
-        query = query.where(Licence.product == wanted.product)
-    if wanted.licence_id:
-        query = query.where(AbuseReport.licence_id == wanted.licence_id)
-    if wanted.since:
-        query = query.where(AbuseReport.last_seen_at >= wanted.since)
-    return query
-
-
-def _sort_key(sort: ReportSort) -> Any:
-    return AbuseReport.severity if sort is ReportSort.SEVERITY else AbuseReport.last_seen_at
-
-
-def _after(sort: ReportSort, cursor: str) -> Any:
-    cursor_sort, value, report_id = decode_cursor(cursor, 3)
-    try:
-        if cursor_sort != sort.value:
-            raise ValueError(cursor_sort)
-        key = int(value) if sort is ReportSort.SEVERITY else dt.datetime.fromisoformat(value)
-        after = uuid.UUID(report_id)
-    except (TypeError, ValueError) as error:
-        raise InvalidInput("The cursor is not one this server issued") from error
-    column = _sort_key(sort)
-    return or_(column < key, and_(column == key, AbuseReport.id < after))
-
-
-def _cursor(sort: ReportSort, report: AbuseReport) -> str:
-    key = report.severity if sort is ReportSort.SEVERITY else report.last_seen_at.isoformat()
-    return encode_cursor(sort.value, key, str(report.id))
-
-
 async def list_reports(
     session: AsyncSession,
     wanted: ReportFilter,
@@ -103,45 +63,30 @@ async def list_reports(
     limit: int = DEFAULT_LIMIT,
 ) -> tuple[list[ReportView], str | None]:
     """Highest severity (or latest seen) first, by keyset: new reports never shift a page."""
-    query = _query(wanted)
-    if cursor:
-        query = query.where(_after(sort, cursor))
-    query = query.order_by(_sort_key(sort).desc(), AbuseReport.id.desc()).limit(limit + 1)
-    rows = [
-        ReportView(report, product, key_last4)
-        for report, product, key_last4 in (await session.execute(query)).all()
-    ]
-    if len(rows) <= limit:
-        return rows, None
-    return rows[:limit], _cursor(sort, rows[limit - 1].report)
+    rows, next_cursor = await repository.list_reports(
+        session,
+        status=wanted.status,
+        kind=wanted.kind,
+        product=wanted.product,
+        licence_id=wanted.licence_id,
+        since=wanted.since,
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+    )
+    return [ReportView(*row) for row in rows], next_cursor
 
 
 async def _view(session: AsyncSession, report_id: uuid.UUID, *, lock: bool) -> ReportView:
-    query = _query(ReportFilter()).where(AbuseReport.id == report_id)
-    if lock:
-        query = query.with_for_update(of=AbuseReport)
-    row = (await session.execute(query)).first()
+    row = await repository.report_row(session, report_id, lock=lock)
     if row is None:
         raise NotFound("No such abuse report")
-    report, product, key_last4 = row
-    return ReportView(report, product, key_last4)
-
-
-async def report_events(session: AsyncSession, report: AbuseReport) -> list[AbuseReportEvent]:
-    rows = await session.scalars(
-        select(AbuseReportEvent)
-        .where(
-            AbuseReportEvent.licence_id == report.licence_id,
-            AbuseReportEvent.report_id == report.id,
-        )
-        .order_by(AbuseReportEvent.seq)
-    )
-    return list(rows)
+    return ReportView(*row)
 
 
 async def detail_of(session: AsyncSession, view: ReportView) -> ReportDetail:
     """A report with its evidence and its history."""
-    events = await report_events(session, view.report)
+    events = await repository.report_events(session, view.report)
     return ReportDetail.model_validate(view.document() | {"events": events})
 
 
@@ -164,17 +109,11 @@ async def change_report(
     target = change.status or current
     if change.status is not None and change.status not in _NEXT_STATUSES[current]:
         raise Conflict(f"An {current.value} report cannot become {change.status.value}")
-    last_seq = await session.scalar(
-        select(func.max(AbuseReportEvent.seq)).where(
-            AbuseReportEvent.licence_id == report.licence_id,
-            AbuseReportEvent.report_id == report.id,
-        )
-    )
     session.add(
         AbuseReportEvent(
             licence_id=report.licence_id,
             report_id=report.id,
-            seq=(last_seq or 0) + 1,
+            seq=await repository.next_event_seq(session, report),
             at=now,
             actor=actor,
             from_status=current.value,

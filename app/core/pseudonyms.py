@@ -9,11 +9,9 @@ import ipaddress
 import secrets
 import uuid
 
-from sqlalchemy import Date, LargeBinary, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.database import Base, UtcDateTime, dialect_insert
+from app.core import day_keys_repository
 
 DAY_KEY_LIFETIME = dt.timedelta(hours=48)
 
@@ -54,16 +52,6 @@ def net_id(day_key: bytes, address: str) -> str:
     return hmac.new(day_key, network_prefix(address), hashlib.sha256).hexdigest()[:16]
 
 
-class DayKey(Base):
-    """A random key per UTC day for net_id; destroyed 48 hours after the day begins."""
-
-    __tablename__ = "day_keys"
-
-    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    key: Mapped[bytes] = mapped_column(LargeBinary(32))
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-
-
 class DayKeyRing:
     """Today's key in memory, shared by every server process through the store."""
 
@@ -76,14 +64,7 @@ class DayKeyRing:
     async def load(self, session: AsyncSession, now: dt.datetime) -> bytes:
         day = now.astimezone(dt.UTC).date()
         # Whichever process comes first creates the day's key; the others read it.
-        insert = dialect_insert(session.get_bind().dialect.name)
-        await session.execute(
-            insert(DayKey)
-            .values(day=day, key=secrets.token_bytes(32), created_at=now)
-            .on_conflict_do_nothing(index_elements=["day"])
-        )
-        key = await session.scalar(select(DayKey.key).where(DayKey.day == day))
-        assert key is not None
+        key = await day_keys_repository.day_key(session, day, secrets.token_bytes(32), now)
         self._keys = {day: key}
         return key
 
@@ -91,5 +72,4 @@ class DayKeyRing:
 async def destroy_expired_day_keys(session: AsyncSession, now: dt.datetime) -> int:
     """Delete every day key whose day began 48 hours ago or more."""
     oldest_kept = (now.astimezone(dt.UTC) - DAY_KEY_LIFETIME).date() + dt.timedelta(days=1)
-    result = await session.execute(delete(DayKey).where(DayKey.day < oldest_kept))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return await day_keys_repository.delete_day_keys_before(session, oldest_kept)

@@ -1,15 +1,18 @@
-"""The SQL of the ping log: the batch's rows, and the daily partitions created ahead of them."""
+"""The SQL of the ping log and its daily rollups: the batch's rows, and the day partitions."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.ingest.models import pings
+from app.core.database import dialect_insert
+from app.ingest.models import DailyUsage, pings
 
 DAYS_AHEAD = 3
 
@@ -28,8 +31,77 @@ async def insert_pings(connection: AsyncConnection, rows: Sequence[dict[str, Any
     await connection.execute(insert(pings), rows)
 
 
+PARTITION_NAME = "pings_p%Y%m%d"
+
+
 def partition_name(day: dt.date) -> str:
-    return f"pings_p{day:%Y%m%d}"
+    return day.strftime(PARTITION_NAME)
+
+
+async def ping_partitions(connection: AsyncConnection) -> dict[dt.date, str]:
+    """The day partitions of `pings` on PostgreSQL, by day."""
+    names = await connection.scalars(
+        text(
+            "SELECT child.relname FROM pg_inherits "
+            "JOIN pg_class child ON child.oid = pg_inherits.inhrelid "
+            "WHERE pg_inherits.inhparent = 'pings'::regclass"
+        )
+    )
+    return {
+        dt.datetime.strptime(name, PARTITION_NAME).date(): name
+        for name in names
+        if re.fullmatch(r"pings_p\d{8}", name)
+    }
+
+
+async def drop_ping_partition(connection: AsyncConnection, name: str, lock_timeout: str) -> None:
+    """Detach and drop one day partition, waiting at most `lock_timeout` for its lock."""
+    await connection.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout}'"))
+    await connection.execute(text(f"ALTER TABLE pings DETACH PARTITION {name}"))
+    await connection.execute(text(f"DROP TABLE {name}"))
+
+
+async def oldest_ping_day(session: AsyncSession) -> dt.date | None:
+    """The UTC day of the oldest ping held: on PostgreSQL its oldest partition's."""
+    if session.get_bind().dialect.name == "postgresql":
+        connection = await session.connection()
+        days = await ping_partitions(connection)
+        return min(days) if days else None
+    oldest: dt.datetime | None = await session.scalar(select(func.min(pings.c.received_at)))
+    return oldest.date() if oldest is not None else None
+
+
+# -- daily rollups --------------------------------------------------------------
+
+
+async def latest_rollup_day(session: AsyncSession) -> dt.date | None:
+    latest: dt.date | None = await session.scalar(select(func.max(DailyUsage.day)))
+    return latest
+
+
+async def insert_rollups(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert a day's rollups; a rollup once written is never rewritten."""
+    insert_rollup = dialect_insert(session.get_bind().dialect.name)(DailyUsage)
+    await session.execute(
+        insert_rollup.on_conflict_do_nothing(index_elements=["licence_id", "day"]), rows
+    )
+
+
+async def rollups_of(
+    session: AsyncSession, licence_id: uuid.UUID, *, since: dt.date, until: dt.date
+) -> list[DailyUsage]:
+    """The licence's rollups from `since` to `until` inclusive, oldest first."""
+    return list(
+        await session.scalars(
+            select(DailyUsage)
+            .where(
+                DailyUsage.licence_id == licence_id,
+                DailyUsage.day >= since,
+                DailyUsage.day <= until,
+            )
+            .order_by(DailyUsage.day)
+        )
+    )
 
 
 async def ensure_ping_partitions(

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table as SqlTable
-from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import audit
 from app.core.database import Database
 from app.core.errors import NotFound
+from app.licences import repository as licences
 from app.licences.changes import mark_changed
-from app.licences.models import Licence
+from app.privacy import repository
 from app.privacy.export import linked_tables
 from app.privacy.inventory import AUDIT_DETAIL_USE_DATA, LicenceLink, OnErasure
 from app.privacy.tables import metadata
@@ -48,25 +48,13 @@ def scrub_use_data(detail: dict[str, Any]) -> dict[str, Any]:
 async def _scrub(
     session: AsyncSession, sql_table: SqlTable, link: LicenceLink, licence_id: uuid.UUID
 ) -> int:
-    entries = await session.execute(
-        select(sql_table.c.id, sql_table.c.detail).where(link.rows_about(sql_table, licence_id))
-    )
     scrubbed = 0
-    for entry_id, detail in entries.all():
+    for entry_id, detail in await repository.details_about(session, sql_table, link, licence_id):
         cleaned = scrub_use_data(detail)
         if cleaned is not detail:
-            await session.execute(
-                update(sql_table).where(sql_table.c.id == entry_id).values(detail=cleaned)
-            )
+            await repository.replace_detail(session, sql_table, entry_id, cleaned)
             scrubbed += 1
     return scrubbed
-
-
-async def _delete(
-    session: AsyncSession, sql_table: SqlTable, link: LicenceLink, licence_id: uuid.UUID
-) -> int:
-    result = await session.execute(delete(sql_table).where(link.rows_about(sql_table, licence_id)))
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 # Children before their parents, so each table's count is what it held, not what
@@ -86,14 +74,10 @@ async def erase_licence_data(
     """Remove every row about the licence's use, and the licence too if asked.
 
     Call `settle` once the transaction has committed."""
-    if session.get_bind().dialect.name == "sqlite":
-        # Deleted rows are overwritten with zeros, not left in free pages of the file.
-        await session.execute(text("PRAGMA secure_delete = ON"))
-    # FOR NO KEY UPDATE: waits for a seat check on this licence to finish, without
+    await repository.overwrite_deleted_rows(session)
+    # The seat check's lock: waits for a seat check on this licence to finish, without
     # holding up the batch writer, whose machine upserts need only a key-share lock.
-    licence = await session.scalar(
-        select(Licence).where(Licence.id == licence_id).with_for_update(key_share=True)
-    )
+    licence = await licences.lock_for_seat_check(session, licence_id)
     if licence is None:
         raise NotFound("No such licence")
     order = _children_first()
@@ -103,7 +87,9 @@ async def erase_licence_data(
         if link.on_erasure is OnErasure.SCRUB:
             scrubbed[table.name] = await _scrub(session, sql_table, link, licence_id)
         elif link.on_erasure is OnErasure.DELETE or delete_licence:
-            erased[table.name] = await _delete(session, sql_table, link, licence_id)
+            erased[table.name] = await repository.delete_rows_about(
+                session, sql_table, link, licence_id
+            )
     # The hot path must not answer from a cache that still lists an erased machine.
     await mark_changed(session, licence_id)
     erasure = Erasure(erased, scrubbed, licence_deleted=delete_licence)
@@ -123,11 +109,4 @@ async def settle(database: Database) -> None:
     """After an erasure commits: on SQLite, move the zeroed pages into the database file
     and empty the write-ahead log, whose older frames still hold the erased rows.
     (PostgreSQL reuses the space of deleted rows as autovacuum reclaims it.)"""
-    if database.dialect != "sqlite":
-        return
-    async with database.engine.connect() as connection:
-        # On the driver's connection: a checkpoint cannot run inside a transaction.
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    await repository.checkpoint_wal(database)

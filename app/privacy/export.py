@@ -14,12 +14,12 @@ from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import Select, select
 from sqlalchemy import Table as SqlTable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import audit
 from app.licences.service import get_licence
+from app.privacy import repository
 from app.privacy.inventory import INVENTORY, LicenceLink, Nesting, Table
 from app.privacy.tables import metadata
 
@@ -35,13 +35,6 @@ def linked_tables() -> Iterator[tuple[Table, LicenceLink, SqlTable]]:
     for table in INVENTORY:
         if table.licence is not None:
             yield table, table.licence, metadata.tables[table.name]
-
-
-def rows_about(sql_table: SqlTable, link: LicenceLink, licence_id: uuid.UUID) -> Select[Any]:
-    # Ordered by the key, or for a table without one (pings) by its columns, which
-    # its (licence_id, received_at) index serves.
-    order = list(sql_table.primary_key.columns) or list(sql_table.columns)
-    return select(sql_table).where(link.rows_about(sql_table, licence_id)).order_by(*order)
 
 
 def _uuid_as_text(value: object) -> str:
@@ -77,7 +70,7 @@ async def _nested_children(
         if link.nested_in is None:
             continue
         by_parent: ByParent = defaultdict(list)
-        for row in (await session.execute(rows_about(sql_table, link, licence_id))).mappings():
+        for row in await repository.read_rows_about(session, sql_table, link, licence_id):
             child = _record(row)
             by_parent[_child_key(child, link.nested_in)].append(child)
         children[link.nested_in.parent].append((link.nested_in, by_parent))
@@ -106,8 +99,7 @@ async def write_export(
         if not single:
             out.write(b"[")
         counts[link.export_key] = 0
-        stream = await session.stream(rows_about(sql_table, link, licence_id))
-        async for mapping in stream.mappings():
+        async for mapping in repository.stream_rows_about(session, sql_table, link, licence_id):
             row = _record(mapping)
             for nesting, by_parent in children.get(table.name, []):
                 row[nesting.key] = by_parent.get(_parent_key(row, nesting), [])

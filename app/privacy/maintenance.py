@@ -9,21 +9,16 @@ machine and rollup expiry.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
-
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.clock import Clock
 from app.core.database import Database
 from app.core.pseudonyms import destroy_expired_day_keys
 from app.core.settings import Settings
 from app.ingest.repository import ensure_ping_partitions
-from app.privacy import retention
+from app.privacy import repository, retention
 
 logger = logging.getLogger("callhome.maintenance")
 
@@ -51,24 +46,6 @@ class MaintenanceReport:
         return ", ".join(f"{value} {name.replace('_', ' ')}" for name, value in counts.items())
 
 
-@contextlib.asynccontextmanager
-async def exclusive(engine: AsyncEngine, lock_id: int) -> AsyncIterator[bool]:
-    """Yield True to the one process holding the advisory lock, False to the others."""
-    if engine.dialect.name != "postgresql":
-        yield True
-        return
-    async with engine.connect() as connection:
-        held = bool(
-            await connection.scalar(text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id})
-        )
-        try:
-            yield held
-        finally:
-            if held:
-                await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
-            await connection.commit()
-
-
 async def create_partitions_ahead(database: Database, now: dt.datetime) -> int:
     """The ping partitions of today and the coming days (PostgreSQL); how many were new."""
     async with database.engine.begin() as connection:
@@ -85,7 +62,7 @@ async def run_maintenance(
 ) -> MaintenanceReport:
     """One run of every step, in an order that matters: a day is rolled up before
     its pings may expire."""
-    async with exclusive(database.engine, MAINTENANCE_LOCK_ID) as held:
+    async with repository.exclusive(database.engine, MAINTENANCE_LOCK_ID) as held:
         if not held:
             return MaintenanceReport(ran=False)
         created = await create_partitions_ahead(database, now)

@@ -5,7 +5,7 @@ from app.abuse.models import AbuseReport, AbuseReportEvent, AbuseSuspect
 from app.core.audit import AuditEntry
 from app.core.auth.models import StaffSession, StaffToken
 from app.core.database import Base
-from app.core.pseudonyms import DayKey
+from app.core.models import DayKey
 from app.ingest.models import DailyUsage, pings
 from app.licences.models import Licence, Machine
 from app.releases.models import FeedDelta, FeedVersion, Release

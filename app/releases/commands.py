@@ -13,7 +13,7 @@ from app.core.commands import CLI_ACTOR, JsonFlag, emit, emit_page, in_session, 
 from app.core.pagination import DEFAULT_LIMIT
 from app.core.schemas import PRODUCT_PATTERN
 from app.core.settings import Settings
-from app.releases import repository, service
+from app.releases import service
 from app.releases.models import FeedVersion, Release
 from app.releases.schemas import (
     FeedVersionCreate,
@@ -98,8 +98,8 @@ def releases_list(
     """List releases, newest first."""
 
     async def work(session: AsyncSession, _: Settings) -> tuple[list[Release], str | None]:
-        wanted = repository.ReleaseFilter(product=product, channel=channel)
-        return await repository.list_releases(session, wanted, cursor=cursor, limit=limit)
+        wanted = service.ReleaseFilter(product=product, channel=channel)
+        return await service.list_releases(session, wanted, cursor=cursor, limit=limit)
 
     rows, next_cursor = in_session(work)
     emit_page(
@@ -189,7 +189,7 @@ def feeds_list(
 ) -> None:
     """List the feeds, or one feed's versions, newest first."""
     if feed is None:
-        summaries = in_session(lambda session, _: repository.feed_summaries(session))
+        summaries = in_session(lambda session, _: service.feed_summaries(session))
         items = [
             {"feed": name, "latest_version": latest, "versions": count}
             for name, latest, count in summaries
@@ -201,7 +201,7 @@ def feeds_list(
         return
 
     async def work(session: AsyncSession, _: Settings) -> tuple[list[FeedVersion], str | None]:
-        return await repository.list_feed_versions(session, feed, cursor=cursor, limit=limit)
+        return await service.list_feed_versions(session, feed, cursor=cursor, limit=limit)
 
     rows, next_cursor = in_session(work)
     emit_page(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,20 +38,20 @@ async def get_feed_version(session: AsyncSession, feed: str, version: int) -> Fe
     return await session.get(FeedVersion, (feed, version))
 
 
-@dataclass(frozen=True)
-class ReleaseFilter:
-    product: str | None = None
-    channel: str | None = None
-
-
 async def list_releases(
-    session: AsyncSession, wanted: ReleaseFilter, *, cursor: str | None, limit: int
+    session: AsyncSession,
+    *,
+    product: str | None,
+    channel: str | None,
+    cursor: str | None,
+    limit: int,
 ) -> tuple[list[Release], str | None]:
+    """Newest first, by keyset; each filter given narrows the list."""
     query = select(Release)
-    if wanted.product:
-        query = query.where(Release.product == wanted.product)
-    if wanted.channel:
-        query = query.where(Release.channel == wanted.channel)
+    if product:
+        query = query.where(Release.product == product)
+    if channel:
+        query = query.where(Release.channel == channel)
     return await newest_first(
         session, query, Release.created_at, Release.id, cursor=cursor, limit=limit
     )

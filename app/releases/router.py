@@ -26,7 +26,7 @@ from app.core.schemas import PRODUCT_PATTERN
 from app.core.signing import SIGNATURE_HEADER, Signer
 from app.licences.cache import LicenceSnapshot, licence_status
 from app.licences.lookup import LicenceLookupDep
-from app.releases import repository, service
+from app.releases import service
 from app.releases.auth import ReleasesWriter
 from app.releases.catalog import CatalogDep
 from app.releases.schemas import (
@@ -70,10 +70,8 @@ async def list_releases(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> ReleasePage:
-    wanted = repository.ReleaseFilter(product=product, channel=channel)
-    releases, next_cursor = await repository.list_releases(
-        session, wanted, cursor=cursor, limit=limit
-    )
+    wanted = service.ReleaseFilter(product=product, channel=channel)
+    releases, next_cursor = await service.list_releases(session, wanted, cursor=cursor, limit=limit)
     return ReleasePage(
         items=[ReleaseOut.model_validate(release) for release in releases],
         next_cursor=next_cursor,
@@ -108,7 +106,7 @@ async def publish_feed_version(
 
 @admin_router.get("/feeds")
 async def list_feeds(_: ReleasesWriter, session: ReadSession) -> FeedList:
-    summaries = await repository.feed_summaries(session)
+    summaries = await service.feed_summaries(session)
     return FeedList(
         items=[
             FeedSummary(feed=feed, latest_version=latest, versions=count)
@@ -125,7 +123,7 @@ async def list_feed_versions(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> FeedVersionPage:
-    versions, next_cursor = await repository.list_feed_versions(
+    versions, next_cursor = await service.list_feed_versions(
         session, feed, cursor=cursor, limit=limit
     )
     return FeedVersionPage(

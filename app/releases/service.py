@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core import audit
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.pagination import DEFAULT_LIMIT
 from app.releases import repository
 from app.releases.catalog import FeedEntry, Loader, ReleaseEntry, mark_changed
 from app.releases.models import FeedDelta, FeedVersion, Release
@@ -60,6 +61,24 @@ async def publish_release(
     )
     await mark_changed(session, ReleaseEntry.of(release))
     return release
+
+
+@dataclass(frozen=True)
+class ReleaseFilter:
+    product: str | None = None
+    channel: str | None = None
+
+
+async def list_releases(
+    session: AsyncSession,
+    wanted: ReleaseFilter,
+    *,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> tuple[list[Release], str | None]:
+    return await repository.list_releases(
+        session, product=wanted.product, channel=wanted.channel, cursor=cursor, limit=limit
+    )
 
 
 async def get_release(session: AsyncSession, release_id: uuid.UUID) -> Release:
@@ -144,6 +163,18 @@ async def publish_feed_version(
     )
     await mark_changed(session, FeedEntry.of(feed_version))
     return feed_version
+
+
+async def feed_summaries(session: AsyncSession) -> list[tuple[str, int, int]]:
+    """(feed, latest version, number of versions) for every feed, by name."""
+    return await repository.feed_summaries(session)
+
+
+async def list_feed_versions(
+    session: AsyncSession, feed: str, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+) -> tuple[list[FeedVersion], str | None]:
+    """Newest version first, by keyset."""
+    return await repository.list_feed_versions(session, feed, cursor=cursor, limit=limit)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from app.licences import service as licences
 from app.licences.cache import LicenceSnapshot, licence_status
 from app.licences.models import LicenceStatus
 from app.licences.schemas import MACHINE_REF_PATTERN
-from app.releases import repository as release_repository
 from app.releases import service as releases
 from app.web import usage_chart
 from app.web.auth import (
@@ -352,5 +351,5 @@ async def release_page(request: Request, staff: ReleasesPage, session: ReadSessi
         "releases.html",
         staff,
         tracks=await releases.release_tracks(session),
-        feeds=await release_repository.feed_summaries(session),
+        feeds=await releases.feed_summaries(session),
     )

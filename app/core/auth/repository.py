@@ -52,3 +52,8 @@ async def session_with_token_for_update(
 
 async def delete_session(session: AsyncSession, id_hash: str) -> None:
     await session.execute(delete(StaffSession).where(StaffSession.id_hash == id_hash))
+
+
+async def drop_session(session: AsyncSession, staff_session: StaffSession) -> None:
+    """Delete a session already loaded (and locked) in this transaction."""
+    await session.delete(staff_session)

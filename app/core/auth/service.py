@@ -152,7 +152,7 @@ async def resume_session(
     staff_session, token = found
     idle_until = staff_session.last_used_at + dt.timedelta(seconds=settings.staff_session_idle_s)
     if not is_usable(token, now) or now >= staff_session.expires_at or now >= idle_until:
-        await session.delete(staff_session)
+        await repository.drop_session(session, staff_session)
         return None
     staff_session.last_used_at = now
     page_session = PageSession(

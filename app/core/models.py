@@ -1,0 +1,20 @@
+"""Core's own table: the day keys behind each day's network pseudonyms."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, LargeBinary
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, UtcDateTime
+
+
+class DayKey(Base):
+    """A random key per UTC day for net_id; destroyed 48 hours after the day begins."""
+
+    __tablename__ = "day_keys"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,245 @@
+"""The SQL that reads or removes across every domain's tables: usage, export, erasure, expiry."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    Table,
+    delete,
+    distinct,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from app.core.database import Database, JsonDocument
+from app.ingest.models import DailyUsage, pings
+from app.licences.models import Licence, Machine
+from app.privacy.inventory import LicenceLink
+
+# -- usage ----------------------------------------------------------------------
+
+
+class UtcDay(FunctionElement[dt.date]):
+    """The UTC calendar day of a timestamp, on both stores."""
+
+    type = Date()
+    name = "utc_day"
+    inherit_cache = True
+
+
+@compiles(UtcDay, "postgresql")
+def _utc_day_postgresql(element: UtcDay, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC')::date"
+
+
+@compiles(UtcDay, "sqlite")
+def _utc_day_sqlite(element: UtcDay, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite holds UTC timestamps as naive text, which date() reads as they are.
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+class DistinctValues(FunctionElement[Any]):
+    """The distinct values of a column in a group, as a JSON list."""
+
+    type = JsonDocument
+    name = "distinct_values"
+    inherit_cache = True
+
+
+@compiles(DistinctValues, "postgresql")
+def _distinct_values_postgresql(element: DistinctValues, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"jsonb_agg(DISTINCT {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(DistinctValues, "sqlite")
+def _distinct_values_sqlite(element: DistinctValues, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_array(DISTINCT {compiler.process(element.clauses, **kw)})"
+
+
+def _start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def _usage_query(first_day: dt.date, last_day: dt.date) -> Select[Any]:
+    day = UtcDay(pings.c.received_at)
+    return (
+        select(
+            pings.c.licence_id,
+            day.label("day"),
+            func.count().label("pings"),
+            func.count(distinct(pings.c.machine_id)).label("machines"),
+            func.count(distinct(pings.c.net_id)).label("networks"),
+            func.max(pings.c.user_count).label("peak_users"),
+            DistinctValues(pings.c.version).label("versions"),
+        )
+        .where(
+            pings.c.received_at >= _start(first_day),
+            pings.c.received_at < _start(last_day + dt.timedelta(days=1)),
+            # Pings of a licence deleted meanwhile are usage of nothing.
+            pings.c.licence_id.in_(select(Licence.id)),
+        )
+        .group_by(pings.c.licence_id, day)
+        .order_by(day, pings.c.licence_id)
+    )
+
+
+async def usage_by_day(
+    session: AsyncSession,
+    first_day: dt.date,
+    last_day: dt.date,
+    *,
+    licence_id: uuid.UUID | None = None,
+) -> Sequence[Any]:
+    """Raw pings summed up per licence and UTC day: (licence_id, day, pings, machines,
+    networks, peak_users, versions), oldest day first."""
+    query = _usage_query(first_day, last_day)
+    if licence_id is not None:
+        query = query.where(pings.c.licence_id == licence_id)
+    rows: Sequence[Any] = (await session.execute(query)).all()
+    return rows
+
+
+# -- one licence's rows, walked from the inventory ------------------------------
+
+
+def rows_about(sql_table: Table, link: LicenceLink, licence_id: uuid.UUID) -> Select[Any]:
+    # Ordered by the key, or for a table without one (pings) by its columns, which
+    # its (licence_id, received_at) index serves.
+    order = list(sql_table.primary_key.columns) or list(sql_table.columns)
+    return select(sql_table).where(link.rows_about(sql_table, licence_id)).order_by(*order)
+
+
+async def read_rows_about(
+    session: AsyncSession, sql_table: Table, link: LicenceLink, licence_id: uuid.UUID
+) -> list[Mapping[str, Any]]:
+    return list((await session.execute(rows_about(sql_table, link, licence_id))).mappings())
+
+
+async def stream_rows_about(
+    session: AsyncSession, sql_table: Table, link: LicenceLink, licence_id: uuid.UUID
+) -> AsyncIterator[Mapping[str, Any]]:
+    """The rows one by one from a server-side cursor: a licence may hold millions of pings."""
+    stream = await session.stream(rows_about(sql_table, link, licence_id))
+    async for mapping in stream.mappings():
+        yield mapping
+
+
+async def details_about(
+    session: AsyncSession, sql_table: Table, link: LicenceLink, licence_id: uuid.UUID
+) -> list[tuple[Any, dict[str, Any]]]:
+    """(id, detail) of each audit entry about the licence."""
+    entries = await session.execute(
+        select(sql_table.c.id, sql_table.c.detail).where(link.rows_about(sql_table, licence_id))
+    )
+    return [(entry_id, detail) for entry_id, detail in entries.all()]
+
+
+async def replace_detail(
+    session: AsyncSession, sql_table: Table, entry_id: Any, detail: dict[str, Any]
+) -> None:
+    await session.execute(update(sql_table).where(sql_table.c.id == entry_id).values(detail=detail))
+
+
+async def delete_rows_about(
+    session: AsyncSession, sql_table: Table, link: LicenceLink, licence_id: uuid.UUID
+) -> int:
+    result = await session.execute(delete(sql_table).where(link.rows_about(sql_table, licence_id)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def overwrite_deleted_rows(session: AsyncSession) -> None:
+    if session.get_bind().dialect.name == "sqlite":
+        # Deleted rows are overwritten with zeros, not left in free pages of the file.
+        await session.execute(text("PRAGMA secure_delete = ON"))
+
+
+async def checkpoint_wal(database: Database) -> None:
+    """On SQLite, move the committed pages into the database file and empty the
+    write-ahead log, whose older frames still hold deleted rows."""
+    if database.dialect != "sqlite":
+        return
+    async with database.engine.connect() as connection:
+        # On the driver's connection: a checkpoint cannot run inside a transaction.
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+# -- expiry ---------------------------------------------------------------------
+
+
+async def _delete_expired(
+    database: Database, table: Table, expired: ColumnElement[bool], sqlite_batch: int
+) -> int:
+    """Delete the rows matching `expired`: `sqlite_batch` rows a transaction on SQLite,
+    whose single writer must not be held long; in one statement on PostgreSQL."""
+    if database.dialect == "postgresql":
+        async with database.engine.begin() as connection:
+            return int((await connection.execute(delete(table).where(expired))).rowcount)
+    rowid: ColumnElement[int] = literal_column("rowid")
+    batch = select(rowid).select_from(table).where(expired).limit(sqlite_batch)
+    deleted = 0
+    while True:
+        async with database.engine.begin() as connection:
+            # Expired rows are overwritten with zeros, not left in the file's free pages.
+            await connection.execute(text("PRAGMA secure_delete = ON"))
+            result = await connection.execute(delete(table).where(rowid.in_(batch)))
+        deleted += int(result.rowcount)
+        if result.rowcount < sqlite_batch:
+            return deleted
+
+
+async def expire_pings_before(database: Database, day: dt.date, *, sqlite_batch: int) -> int:
+    """Delete the pings received before `day` began (SQLite: PostgreSQL drops partitions)."""
+    return await _delete_expired(database, pings, pings.c.received_at < _start(day), sqlite_batch)
+
+
+async def expire_machines_unseen_since(
+    database: Database, unseen_since: dt.datetime, *, sqlite_batch: int
+) -> int:
+    table = Machine.__table__
+    assert isinstance(table, Table)
+    return await _delete_expired(database, table, table.c.last_seen_at < unseen_since, sqlite_batch)
+
+
+async def expire_rollups_before(database: Database, day: dt.date, *, sqlite_batch: int) -> int:
+    table = DailyUsage.__table__
+    assert isinstance(table, Table)
+    return await _delete_expired(database, table, table.c.day < day, sqlite_batch)
+
+
+# -- one maintenance run at a time ------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def exclusive(engine: AsyncEngine, lock_id: int) -> AsyncIterator[bool]:
+    """Yield True to the one process holding the advisory lock, False to the others."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    async with engine.connect() as connection:
+        held = bool(
+            await connection.scalar(text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id})
+        )
+        try:
+            yield held
+        finally:
+            if held:
+                await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
+            await connection.commit()
