@@ -24,9 +24,11 @@ from app.core.errors import (
     install_error_handlers,
     problem_responses,
     problem_schema,
+    render_problem,
 )
 from app.core.health import router as health_router
 from app.core.notifications import NotificationListener
+from app.core.outage import install_store_trouble_handler
 from app.core.pseudonyms import Pseudonyms
 from app.core.secrets import pseudonym_key
 from app.core.settings import Settings
@@ -148,6 +150,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.components = components
     install_error_handlers(app)
+    install_store_trouble_handler(app, render_problem)
     app.add_middleware(PingRoute)
     app.add_middleware(
         AccessLog, observe=metrics.observe_request if settings.metrics_enabled else None
