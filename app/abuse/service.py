@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,8 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.abuse.models import AbuseReport, AbuseReportEvent, ReportKind, ReportStatus
 from app.abuse.schemas import ReportChange, ReportDetail, ReportSort
 from app.core import audit
-from app.core.errors import Conflict, InvalidInput, NotFound
-from app.core.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from app.core.errors import Conflict, NotFound
+from app.core.pagination import (
+    DEFAULT_LIMIT,
+    CursorInt32,
+    CursorMoment,
+    decode_cursor,
+    encode_cursor,
+)
 from app.licences.models import Licence
 
 _NEXT_STATUSES = {
@@ -77,14 +83,11 @@ def _sort_key(sort: ReportSort) -> Any:
 
 
 def _after(sort: ReportSort, cursor: str) -> Any:
-    cursor_sort, value, report_id = decode_cursor(cursor, 3)
-    try:
-        if cursor_sort != sort.value:
-            raise ValueError(cursor_sort)
-        key = int(value) if sort is ReportSort.SEVERITY else dt.datetime.fromisoformat(value)
-        after = uuid.UUID(report_id)
-    except (TypeError, ValueError) as error:
-        raise InvalidInput("The cursor is not one this server issued") from error
+    key: int | dt.datetime
+    if sort is ReportSort.SEVERITY:
+        _, key, after = decode_cursor(cursor, tuple[Literal["severity"], CursorInt32, uuid.UUID])
+    else:
+        _, key, after = decode_cursor(cursor, tuple[Literal["last_seen"], CursorMoment, uuid.UUID])
     column = _sort_key(sort)
     return or_(column < key, and_(column == key, AbuseReport.id < after))
 
