@@ -17,7 +17,7 @@ logger = logging.getLogger("callhome.store")
 
 # What reaching the store can raise: the driver's refusal to connect is a bare OSError,
 # the pool's wait a TimeoutError of its own, everything the driver said a DBAPIError.
-STORE_ERRORS: tuple[type[BaseException], ...] = (
+STORE_ERRORS: tuple[type[Exception], ...] = (
     sqlalchemy.exc.DBAPIError,
     sqlalchemy.exc.TimeoutError,
     OSError,

@@ -8,6 +8,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, TypeVar
 
+from fastapi import Query
 from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, TypeAdapter
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +36,9 @@ def _in_utc(moment: dt.datetime) -> dt.datetime:
 CursorMoment = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 CursorInt32 = Annotated[int, Field(ge=0, le=2**31 - 1)]
 CursorInt64 = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+# A cursor on the wire: base64url text, so nothing else reaches the decoder.
+CursorQuery = Annotated[str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_=-]*$")]
 
 _NOT_OURS = "The cursor is not one this server issued"
 

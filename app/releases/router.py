@@ -21,7 +21,7 @@ from app.core.errors import (
     problem_responses,
 )
 from app.core.json import dumps
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorQuery
 from app.core.schemas import PRODUCT_PATTERN
 from app.core.signing import SIGNATURE_HEADER, Signer
 from app.licences.cache import LicenceSnapshot, licence_status
@@ -67,7 +67,7 @@ async def list_releases(
     session: ReadSession,
     product: Annotated[str | None, Query(pattern=PRODUCT_PATTERN)] = None,
     channel: Annotated[str | None, Query(pattern=CHANNEL_PATTERN)] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> ReleasePage:
     wanted = repository.ReleaseFilter(product=product, channel=channel)
@@ -122,7 +122,7 @@ async def list_feed_versions(
     feed: FeedName,
     _: ReleasesWriter,
     session: ReadSession,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> FeedVersionPage:
     versions, next_cursor = await repository.list_feed_versions(
