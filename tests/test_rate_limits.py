@@ -18,7 +18,7 @@ from app.ping.ratelimit import WindowCounts
 from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
-from tests.support.pings import ping_body, send_ping
+from tests.support.pings import JSON_HEADERS, ping_body, send_ping
 from tests.support.server import free_port
 from tests.support.stores import Store
 
@@ -43,7 +43,9 @@ def limited(store: Store, **limits: Any) -> Settings:
 
 
 async def ping(http: httpx.AsyncClient, key: str, machine: str = "pc-1") -> httpx.Response:
-    return await http.post("/v1/ping", content=json.dumps(ping_body(key, machine=machine)))
+    return await http.post(
+        "/v1/ping", content=json.dumps(ping_body(key, machine=machine)), headers=JSON_HEADERS
+    )
 
 
 def assert_rate_limited(response: httpx.Response) -> int:

@@ -19,7 +19,7 @@ from tests.support.clocks import FrozenClock
 from tests.support.dumps import count_pings
 from tests.support.faults import CuttableProxy
 from tests.support.licences import create_licence
-from tests.support.pings import ping_body, verify_signature
+from tests.support.pings import JSON_HEADERS, ping_body, verify_signature
 from tests.support.stores import Store
 from tests.support.tokens import issue_token
 
@@ -27,7 +27,9 @@ from tests.support.tokens import issue_token
 async def fire(http: httpx.AsyncClient, app: FastAPI, key: str, count: int) -> list[int]:
     async def one(n: int) -> int:
         response = await http.post(
-            "/v1/ping", content=json.dumps(ping_body(key, machine=f"pc-{n % 3}"))
+            "/v1/ping",
+            content=json.dumps(ping_body(key, machine=f"pc-{n % 3}")),
+            headers=JSON_HEADERS,
         )
         if response.status_code == 200:
             verify_signature(app, response)
