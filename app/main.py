@@ -24,10 +24,13 @@ from app.core.errors import (
     install_error_handlers,
     problem_responses,
     problem_schema,
+    render_problem,
 )
 from app.core.health import router as health_router
 from app.core.notifications import NotificationListener
-from app.core.pseudonyms import Pseudonyms
+from app.core.outage import install_store_trouble_handler
+from app.core.pseudonyms import NetworkIds, Pseudonyms
+from app.core.ratelimit import RateLimiter
 from app.core.secrets import pseudonym_key
 from app.core.settings import Settings
 from app.core.signing import Signer, load_signer
@@ -37,7 +40,6 @@ from app.licences.changes import on_commit
 from app.licences.listener import follow_licence_changes
 from app.licences.lookup import LicenceLookup
 from app.licences.router import router as licences_router
-from app.ping.ratelimit import RateLimiter
 from app.ping.router import PingRoute
 from app.ping.router import document as document_ping
 from app.ping.router import router as ping_router
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             observe=steering.observe_commit,
         )
         limiter = components.replace(RateLimiter, RateLimiter(settings, clock))
+        networks = components.replace(NetworkIds, NetworkIds(database=database, settings=settings))
         catalog = release_catalog.Catalog(
             catalog_loader(database.sessions),
             refresh_interval_s=None if settings.is_postgresql else settings.catalog_refresh_s,
@@ -100,7 +103,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         abuse = components.replace(AbuseWorker, AbuseWorker(database, settings, clock))
         licences = components.replace(
             LicenceLookup,
-            LicenceLookup(database=database, cache=cache, clock=clock, settings=settings),
+            LicenceLookup(
+                database=database, cache=cache, clock=clock, settings=settings, limiter=limiter
+            ),
         )
         pings = PingService(
             settings=settings,
@@ -113,6 +118,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             catalog=catalog,
             findings=abuse.findings,
             limiter=limiter,
+            networks=networks,
             steering=steering,
         )
         components.replace(PingService, pings)
@@ -148,6 +154,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.components = components
     install_error_handlers(app)
+    install_store_trouble_handler(app, render_problem)
     app.add_middleware(PingRoute)
     app.add_middleware(
         AccessLog, observe=metrics.observe_request if settings.metrics_enabled else None

@@ -168,7 +168,11 @@ async def warm_up(port: int, bodies: list[str]) -> None:
                 # a repeated ping is harmless.
                 for attempt in range(3):
                     try:
-                        response = await http.post("/v1/ping", content=body)
+                        response = await http.post(
+                            "/v1/ping",
+                            content=body,
+                            headers={"Content-Type": "application/json"},
+                        )
                         break
                     except httpx.TransportError:
                         if attempt == 2:

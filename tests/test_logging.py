@@ -6,6 +6,7 @@ import json
 
 import httpx
 
+from tests.support.pings import JSON_HEADERS
 from tests.support.server import serve
 from tests.support.stores import Store
 
@@ -15,7 +16,7 @@ def test_served_logs_are_json_with_a_server_made_request_id(store: Store) -> Non
         response = httpx.post(
             f"{server.base_url}/v1/ping",
             content=b'{"not": "a ping"}',
-            headers={"X-Request-ID": "client-chosen-id-1234"},
+            headers={**JSON_HEADERS, "X-Request-ID": "client-chosen-id-1234"},
         )
         assert response.status_code == 422
         sent_id = response.headers["x-request-id"]

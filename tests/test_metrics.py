@@ -14,7 +14,7 @@ from app.main import create_app
 from app.privacy.inventory import METRICS, RUNTIME_METRIC_PREFIXES
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
-from tests.support.pings import ping_body, send_ping
+from tests.support.pings import JSON_HEADERS, ping_body, send_ping
 from tests.support.server import serve
 from tests.support.stores import Store
 from tests.support.tokens import bearer, staff_token
@@ -69,7 +69,11 @@ async def test_refusals_are_counted_by_the_limit_passed(store: Store, clock: Fro
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             before = await scrape(http)
             for _ in range(2):
-                await http.post("/v1/ping", content=json.dumps(ping_body("SOME-UNKNOWN-KEY")))
+                await http.post(
+                    "/v1/ping",
+                    content=json.dumps(ping_body("SOME-UNKNOWN-KEY")),
+                    headers=JSON_HEADERS,
+                )
             after = await scrape(http)
     refused = {"kind": "network"}
     assert (
@@ -102,6 +106,7 @@ def test_several_workers_are_summed(store: Store) -> None:
             answer = httpx.post(
                 f"{server.base_url}/v1/ping",
                 content=json.dumps(ping_body(key, machine=f"pc-{n}")),
+                headers=JSON_HEADERS,
             )
             assert answer.status_code == 200, answer.text
         for _ in range(4):

@@ -21,7 +21,7 @@ from app.licences.models import Machine
 from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
-from tests.support.pings import ping_body, send_ping, verify_signature
+from tests.support.pings import JSON_HEADERS, ping_body, send_ping, verify_signature
 from tests.support.stores import Store
 from tests.support.tokens import staff_headers
 
@@ -209,7 +209,7 @@ async def test_two_servers_never_admit_more_than_the_limit(
 async def test_the_signature_binds_the_exact_bytes(client: httpx.AsyncClient, app: FastAPI) -> None:
     licence = await create_licence(client, app)
     body = json.dumps(ping_body(licence["key"], nonce="n" * 20)).encode()
-    response = await client.post("/v1/ping", content=body)
+    response = await client.post("/v1/ping", content=body, headers=JSON_HEADERS)
     answer = verify_signature(app, response)
     assert answer["nonce"] == "n" * 20
     header = dict(
@@ -235,7 +235,7 @@ async def test_a_ping_without_nonce_gets_null(client: httpx.AsyncClient, app: Fa
 async def test_oversize_bodies_get_413(client: httpx.AsyncClient, app: FastAPI) -> None:
     licence = await create_licence(client, app)
     body = ping_body(licence["key"], padding="x" * 100 * 1024)
-    response = await client.post("/v1/ping", content=json.dumps(body))
+    response = await client.post("/v1/ping", content=json.dumps(body), headers=JSON_HEADERS)
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -243,9 +243,41 @@ async def test_oversize_bodies_get_413(client: httpx.AsyncClient, app: FastAPI) 
         for _ in range(30):
             yield b" " * 200  # no Content-Length: refused when it passes the limit
 
-    streamed = await client.post("/v1/ping", content=chunks())
+    streamed = await client.post("/v1/ping", content=chunks(), headers=JSON_HEADERS)
     assert streamed.status_code == 413
     assert await stored_pings(app) == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+     "multipart/form-data; boundary=x", "application/jsonx", "application/json-patch+json"],
+)  # fmt: skip
+async def test_a_ping_that_is_not_json_gets_415(
+    client: httpx.AsyncClient, app: FastAPI, content_type: str | None
+) -> None:
+    """What a browser may send across sites without asking first is no ping."""
+    licence = await create_licence(client, app)
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = await client.post(
+        "/v1/ping", content=json.dumps(ping_body(licence["key"])), headers=headers
+    )
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/problem+json"
+    assert await stored_pings(app) == 0
+
+
+async def test_json_with_a_charset_is_a_ping(client: httpx.AsyncClient, app: FastAPI) -> None:
+    licence = await create_licence(client, app)
+    headers = {"Content-Type": "Application/JSON; charset=utf-8"}
+    await send_ping(client, app, ping_body(licence["key"]), headers=headers)
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE"])
+async def test_other_methods_on_the_ping_get_405(client: httpx.AsyncClient, method: str) -> None:
+    response = await client.request(method, "/v1/ping")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
 
 
 async def test_concurrent_pings_are_each_stored_once(

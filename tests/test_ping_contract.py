@@ -17,7 +17,7 @@ from app.licences.models import Machine
 from app.licences.schemas import LicenceCreate
 from app.licences.service import create_licence, find_by_key
 from tests.support import app_parts
-from tests.support.pings import computer_id
+from tests.support.pings import JSON_HEADERS, computer_id
 
 VALID = {
     "licence_key": "CONTRACT-TEST-KEY",
@@ -100,7 +100,7 @@ async def ensure_licence(app: FastAPI) -> None:
 
 async def test_the_valid_body_is_stored(client: httpx.AsyncClient, app: FastAPI) -> None:
     await ensure_licence(app)
-    response = await client.post("/v1/ping", content=json.dumps(VALID))
+    response = await client.post("/v1/ping", content=json.dumps(VALID), headers=JSON_HEADERS)
     assert response.status_code == 200
     assert json.loads(response.content)["licence"]["status"] == "valid"
     async with app_parts.database(app).sessions() as session:
@@ -117,7 +117,7 @@ async def test_broken_pings_are_refused_and_write_nothing(
     client: httpx.AsyncClient, app: FastAPI, body: Any
 ) -> None:
     await ensure_licence(app)
-    response = await client.post("/v1/ping", content=json.dumps(body))
+    response = await client.post("/v1/ping", content=json.dumps(body), headers=JSON_HEADERS)
     assert 400 <= response.status_code < 500
     assert response.headers["content-type"] == "application/problem+json"
     assert "Callhome-Signature" not in response.headers
@@ -128,7 +128,9 @@ async def test_broken_pings_are_refused_and_write_nothing(
 
 async def test_not_json_at_all(client: httpx.AsyncClient) -> None:
     for content in (b"", b"{", b"\xff\xfe", b"licence_key=ABC"):
-        response = await client.post("/v1/ping", content=content)
+        response = await client.post("/v1/ping", content=content, headers=JSON_HEADERS)
         assert response.status_code == 422
-    bad_length = await client.post("/v1/ping", content=b"{}", headers={"Content-Length": "x"})
+    bad_length = await client.post(
+        "/v1/ping", content=b"{}", headers={**JSON_HEADERS, "Content-Length": "x"}
+    )
     assert bad_length.status_code == 400

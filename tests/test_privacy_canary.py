@@ -17,7 +17,7 @@ from app.main import create_app
 from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.dumps import full_dump
-from tests.support.pings import ping_body, send_ping
+from tests.support.pings import JSON_HEADERS, ping_body, send_ping
 from tests.support.server import serve
 from tests.support.stores import Store
 from tests.support.tokens import staff_headers
@@ -111,11 +111,13 @@ async def _ping_through_every_door(app: FastAPI) -> list[str]:
         for key, computer in zip(CANARY_KEYS, CANARY_COMPUTERS, strict=True):
             await send_ping(http, app, ping_body(key, computer_id=computer))
         bad = ping_body(CANARY_KEYS[0], computer_id=CANARY_COMPUTERS[0], extra=DIRECT_V4)
-        refused = await http.post("/v1/ping", content=json.dumps(bad))
+        refused = await http.post("/v1/ping", content=json.dumps(bad), headers=JSON_HEADERS)
         assert refused.status_code == 422
         assert_no_canary("a 422 answer", refused.text)
         wrong = ping_body(CANARY_KEYS[0], computer_id=f"{CANARY_COMPUTERS[0]} @/etc/passwd")
-        assert (await http.post("/v1/ping", content=json.dumps(wrong))).status_code == 422
+        assert (
+            await http.post("/v1/ping", content=json.dumps(wrong), headers=JSON_HEADERS)
+        ).status_code == 422
     async with client_from(DIRECT_V6) as http:
         await send_ping(http, app, ping_body(CANARY_KEYS[0], computer_id=CANARY_COMPUTERS[0]))
     async with client_from(PROXY) as http:
@@ -137,14 +139,14 @@ def _ping_a_real_server(store: Store) -> tuple[str, str]:
         answer = httpx.post(
             f"{server.base_url}/v1/ping",
             content=json.dumps(body),
-            headers={"X-Forwarded-For": SERVED_V4},
+            headers={**JSON_HEADERS, "X-Forwarded-For": SERVED_V4},
         )
         assert answer.status_code == 200
         assert json.loads(answer.content)["licence"]["status"] == "valid"
         malformed = httpx.post(
             f"{server.base_url}/v1/ping/{SERVED_V4}",
             content=json.dumps({**body, "ip": SERVED_V4}),
-            headers={"X-Forwarded-For": SERVED_V4},
+            headers={**JSON_HEADERS, "X-Forwarded-For": SERVED_V4},
         )
         assert malformed.status_code == 404
         metrics_page = httpx.get(f"{server.base_url}/metrics").text

@@ -12,13 +12,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.core.ratelimit import WindowCounts
 from app.core.settings import Settings
 from app.main import create_app
-from app.ping.ratelimit import WindowCounts
 from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
-from tests.support.pings import ping_body, send_ping
+from tests.support.pings import JSON_HEADERS, ping_body, send_ping
 from tests.support.server import free_port
 from tests.support.stores import Store
 
@@ -43,7 +43,9 @@ def limited(store: Store, **limits: Any) -> Settings:
 
 
 async def ping(http: httpx.AsyncClient, key: str, machine: str = "pc-1") -> httpx.Response:
-    return await http.post("/v1/ping", content=json.dumps(ping_body(key, machine=machine)))
+    return await http.post(
+        "/v1/ping", content=json.dumps(ping_body(key, machine=machine)), headers=JSON_HEADERS
+    )
 
 
 def assert_rate_limited(response: httpx.Response) -> int:
@@ -172,3 +174,45 @@ async def test_without_redis_each_node_limits_alone_and_says_so_once(
     assert len(warnings) == 1
     assert "unreachable" in warnings[0].getMessage()
     assert "127.0.0.1" not in warnings[0].getMessage()
+
+
+NEWS_ROUTES = ("/v1/updates/mail?version=1.0.0", "/v1/feeds/spam?version=0")
+
+
+@pytest.mark.parametrize("route", NEWS_ROUTES)
+async def test_key_guessing_on_the_news_routes_meets_the_network_limit(
+    store: Store, clock: FrozenClock, route: str
+) -> None:
+    settings = limited(store, rate_limit_network_per_hour=6)
+    async with running(settings, clock) as app, client_from(app, "203.0.113.7") as http:
+        for guess in range(3):
+            await ping(http, f"GUESS-{guess:04d}-ABCD")  # the ping's budget is the same one
+        for guess in range(3):
+            wrong = await http.get(route, headers={"Authorization": f"Licence GUESS-{guess:04d}"})
+            assert wrong.status_code == 401
+        refused = await http.get(route, headers={"Authorization": "Licence GUESS-9999"})
+        assert_rate_limited(refused)
+        # The network is limited before any key is read: a right key waits too.
+        licence = await create_licence(http, app, entitlements=["spam"])
+        right = await http.get(route, headers={"Authorization": f"Licence {licence['key']}"})
+        assert_rate_limited(right)
+    async with running(settings, clock) as app, client_from(app, "198.51.100.7") as other:
+        licence = await create_licence(other, app, entitlements=["spam"])
+        right = await other.get(route, headers={"Authorization": f"Licence {licence['key']}"})
+        assert right.status_code == 200
+
+
+@pytest.mark.parametrize("route", NEWS_ROUTES)
+async def test_one_key_tried_from_many_networks_meets_the_key_limit(
+    store: Store, clock: FrozenClock, route: str
+) -> None:
+    settings = limited(store, rate_limit_licence_per_hour=4, rate_limit_machine_per_hour=1)
+    async with running(settings, clock) as app:
+        answers = []
+        for network in range(6):
+            async with client_from(app, f"198.51.{network}.7") as http:
+                answers.append(
+                    await http.get(route, headers={"Authorization": "Licence SAME-GUESS-0001"})
+                )
+        assert [answer.status_code for answer in answers[:4]] == [401] * 4
+        assert_rate_limited(answers[4])

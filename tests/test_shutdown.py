@@ -12,7 +12,7 @@ import httpx
 
 from app.core import auth
 from tests.support.dumps import count_pings
-from tests.support.pings import ping_body
+from tests.support.pings import JSON_HEADERS, ping_body
 from tests.support.server import serve
 from tests.support.stores import Store
 from tests.support.tokens import bearer, staff_token
@@ -40,7 +40,9 @@ def test_sigterm_under_load_loses_nothing_acknowledged(store: Store) -> None:
                     n += 1
                     body = json.dumps(ping_body(key, machine=f"w{worker}-{n % 50}"))
                     try:
-                        status = http.post("/v1/ping", content=body).status_code
+                        status = http.post(
+                            "/v1/ping", content=body, headers=JSON_HEADERS
+                        ).status_code
                     except httpx.TransportError:
                         status = 0
                     with lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, and_, distinct, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
@@ -21,8 +21,7 @@ from app.abuse.models import (
 )
 from app.abuse.schemas import ReportSort
 from app.core.database import dialect_insert
-from app.core.errors import InvalidInput
-from app.core.pagination import decode_cursor, encode_cursor
+from app.core.pagination import CursorInt32, CursorMoment, decode_cursor, encode_cursor
 from app.ingest.models import pings
 from app.licences.models import Licence, Machine
 from app.licences.repository import seat_held
@@ -284,14 +283,11 @@ def _sort_key(sort: ReportSort) -> Any:
 
 
 def _after(sort: ReportSort, cursor: str) -> Any:
-    cursor_sort, value, report_id = decode_cursor(cursor, 3)
-    try:
-        if cursor_sort != sort.value:
-            raise ValueError(cursor_sort)
-        key = int(value) if sort is ReportSort.SEVERITY else dt.datetime.fromisoformat(value)
-        after = uuid.UUID(report_id)
-    except (TypeError, ValueError) as error:
-        raise InvalidInput("The cursor is not one this server issued") from error
+    key: int | dt.datetime
+    if sort is ReportSort.SEVERITY:
+        _, key, after = decode_cursor(cursor, tuple[Literal["severity"], CursorInt32, uuid.UUID])
+    else:
+        _, key, after = decode_cursor(cursor, tuple[Literal["last_seen"], CursorMoment, uuid.UUID])
     column = _sort_key(sort)
     return or_(column < key, and_(column == key, AbuseReport.id < after))
 

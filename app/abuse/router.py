@@ -13,7 +13,7 @@ from app.abuse.models import ReportKind, ReportStatus
 from app.abuse.schemas import ReportChange, ReportDetail, ReportOut, ReportPage, ReportSort
 from app.core.deps import Now, ReadSession, WriteSession
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, problem_responses
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorQuery
 from app.core.schemas import PRODUCT_PATTERN, Moment
 
 router = APIRouter(
@@ -44,7 +44,7 @@ async def list_reports(
     session: ReadSession,
     wanted: Filter,
     sort: ReportSort = ReportSort.SEVERITY,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> ReportPage:
     views, next_cursor = await service.list_reports(

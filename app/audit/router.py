@@ -11,7 +11,7 @@ from app.audit.auth import AuditReader
 from app.audit.schemas import AuditEntryOut, AuditPage
 from app.core.deps import ReadSession
 from app.core.errors import Forbidden, InvalidInput, problem_responses
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorQuery
 from app.core.schemas import PRINTABLE_PATTERN, Moment
 
 router = APIRouter(
@@ -33,7 +33,7 @@ async def list_audit_log(
     target_id: Word = None,
     since: Moment | None = None,
     until: Moment | None = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> AuditPage:
     wanted = service.AuditFilter(

@@ -9,8 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import repository
 from app.core.audit import AuditEntry
-from app.core.errors import InvalidInput
-from app.core.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from app.core.pagination import DEFAULT_LIMIT, CursorInt64, decode_cursor, encode_cursor
 
 
 @dataclass(frozen=True)
@@ -33,10 +32,7 @@ async def list_entries(
     """Newest first by id, which only grows: new entries never shift a later page."""
     before_id = None
     if cursor:
-        (before,) = decode_cursor(cursor, 1)
-        if not isinstance(before, int) or isinstance(before, bool):
-            raise InvalidInput("The cursor is not one this server issued")
-        before_id = before
+        (before_id,) = decode_cursor(cursor, tuple[CursorInt64])
     rows = await repository.newest_entries(
         session,
         equal_to={

@@ -126,7 +126,7 @@ def describe_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     ]
 
 
-async def _handle_callhome_error(_: Request, exc: Exception) -> Response:
+async def render_problem(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, CallhomeError)
     return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.headers, **exc.extra)
 
@@ -157,7 +157,7 @@ async def _handle_http_error(_: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(CallhomeError, _handle_callhome_error)
+    app.add_exception_handler(CallhomeError, render_problem)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_error)
 

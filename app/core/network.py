@@ -3,34 +3,59 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from app.core.settings import IPNetwork
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 
 def is_trusted_proxy(address: str, proxies: Sequence[IPNetwork]) -> bool:
+    ip = parse_hop(address)
+    return ip is not None and any(ip in network for network in proxies)
+
+
+def parse_hop(hop: str) -> Address | None:
+    """An address as proxies write it (`ip`, `ip:port`, `[ipv6]:port`); None for
+    anything else (`unknown`, an obfuscated name)."""
+    hop = hop.strip().strip('"')
+    if hop.startswith("["):
+        hop = hop[1:].partition("]")[0]
+    elif hop.count(":") == 1:
+        hop = hop.partition(":")[0]
     try:
-        ip = ipaddress.ip_address(address)
+        return ipaddress.ip_address(hop)
     except ValueError:
-        return False
-    return any(ip in network for network in proxies)
+        return None
 
 
 def client_address(
-    peer: str | None, forwarded_for: str | None, proxies: Sequence[IPNetwork]
+    peer: str | None, forwarded_for: Iterable[str], proxies: Sequence[IPNetwork]
 ) -> str | None:
     """The first address, from the right, that is not one of our proxies.
 
-    Entries left of it were written by the client itself and are not believed.
+    `forwarded_for` is every X-Forwarded-For line in the order received: together they
+    are one list (RFC 7230 §3.2.2, as RFC 7239 reads Forwarded). Entries left of the
+    client's were written by the client itself and are not believed. An entry our proxy
+    could not name (`unknown`) ends the chain: the client's address is not known, and
+    None says so rather than lending it the proxy's.
     """
-    if peer is None or not forwarded_for or not is_trusted_proxy(peer, proxies):
+    hops = [hop for line in forwarded_for for hop in line.split(",") if hop.strip()]
+    if peer is None or not hops or not is_trusted_proxy(peer, proxies):
         return peer
-    hops = [hop.strip() for hop in forwarded_for.split(",")]
     for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return peer
-        if not is_trusted_proxy(hop, proxies):
-            return hop
-    return hops[0]
+        address = parse_hop(hop)
+        if address is None:
+            return None
+        if not any(address in network for network in proxies):
+            return str(address)
+    # Proxies all the way: the left-most is as near the client as anyone saw.
+    return str(parse_hop(hops[0]))
+
+
+def forwarded_proto(lines: Iterable[str]) -> str:
+    """X-Forwarded-Proto as our proxy set it: the right-most value; the ones before it
+    may come from the client."""
+    values = [value.strip().lower() for line in lines for value in line.split(",")]
+    values = [value for value in values if value]
+    return values[-1] if values else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -12,6 +13,8 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import day_keys_repository
+from app.core.database import Database, guarded
+from app.core.settings import Settings
 
 DAY_KEY_LIFETIME = dt.timedelta(hours=48)
 
@@ -67,6 +70,40 @@ class DayKeyRing:
         key = await day_keys_repository.day_key(session, day, secrets.token_bytes(32), now)
         self._keys = {day: key}
         return key
+
+
+# The net_id of a client whose address is not known: limited by nothing per network.
+UNKNOWN_NETWORK = "0" * 16
+
+
+class NetworkIds:
+    """The day's `net_id` of a client address, from today's key in memory (the store is
+    read once a day); what the ping stores and every per-network rate limit counts by."""
+
+    def __init__(self, *, database: Database, settings: Settings):
+        self._database = database
+        self._settings = settings
+        self._day_keys = DayKeyRing()
+        self._lock = asyncio.Lock()
+
+    async def of(self, address: str | None, now: dt.datetime) -> str:
+        if address is None:
+            return UNKNOWN_NETWORK
+        key = self._day_keys.cached(now.date())
+        if key is None:
+            key = await guarded(self._load_day_key(now), self._settings)
+        try:
+            return net_id(key, address)
+        except ValueError:
+            return UNKNOWN_NETWORK
+
+    async def _load_day_key(self, now: dt.datetime) -> bytes:
+        async with self._lock:
+            key = self._day_keys.cached(now.date())
+            if key is not None:
+                return key
+            async with self._database.sessions() as session, session.begin():
+                return await self._day_keys.load(session, now)
 
 
 async def destroy_expired_day_keys(session: AsyncSession, now: dt.datetime) -> int:

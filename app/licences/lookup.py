@@ -3,6 +3,7 @@ the in-process cache, from the store only on a miss, and a 503 rather than a han
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import Depends
@@ -10,23 +11,34 @@ from fastapi import Depends
 from app.core.clock import Clock
 from app.core.components import component
 from app.core.database import Database, guarded
+from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings
 from app.licences.cache import LicenceCache, LicenceState, load_state
 
 
 class LicenceLookup:
     def __init__(
-        self, *, database: Database, cache: LicenceCache, clock: Clock, settings: Settings
+        self,
+        *,
+        database: Database,
+        cache: LicenceCache,
+        clock: Clock,
+        settings: Settings,
+        limiter: RateLimiter,
     ):
         self._database = database
+        self._limiter = limiter
         self._cache = cache
         self._clock = clock
         self._settings = settings
 
-    async def by_key_hash(self, key_hash: str) -> LicenceState | None:
+    async def by_key_hash(self, key_hash: str, now: dt.datetime) -> LicenceState | None:
+        """The licence, once this key is within its rate limit (429 past it): a key that
+        matches nothing is limited too, so guessing costs the guesser, not the store."""
         found, state = self._cache.lookup(key_hash)
         if not found:
             state = await guarded(self._cache.load(key_hash, self._load), self._settings)
+        self._limiter.check_licence(key_hash, _machines(state), now)
         return state
 
     def remember(self, key_hash: str, state: LicenceState) -> None:
@@ -36,6 +48,13 @@ class LicenceLookup:
     async def _load(self, key_hash: str) -> LicenceState | None:
         async with self._database.sessions() as session:
             return await load_state(session, key_hash, self._clock.now())
+
+
+def _machines(state: LicenceState | None) -> int:
+    """What a licence's rate limit scales with: machines allowed, or seated if more."""
+    if state is None:
+        return 0
+    return max(state.licence.max_machines, len(state.seated))
 
 
 LicenceLookupDep = Annotated[LicenceLookup, Depends(component(LicenceLookup))]

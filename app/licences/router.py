@@ -9,7 +9,8 @@ from fastapi import APIRouter, Path, Query
 
 from app.core.deps import Now, PseudonymsDep, ReadSession, SettingsDep, WriteSession
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, problem_responses
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorQuery
+from app.core.schemas import PRINTABLE_PATTERN, PRODUCT_PATTERN
 from app.licences import service
 from app.licences.auth import LicencesReader, LicencesWriter
 from app.licences.models import LicenceStatus
@@ -57,10 +58,12 @@ async def create_licence(
 async def list_licences(
     _: LicencesReader,
     session: ReadSession,
-    product: Annotated[str | None, Query(max_length=32)] = None,
+    product: Annotated[str | None, Query(pattern=PRODUCT_PATTERN)] = None,
     status: LicenceStatus | None = None,
-    key_last4: Annotated[str | None, Query(min_length=4, max_length=4)] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    key_last4: Annotated[
+        str | None, Query(min_length=4, max_length=4, pattern=PRINTABLE_PATTERN)
+    ] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> LicencePage:
     wanted = service.LicenceFilter(product=product, status=status, key_last4=key_last4)

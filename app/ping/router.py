@@ -44,7 +44,38 @@ class BadContentLength(CallhomeError):
     title = "Content-Length is not a number"
 
 
-PING_ERRORS = (BadContentLength, PayloadTooLarge, InvalidInput, RateLimited, StoreUnavailable)
+class NotJson(CallhomeError):
+    # A browser may send text/plain (or no type) across sites without asking first:
+    # only a JSON body, which it must ask to send, can be a ping.
+    status = 415
+    code = "unsupported-media-type"
+    title = "A ping is sent as application/json"
+
+
+class PostOnly(CallhomeError):
+    status = 405
+    code = "http-405"
+    title = "Method not allowed"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Allow": "POST"})
+
+
+PING_ERRORS = (
+    BadContentLength,
+    NotJson,
+    PayloadTooLarge,
+    InvalidInput,
+    RateLimited,
+    StoreUnavailable,
+)
+
+
+def is_json(content_type: bytes | None) -> bool:
+    """`application/json`, with or without parameters (`; charset=utf-8`)."""
+    if content_type is None:
+        return False
+    return content_type.partition(b";")[0].strip().lower() == b"application/json"
 
 
 @dataclass(frozen=True)
@@ -79,19 +110,26 @@ class PingRoute:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PING_PATH or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["path"] != PING_PATH:
             await self.app(scope, receive, send)
             return
         scope["route"] = ServedBy(PING_PATH)
         components = components_of(scope["app"].state)
-        declared_length = forwarded_for = None
+        declared_length = content_type = None
+        forwarded_for: list[str] = []
         for name, value in scope["headers"]:
             if name == b"content-length":
                 declared_length = value
+            elif name == b"content-type":
+                content_type = value
             elif name == b"x-forwarded-for":
-                forwarded_for = value.decode("latin-1")
+                forwarded_for.append(value.decode("latin-1"))
         peer = scope.get("client")
         try:
+            if scope["method"] != "POST":
+                raise PostOnly()
+            if not is_json(content_type):
+                raise NotJson()
             body = await read_body(receive, declared_length, MAX_PING_BYTES)
             address = client_address(
                 peer[0] if peer else None, forwarded_for, components.get(Settings).trusted_proxies

@@ -7,7 +7,6 @@ record to the batch writer, sign, and answer once the record is durable.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import random
@@ -22,7 +21,8 @@ from app.core.clock import Clock, rfc3339
 from app.core.database import Database, guarded
 from app.core.errors import InvalidInput, describe_errors
 from app.core.json import dumps
-from app.core.pseudonyms import DayKeyRing, Pseudonyms, net_id
+from app.core.pseudonyms import NetworkIds, Pseudonyms
+from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings
 from app.core.signing import Signer
 from app.ingest.writer import BatchWriter, PingRecord
@@ -30,12 +30,9 @@ from app.licences.cache import LicenceSnapshot, LicenceState, licence_status
 from app.licences.lookup import LicenceLookup
 from app.licences.models import Seat
 from app.licences.seats import SeatDecision, claim_seat
-from app.ping.ratelimit import RateLimiter
 from app.ping.schemas import PingRequest
 from app.ping.steering import Steering
 from app.releases.catalog import Catalog
-
-UNKNOWN_NETWORK = "0" * 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +71,7 @@ class PingService:
         catalog: Catalog,
         findings: FindingsBuffer,
         limiter: RateLimiter,
+        networks: NetworkIds,
         steering: Steering,
     ):
         self._settings = settings
@@ -86,19 +84,16 @@ class PingService:
         self._catalog = catalog
         self._findings = findings
         self._limiter = limiter
+        self._networks = networks
         self._steering = steering
-        self._day_keys = DayKeyRing()
-        self._day_key_lock = asyncio.Lock()
 
     async def answer(self, body: bytes, address: str | None) -> SignedAnswer:
         ping = parse_ping(body)
         now = self._clock.now()
         key_hash = self._pseudonyms.key_hash(ping.licence_key)
-        network = await self._net_id(address, now)
-        if network != UNKNOWN_NETWORK:
-            self._limiter.check_network(network, now)
-        state = await self._licences.by_key_hash(key_hash)
-        self._limiter.check_licence(key_hash, _machines(state), now)
+        network = await self._networks.of(address, now)
+        self._limiter.check_network(network, now)
+        state = await self._licences.by_key_hash(key_hash, now)
         if state is None or state.licence.product != ping.product:
             metrics.count_ping("unknown", Seat.DENIED.value)
             return self._sign(_unknown_verdict(), ping, body, now, lease_until=None)
@@ -171,25 +166,6 @@ class PingService:
                 now=now,
             )
 
-    async def _net_id(self, address: str | None, now: dt.datetime) -> str:
-        if address is None:
-            return UNKNOWN_NETWORK
-        key = self._day_keys.cached(now.date())
-        if key is None:
-            key = await guarded(self._load_day_key(now), self._settings)
-        try:
-            return net_id(key, address)
-        except ValueError:
-            return UNKNOWN_NETWORK
-
-    async def _load_day_key(self, now: dt.datetime) -> bytes:
-        async with self._day_key_lock:
-            key = self._day_keys.cached(now.date())
-            if key is not None:
-                return key
-            async with self._database.sessions() as session, session.begin():
-                return await self._day_keys.load(session, now)
-
     def _sign(
         self,
         verdict: dict[str, Any],
@@ -227,13 +203,6 @@ class PingService:
         }
         answer_body = dumps(answer)
         return SignedAnswer(answer_body, self._signer.signature_header(answer_body))
-
-
-def _machines(state: LicenceState | None) -> int:
-    """What a licence's rate limit scales with: machines allowed, or seated if more."""
-    if state is None:
-        return 0
-    return max(state.licence.max_machines, len(state.seated))
 
 
 def users_over_limit(licence: LicenceSnapshot, user_count: int) -> bool:

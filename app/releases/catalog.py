@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.core import notifications
 from app.core.components import component
+from app.core.outage import is_store_trouble
 from app.licences.cache import LicenceSnapshot
 from app.releases.models import FeedVersion, Release
 
@@ -311,9 +312,15 @@ class Catalog:
             self._stale.clear()
             try:
                 await self.refresh()
-            except Exception:
+            except Exception as error:
                 # The last picture keeps serving; try again soon.
-                logger.exception("could not reread the release catalog")
+                if is_store_trouble(error):
+                    logger.warning(
+                        "could not reread the release catalog: store unavailable (%s)",
+                        type(error).__name__,
+                    )
+                else:
+                    logger.exception("could not reread the release catalog")
                 await asyncio.sleep(RETRY_DELAY_S)
                 self._stale.set()
 

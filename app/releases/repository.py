@@ -7,8 +7,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import InvalidInput
-from app.core.pagination import decode_cursor, encode_cursor, newest_first
+from app.core.pagination import CursorInt64, decode_cursor, encode_cursor, newest_first
 from app.releases.models import FeedVersion, Release
 
 
@@ -73,9 +72,7 @@ async def list_feed_versions(
     """Newest version first, by keyset."""
     query = select(FeedVersion).where(FeedVersion.feed == feed)
     if cursor:
-        (before,) = decode_cursor(cursor, 1)
-        if not isinstance(before, int):
-            raise InvalidInput("The cursor is not one this server issued")
+        (before,) = decode_cursor(cursor, tuple[CursorInt64])
         query = query.where(FeedVersion.version < before)
     query = query.order_by(FeedVersion.version.desc()).limit(limit + 1)
     rows = list(await session.scalars(query))

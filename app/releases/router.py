@@ -17,11 +17,13 @@ from app.core.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     StoreUnavailable,
     problem_responses,
 )
 from app.core.json import dumps
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorQuery
+from app.core.ratelimit import NetworkLimited
 from app.core.schemas import PRODUCT_PATTERN
 from app.core.signing import SIGNATURE_HEADER, Signer
 from app.licences.cache import LicenceSnapshot, licence_status
@@ -67,7 +69,7 @@ async def list_releases(
     session: ReadSession,
     product: Annotated[str | None, Query(pattern=PRODUCT_PATTERN)] = None,
     channel: Annotated[str | None, Query(pattern=CHANNEL_PATTERN)] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> ReleasePage:
     wanted = service.ReleaseFilter(product=product, channel=channel)
@@ -120,7 +122,7 @@ async def list_feed_versions(
     feed: FeedName,
     _: ReleasesWriter,
     session: ReadSession,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> FeedVersionPage:
     versions, next_cursor = await service.list_feed_versions(
@@ -151,10 +153,11 @@ class NotEntitled(CallhomeError):
 
 
 _LICENCE_HEADER = re.compile(r"Licence ([\x20-\x7e]{8,128})")
-NEWS_ERRORS = (LicenceRequired, InvalidInput, StoreUnavailable)
+NEWS_ERRORS = (LicenceRequired, InvalidInput, RateLimited, StoreUnavailable)
 
 
 async def _licence(
+    _: NetworkLimited,
     licences: LicenceLookupDep,
     pseudonyms: PseudonymsDep,
     now: Now,
@@ -164,7 +167,7 @@ async def _licence(
     matched = _LICENCE_HEADER.fullmatch(authorization or "")
     if matched is None:
         raise LicenceRequired()
-    found = await licences.by_key_hash(pseudonyms.key_hash(matched.group(1)))
+    found = await licences.by_key_hash(pseudonyms.key_hash(matched.group(1)), now)
     if found is None or licence_status(found.licence, now) != "valid":
         raise LicenceRequired()
     licence: LicenceSnapshot = found.licence

@@ -13,6 +13,7 @@ from app.core.auth.browser import served_over_https
 from app.core.auth.dependencies import STAFF_COOKIE, SignInRequired
 from app.core.components import components_of
 from app.core.errors import CallhomeError
+from app.core.outage import install_store_trouble_handler
 from app.core.settings import Settings
 from app.web.pages import STATIC_DIR, SecurityHeaders, page_url, render
 from app.web.router import router
@@ -25,12 +26,24 @@ _HEADINGS = {
     405: "Not allowed here",
     409: "Not possible now",
     422: "Invalid input",
+    429: "Too many requests",
+    503: "Try again shortly",
 }
 
 
-def _error_page(request: Request, status: int, detail: str) -> Response:
+def _error_page(
+    request: Request, status: int, detail: str, headers: dict[str, str] | None = None
+) -> Response:
     title = _HEADINGS.get(status, "Something went wrong")
-    return render(request, "error.html", None, status_code=status, title=title, detail=detail)
+    return render(
+        request,
+        "error.html",
+        None,
+        status_code=status,
+        headers=headers,
+        title=title,
+        detail=detail,
+    )
 
 
 async def _sign_in_first(request: Request, _: Exception) -> Response:
@@ -44,7 +57,8 @@ async def _sign_in_first(request: Request, _: Exception) -> Response:
 
 async def _callhome_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, CallhomeError)
-    return _error_page(request, error.status, error.detail)
+    # Retry-After and the like matter to a browser too.
+    return _error_page(request, error.status, error.detail, error.headers)
 
 
 async def _invalid_input(request: Request, error: Exception) -> Response:
@@ -73,6 +87,7 @@ def create_staff_app(state: State) -> FastAPI:
     web.add_exception_handler(CallhomeError, _callhome_error)
     web.add_exception_handler(RequestValidationError, _invalid_input)
     web.add_exception_handler(StarletteHTTPException, _http_error)
+    install_store_trouble_handler(web, _callhome_error)
     web.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     web.include_router(router)
     return web

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -72,6 +73,7 @@ def render(
     staff: Staff | None,
     *,
     status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
     **context: Any,
 ) -> Response:
     return templates.TemplateResponse(
@@ -79,6 +81,7 @@ def render(
         template,
         {"base": base_path(request), "staff": staff, "sections": SECTIONS, **context},
         status_code=status_code,
+        headers=headers,
     )
 
 

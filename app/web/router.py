@@ -21,7 +21,8 @@ from app.core.auth.dependencies import STAFF_COOKIE
 from app.core.auth.models import Scope
 from app.core.deps import Now, ReadSession, SettingsDep, WriteSession
 from app.core.errors import Forbidden, InvalidInput
-from app.core.schemas import PRODUCT_PATTERN
+from app.core.pagination import CursorQuery
+from app.core.schemas import PRINTABLE_PATTERN, PRODUCT_PATTERN
 from app.licences import service as licences
 from app.licences.cache import LicenceSnapshot, licence_status
 from app.licences.models import LicenceStatus
@@ -145,7 +146,6 @@ class ReportQuery(BaseModel):
 
 
 ReportFilters = Annotated[ReportQuery, Query()]
-Cursor = Annotated[str | None, Query(max_length=512)]
 
 
 @router.get("/reports")
@@ -154,7 +154,7 @@ async def report_queue(
     staff: ReportsPage,
     session: ReadSession,
     filters: ReportFilters,
-    cursor: Cursor = None,
+    cursor: CursorQuery = None,
 ) -> Response:
     views, next_cursor = await reports.list_reports(
         session,
@@ -236,7 +236,11 @@ async def change_report(
 
 
 class LicenceQuery(BaseModel):
-    search: Annotated[str | None, BeforeValidator(_blank_is_none), Query(max_length=64)] = None
+    search: Annotated[
+        str | None,
+        BeforeValidator(_blank_is_none),
+        Query(max_length=64, pattern=PRINTABLE_PATTERN),
+    ] = None
     product: Annotated[
         str | None, BeforeValidator(_blank_is_none), Query(pattern=PRODUCT_PATTERN)
     ] = None
@@ -249,7 +253,7 @@ async def licence_list(
     staff: LicencesPage,
     session: ReadSession,
     filters: Annotated[LicenceQuery, Query()],
-    cursor: Cursor = None,
+    cursor: CursorQuery = None,
 ) -> Response:
     search = (filters.search or "").strip()
     key_last4 = None

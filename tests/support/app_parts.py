@@ -9,9 +9,9 @@ from app.core.clock import Clock
 from app.core.components import components_of
 from app.core.database import Database
 from app.core.pseudonyms import Pseudonyms
+from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings
 from app.core.signing import Signer
-from app.ping.ratelimit import RateLimiter
 
 
 def database(app: FastAPI) -> Database:

@@ -44,11 +44,15 @@ def verify_signature(app: FastAPI, response: httpx.Response) -> dict[str, Any]:
     return answer
 
 
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
 async def send_ping(
     http: httpx.AsyncClient, app: FastAPI, body: dict[str, Any], **kwargs: Any
 ) -> dict[str, Any]:
     content = json.dumps(body).encode()
-    response = await http.post("/v1/ping", content=content, **kwargs)
+    headers = {**JSON_HEADERS, **kwargs.pop("headers", {})}
+    response = await http.post("/v1/ping", content=content, headers=headers, **kwargs)
     assert response.status_code == 200, response.text
     answer = verify_signature(app, response)
     assert answer["request_sha256"] == hashlib.sha256(content).hexdigest()

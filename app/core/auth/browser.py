@@ -11,7 +11,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from app.core.errors import Forbidden
-from app.core.network import is_trusted_proxy
+from app.core.network import forwarded_proto, is_trusted_proxy
 from app.core.settings import Settings
 
 
@@ -47,8 +47,8 @@ def served_over_https(connection: HTTPConnection, settings: Settings) -> bool:
     if connection.url.scheme == "https":
         return True
     peer = connection.client.host if connection.client else ""
-    forwarded_proto = connection.headers.get("x-forwarded-proto", "").split(",")[0].strip()
-    return forwarded_proto == "https" and is_trusted_proxy(peer, settings.trusted_proxies)
+    scheme = forwarded_proto(connection.headers.getlist("x-forwarded-proto"))
+    return scheme == "https" and is_trusted_proxy(peer, settings.trusted_proxies)
 
 
 def from_loopback(connection: HTTPConnection) -> bool:

@@ -20,14 +20,19 @@ import datetime as dt
 import logging
 import math
 from collections import OrderedDict
-from typing import Final
+from typing import Annotated, Final
 
 import redis.asyncio as redis
+from fastapi import Depends, Request
 from redis.exceptions import RedisError
 
 from app.core import metrics
 from app.core.clock import Clock
+from app.core.components import component
+from app.core.deps import Now, SettingsDep
 from app.core.errors import RateLimited
+from app.core.network import client_address
+from app.core.pseudonyms import UNKNOWN_NETWORK, NetworkIds
 from app.core.settings import Settings
 
 logger = logging.getLogger("callhome.ratelimit")
@@ -160,6 +165,8 @@ class RateLimiter:
         self._check(self._licences, key_hash, self.licence_limit(machines), now)
 
     def check_network(self, net_id: str, now: dt.datetime) -> None:
+        if net_id == UNKNOWN_NETWORK:
+            return
         self._check(self._networks, net_id, self._network_limit, now)
 
     @staticmethod
@@ -232,3 +239,26 @@ class RateLimiter:
         replies = await pipeline.execute()
         for (index, pseudonym), total in zip(order, replies[::2], strict=True):
             counts.learn_total(pseudonym, index, int(total))
+
+
+RateLimiterDep = Annotated[RateLimiter, Depends(component(RateLimiter))]
+NetworkIdsDep = Annotated[NetworkIds, Depends(component(NetworkIds))]
+
+
+async def _network_limited(
+    request: Request,
+    limiter: RateLimiterDep,
+    networks: NetworkIdsDep,
+    settings: SettingsDep,
+    now: Now,
+) -> str:
+    peer = request.client.host if request.client else None
+    forwarded_for = request.headers.getlist("x-forwarded-for")
+    network = await networks.of(client_address(peer, forwarded_for, settings.trusted_proxies), now)
+    limiter.check_network(network, now)
+    return network
+
+
+# For every route that takes a licence key: the caller's network is counted against the
+# ping's per-network limit (429 past it) before any licence is looked up.
+NetworkLimited = Annotated[str, Depends(_network_limited)]
