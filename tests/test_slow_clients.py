@@ -37,7 +37,7 @@ def test_slow_heads_and_bodies_are_cut_off_and_good_requests_still_served(
             b"",
             b"POST /v1/ping HTTP/1.1\r\nHost: x\r\nContent-Ty",
             b"POST /v1/ping HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 200\r\n\r\n{\"licence_key\":",
+            b'Content-Length: 200\r\n\r\n{"licence_key":',
         ):
             assert _seconds_until_closed(server.base_url, sent) < DEADLINE_S + 5, sent
         # A kept-alive connection idle between requests is not cut by the head's deadline

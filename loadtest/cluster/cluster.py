@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +34,7 @@ HAPROXY_CONFIG = ROOT / "deploy" / "haproxy.cfg"
 NODES = ("node1", "node2", "node3")
 ADMIN_DSN = os.environ.get("CALLHOME_BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CALLHOME_CLUSTER_REDIS_URL", "redis://127.0.0.1:6379/0")
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 180.0
 
 
 def free_port() -> int:
@@ -143,7 +143,7 @@ class Cluster:
             self.nodes[name] = Node(name, free_port(), self.work / f"{name}.log")
             self.start_node(name, wait=False)
         for name in NODES:
-            self._wait_ready(self.nodes[name].url)
+            self.wait_node_ready(name)
         self.lb_port = free_port()
         env = {
             **os.environ,
@@ -174,7 +174,16 @@ class Cluster:
                 stderr=subprocess.STDOUT,
             )
         if wait:
-            self._wait_ready(node.url)
+            self.wait_node_ready(name)
+
+    def wait_node_ready(self, name: str) -> None:
+        node = self.nodes[name]
+
+        def exited() -> None:
+            if node.process is not None and node.process.poll() is not None:
+                raise RuntimeError(f"{name} exited:\n{self.node_log(name)[-4000:]}")
+
+        self._wait_ready(node.url, exited)
 
     def kill_node(self, name: str) -> None:
         """kill -9: no drain, no goodbye."""
@@ -223,7 +232,10 @@ class Cluster:
             try:
                 async with database.sessions() as session, session.begin():
                     issued = await auth.create_token(
-                        session, name="cluster", scopes=list(auth.Scope), now=dt.datetime.now(dt.UTC)
+                        session,
+                        name="cluster",
+                        scopes=list(auth.Scope),
+                        now=dt.datetime.now(dt.UTC),
                     )
             finally:
                 await database.dispose()
@@ -255,8 +267,9 @@ class Cluster:
                 raise TimeoutError("the cluster did not reach the expected state")
             time.sleep(0.05)
 
-    def _wait_ready(self, url: str) -> None:
+    def _wait_ready(self, url: str, check: Callable[[], None] = lambda: None) -> None:
         def ready() -> bool:
+            check()
             with contextlib.suppress(httpx.TransportError):
                 return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
             return False
