@@ -19,7 +19,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 UV_SYNC = $(UV) sync --locked --all-packages --python $(PYTHON) $(addprefix --extra ,$(EXTRAS))
 
-.PHONY: run test browser lint format check clean bench storebench soak sync lock lock-upgrade
+.PHONY: run test browser haproxy lint format check clean bench latency storebench soak cluster cluster-test sync lock lock-upgrade
 
 $(TOOLS)/uv/bin/uv:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target $(TOOLS)/uv uv==$(UV_VERSION)
@@ -56,7 +56,18 @@ browser:
 	  fi; \
 	fi
 
-test: $(STAMP) browser
+# HAProxy for the cluster scenarios (tests/test_cluster.py): Debian's package, installed
+# here when it is missing and we may.
+haproxy:
+	@if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
+	  else \
+	    echo "no haproxy and no root to install it: cluster tests are skipped (CI=true fails them)"; \
+	  fi; \
+	fi
+
+test: $(STAMP) browser haproxy
 	$(BIN)/pytest -q tests client/tests
 
 lint: $(STAMP)
@@ -75,6 +86,19 @@ check: lint test
 # options go in ARGS, e.g. make storebench ARGS="--scale 0.01".
 bench: $(STAMP)
 	$(BIN)/python loadtest/bench.py $(ARGS)
+
+# The ping's p50/p99/p99.9 at a steady 50 % and 80 % of its maximum, beside the baseline.
+latency: $(STAMP)
+	$(BIN)/python loadtest/latency.py $(ARGS)
+
+# HAProxy in front of three nodes on PostgreSQL and Redis, until Ctrl-C (loadtest/README.md).
+cluster: $(STAMP) haproxy
+	$(BIN)/python -m loadtest.cluster.cluster $(ARGS)
+
+# The cluster scenarios with a longer load on each (make test runs them compact).
+cluster-test: $(STAMP) haproxy
+	CALLHOME_TEST_DATABASE_URL=$${CALLHOME_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test} \
+	CALLHOME_CLUSTER_LOAD_S=$${CALLHOME_CLUSTER_LOAD_S:-30} $(BIN)/pytest -q tests/test_cluster.py
 
 storebench: $(STAMP)
 	$(BIN)/python loadtest/storebench.py $(ARGS)

@@ -27,6 +27,7 @@ def serve(
     import uvicorn
 
     from app.core.logging import configure_logging, logging_config
+    from app.core.slow_clients import BoundedHttpToolsProtocol
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -47,6 +48,7 @@ def serve(
         access_log=False,
         log_config=logging_config(settings.log_level, settings.log_format),
         proxy_headers=False,
+        http=BoundedHttpToolsProtocol,
         server_header=False,
         timeout_graceful_shutdown=30,
     )

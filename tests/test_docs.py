@@ -17,3 +17,8 @@ def test_every_setting_is_documented() -> None:
         if f"`CALLHOME_{name.upper()}`" not in documented
     ]
     assert not missing, f"docs/configuration.md lacks {missing}"
+
+
+def test_the_load_balancer_example_is_the_configuration_the_cluster_runs() -> None:
+    shipped = (DOCS.parent / "deploy" / "haproxy.cfg").read_text()
+    assert f"```\n{shipped}```\n" in (DOCS / "deploy.md").read_text()

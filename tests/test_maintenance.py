@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from app.core.jobs.repository import claim_run
 from app.core.models import DayKey
 from app.ingest.models import pings
 from app.privacy.maintenance import run_maintenance
@@ -55,3 +56,20 @@ async def test_day_keys_are_destroyed_after_48_hours(
     assert await day_keys(app) == [first_day + dt.timedelta(days=1)]
     again = await run_maintenance(app_parts.database(app), app_parts.settings(app), clock.now())
     assert again.day_keys_destroyed == 0
+
+
+async def test_a_background_job_is_claimed_once_per_period(
+    app: FastAPI, clock: FrozenClock
+) -> None:
+    """Every node's timer wakes each period; only the first to claim it runs the job."""
+    engine = app_parts.database(app).engine
+    period_s = 3600.0
+    nodes_waking = [await claim_run(engine, "maintenance", clock.now(), period_s) for _ in range(3)]
+    assert nodes_waking == [True, False, False]
+    clock.advance(minutes=30)
+    assert not await claim_run(engine, "maintenance", clock.now(), period_s)
+    assert await claim_run(engine, "detection_sweep", clock.now(), period_s)  # its own period
+    # A timer a little early (timers drift between nodes) still finds the period due.
+    clock.advance(minutes=25)
+    assert await claim_run(engine, "maintenance", clock.now(), period_s)
+    assert not await claim_run(engine, "maintenance", clock.now(), period_s)

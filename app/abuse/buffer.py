@@ -19,9 +19,12 @@ from app.abuse.models import AbuseReport
 from app.core import metrics
 from app.core.clock import Clock
 from app.core.database import Database
+from app.core.jobs.repository import claim_run
 from app.core.settings import Settings
 
 logger = logging.getLogger("callhome.abuse")
+
+SWEEP_JOB = "detection_sweep"
 
 
 class FindingsBuffer:
@@ -73,7 +76,7 @@ class AbuseWorker:
         if self._settings.detect_interval_s > 0:
             self._tasks.append(
                 asyncio.create_task(
-                    self._every(self._settings.detect_interval_s, self.sweep),
+                    self._every(self._settings.detect_interval_s, self.sweep_when_due),
                     name="callhome-detect",
                 )
             )
@@ -111,6 +114,21 @@ class AbuseWorker:
         if outcome is not None:
             _count_opened(outcome.reports, now)
         return outcome
+
+    async def sweep_when_due(self) -> None:
+        """The timer's sweep: every node wakes each interval, the first to claim it sweeps."""
+        now = self._clock.now()
+        if not await claim_run(
+            self._database.engine, SWEEP_JOB, now, self._settings.detect_interval_s
+        ):
+            return
+        outcome = await self.sweep()
+        if outcome is not None:
+            logger.info(
+                "detection sweep: %d licences judged, %d reports",
+                outcome.licences_judged,
+                len(outcome.reports),
+            )
 
     @staticmethod
     async def _every(interval_s: float, work: Callable[[], Awaitable[object]]) -> None:

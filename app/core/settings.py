@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     staff_session_idle_s: int = Field(default=1800, ge=60)
     staff_session_lifetime_s: int = Field(default=12 * 3600, ge=300)
     workers: int = Field(default=1, ge=1)
+    # Slow clients (docs/deploy.md): a request's head, then its body, must arrive within
+    # these, or the connection is closed.
+    header_read_timeout_s: float = Field(default=10.0, gt=0)
+    body_read_timeout_s: float = Field(default=20.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 

@@ -104,12 +104,20 @@ async def rollups_of(
     )
 
 
+# An arbitrary constant naming "creating ping partitions" among advisory locks.
+PARTITIONS_LOCK_ID = 0x70617274
+
+
 async def ensure_ping_partitions(
     connection: AsyncConnection, today: dt.date, days_ahead: int = DAYS_AHEAD
 ) -> list[str]:
     """Create the partitions for today and the next days; a no-op on SQLite."""
     if connection.dialect.name != "postgresql":
         return []
+    # Nodes starting together all get here at once, and CREATE TABLE IF NOT EXISTS is
+    # no guard against a concurrent create ("already exists"): one creator at a time,
+    # until the caller's transaction ends; the later ones then find the partitions.
+    await connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PARTITIONS_LOCK_ID})
     created = []
     for offset in range(days_ahead + 1):
         day = today + dt.timedelta(days=offset)
@@ -117,8 +125,6 @@ async def ensure_ping_partitions(
         exists = await connection.scalar(text("SELECT to_regclass(:name)"), {"name": name})
         if exists is not None:
             continue
-        # Several nodes may race here; the DDL lock serialises them and
-        # IF NOT EXISTS lets the later ones pass.
         await connection.execute(
             text(
                 f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF pings "

@@ -381,6 +381,15 @@ INVENTORY: tuple[Table, ...] = (
         },
     ),
     Table(
+        name="job_runs",
+        holds="when each background job (maintenance, the detection sweep) last started",
+        retention=Retention("one row per job, overwritten at each run"),
+        columns={
+            "job": Column(Form.SERVER_RECORD, "which job"),
+            "started_at": _at("when its latest run started"),
+        },
+    ),
+    Table(
         name="releases",
         holds="published releases of each product",
         retention=Retention("while published"),

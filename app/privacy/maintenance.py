@@ -1,7 +1,8 @@
 """The maintenance runner: each step idempotent and safe to interrupt.
 
 Runs inside every server (hourly) and as `callhome maintain` for cron; on
-PostgreSQL an advisory lock lets exactly one process run it at a time. The steps:
+PostgreSQL an advisory lock lets exactly one process run it at a time, and in the
+servers a claimed period (app/core/jobs/) makes it one run per hour across all nodes. The steps:
 partitions ahead, rollups, ping expiry (app/privacy/retention.py), day keys,
 machine and rollup expiry.
 """
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 from app.core.clock import Clock
 from app.core.database import Database
+from app.core.jobs.repository import claim_run
 from app.core.pseudonyms import destroy_expired_day_keys
 from app.core.settings import Settings
 from app.ingest.repository import ensure_ping_partitions
@@ -24,6 +26,7 @@ logger = logging.getLogger("callhome.maintenance")
 
 # An arbitrary constant naming "the maintenance run" among advisory locks.
 MAINTENANCE_LOCK_ID = 0x63616C6C
+MAINTENANCE_JOB = "maintenance"
 # Start-up creates the partitions ahead itself; the other steps can wait this long.
 FIRST_RUN_DELAY_S = 60.0
 
@@ -90,7 +93,11 @@ async def maintain_forever(database: Database, settings: Settings, clock: Clock)
         await asyncio.sleep(delay_s)
         delay_s = settings.maintenance_interval_s
         try:
-            report = await run_maintenance(database, settings, clock.now())
+            now = clock.now()
+            # Every node wakes each interval; the first to claim the period runs it.
+            if not await claim_run(database.engine, MAINTENANCE_JOB, now, delay_s):
+                continue
+            report = await run_maintenance(database, settings, now)
             if report.ran:
                 logger.info("maintenance: %s", report.summary())
         except Exception as error:

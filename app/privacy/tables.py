@@ -5,6 +5,7 @@ from app.abuse.models import AbuseReport, AbuseReportEvent, AbuseSuspect
 from app.core.audit import AuditEntry
 from app.core.auth.models import StaffSession, StaffToken
 from app.core.database import Base
+from app.core.jobs.models import JobRun
 from app.core.models import DayKey
 from app.ingest.models import DailyUsage, pings
 from app.licences.models import Licence, Machine
@@ -21,6 +22,7 @@ __all__ = [
     "DayKey",
     "FeedDelta",
     "FeedVersion",
+    "JobRun",
     "Licence",
     "Machine",
     "Release",

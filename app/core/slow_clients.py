@@ -1,0 +1,68 @@
+"""Slow clients: a request's head and its body must each arrive in time, or the connection closes.
+
+uvicorn bounds only the wait between requests on a kept-alive connection; a client that
+sends half a request head, or half a body, would hold its connection (and on the ping a
+task waiting for the rest) for ever. This protocol times both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from app.core.settings import Settings
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with header and body read deadlines."""
+
+    # Read from the settings once per worker process (uvicorn spawns workers afresh).
+    _limits_s: ClassVar[tuple[float, float] | None] = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if BoundedHttpToolsProtocol._limits_s is None:
+            settings = Settings()
+            BoundedHttpToolsProtocol._limits_s = (
+                settings.header_read_timeout_s,
+                settings.body_read_timeout_s,
+            )
+        self._header_s, self._body_s = BoundedHttpToolsProtocol._limits_s
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        # Closing wakes the app's receive() with a disconnect, if it was waiting for a body.
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self._header_s)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm(self._header_s)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._arm(self._body_s)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
