@@ -71,6 +71,10 @@ class SignatureSet(BaseModel):
 class PingAnswer(BaseModel):
     """Documents the answer; the body is built and signed by the ping service."""
 
+    issued_at: dt.datetime = Field(description="When the server answered (= server_time)")
+    expires_at: dt.datetime = Field(
+        description="When the verdict stops being trusted (= lease_expires)"
+    )
     licence: LicenceVerdict
     update: Update | None
     signatures: dict[str, SignatureSet]

@@ -206,7 +206,13 @@ class PingService:
             # Offline, an install must not outlive its licence on our word.
             lease_expires = min(lease_expires, lease_until)
         interval = self._settings.check_in_interval_s * self._steering.factor
+        lease_expires_text = rfc3339(lease_expires)
+        server_time_text = rfc3339(now)
         answer = {
+            # Every signed document's freshness window (docs/protocol.md): a verdict
+            # is issued when the server answers and trusted until its lease ends.
+            "issued_at": server_time_text,
+            "expires_at": lease_expires_text,
             "licence": verdict,
             # Updates and signature sets are for valid licences only.
             "update": (
@@ -220,8 +226,8 @@ class PingService:
                 else {}
             ),
             "next_check_in": round(interval * random.uniform(0.9, 1.1)),
-            "lease_expires": rfc3339(lease_expires),
-            "server_time": rfc3339(now),
+            "lease_expires": lease_expires_text,
+            "server_time": server_time_text,
             "nonce": ping.nonce,
             "request_sha256": hashlib.sha256(body).hexdigest(),
         }
