@@ -28,7 +28,10 @@ class Misbehaviour(enum.Enum):
     REPLAY = "the previous answer again, with its old nonce"
     WRONG_NONCE = "a correctly signed answer naming another nonce"
     WRONG_DIGEST = "a correctly signed answer naming another request digest"
-    STALE = "server_time far in the past"
+    STALE = "server_time two days in the past: further off than any working clock"
+    EXPIRED = "a signed answer whose expires_at has passed"
+    BACKDATED = "a signed answer issued before the one trusted last"
+    UNDATED = "a signed answer without issued_at"
     NOT_JSON = "a signed HTML page"
     MISSING_FIELD = "a signed answer without lease_expires"
     HUGE = "a signed answer of 300 KiB"
@@ -81,6 +84,8 @@ class HostileServer:
         self.lease = timedelta(days=7)
         self.retry_after_s = 120
         self.slow_s = 1.0
+        # How far the server's clock is ahead of the machine's (the shared test clock).
+        self.clock_offset_s = 0.0
         self._last_answer: Response | None = None
 
     @property
@@ -141,7 +146,14 @@ class HostileServer:
         if misbehaviour is Misbehaviour.WRONG_DIGEST:
             document["request_sha256"] = hashlib.sha256(b"another request").hexdigest()
         if misbehaviour is Misbehaviour.STALE:
-            document["server_time"] = _rfc3339(self.clock() - timedelta(seconds=400))
+            document["server_time"] = _rfc3339(self.clock() - timedelta(days=2))
+        if misbehaviour is Misbehaviour.EXPIRED:
+            document["issued_at"] = _rfc3339(self.clock() - timedelta(hours=2))
+            document["expires_at"] = document["lease_expires"] = _rfc3339(self.clock())
+        if misbehaviour is Misbehaviour.BACKDATED:
+            document["issued_at"] = _rfc3339(self.clock() - timedelta(hours=1))
+        if misbehaviour is Misbehaviour.UNDATED:
+            del document["issued_at"]
         if misbehaviour is Misbehaviour.MISSING_FIELD:
             del document["lease_expires"]
         if misbehaviour is Misbehaviour.HUGE:
@@ -170,8 +182,10 @@ class HostileServer:
 
     def answer_document(self, request: dict[str, Any], body: bytes) -> dict[str, Any]:
         """The answer the real server would give, plus a field this client does not know."""
-        now = self.clock()
+        now = self.clock() + timedelta(seconds=self.clock_offset_s)
         return {
+            "issued_at": _rfc3339(now),
+            "expires_at": _rfc3339(now + self.lease),
             "licence": {
                 "status": self.licence_status,
                 "expires_at": "2027-01-31T00:00:00Z",

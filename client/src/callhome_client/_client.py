@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -16,7 +17,7 @@ from ._core import CheckInCore, ComputerIdSource
 from ._exceptions import ServerUnavailable
 from ._models import Verdict
 from ._request import prepare_ping
-from ._time import Clock, utc_now
+from ._time import Clock, Monotonic, utc_now
 
 HttpClientT = TypeVar("HttpClientT", httpx.Client, httpx.AsyncClient)
 Timeout = Union[float, httpx.Timeout]
@@ -45,6 +46,7 @@ class _ClientBase(ABC, Generic[HttpClientT]):
         timeout: Timeout = DEFAULT_TIMEOUT,
         max_age_s: float = DEFAULT_MAX_AGE_S,
         clock: Clock = utc_now,
+        monotonic: Monotonic = time.monotonic,
     ) -> None:
         self._core = CheckInCore(
             base_url=base_url,
@@ -56,6 +58,7 @@ class _ClientBase(ABC, Generic[HttpClientT]):
             cache_path=cache_path,
             max_age_s=max_age_s,
             clock=clock,
+            monotonic=monotonic,
         )
         # the timeout is passed with each request, so it also holds on an injected client
         self._timeout = timeout

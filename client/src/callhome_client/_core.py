@@ -9,7 +9,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Union
+from typing import Any, Union
 
 import httpx
 
@@ -18,12 +18,13 @@ from ._cache import AnswerCache
 from ._computer_id import hardware_computer_id
 from ._constants import MAX_RETRY_AFTER_S, PING_PATH, SIGNATURE_HEADER
 from ._exceptions import (
+    ClockSkewError,
     NoTrustedVerdict,
     RequestRejected,
     ServerUnavailable,
-    StaleAnswerError,
     UntrustedAnswer,
 )
+from ._freshness import VERDICT, TrustRecord
 from ._models import Verdict, parse_verdict
 from ._request import (
     Identity,
@@ -35,7 +36,7 @@ from ._request import (
     prepare_ping,
 )
 from ._signing import PinnedKeys
-from ._time import Clock
+from ._time import Clock, Monotonic, TrustedClock
 
 logger = logging.getLogger("callhome_client")
 
@@ -61,6 +62,7 @@ class CheckInCore:
         cache_path: str | os.PathLike[str] | None,
         max_age_s: float,
         clock: Clock,
+        monotonic: Monotonic,
     ) -> None:
         check_licence_key(licence_key)
         check_product(product)
@@ -77,9 +79,10 @@ class CheckInCore:
         self._cache = AnswerCache(cache_path)
         self._cache_loaded = False
         self._last_good: Verdict | None = None
+        self._trust_record = TrustRecord()
+        self._last_answer: SignedAnswer | None = None
         self._not_before_at: datetime | None = None
-        self._max_age = timedelta(seconds=max_age_s)
-        self._clock = clock
+        self._clock = TrustedClock(clock, max_skew_s=max_age_s, monotonic=monotonic)
 
     def identity(self) -> Identity:
         """The fixed fields of every ping; the computer ID is worked out on first use."""
@@ -146,25 +149,54 @@ class CheckInCore:
 
     def cached_verdict(self) -> Verdict | None:
         """The last good verdict (cached=True) while its lease runs, else None."""
-        if not self._cache_loaded:
-            self._cache_loaded = True
-            self._last_good = self._load_cache()
+        self._load_cache_once()
         verdict = self._last_good
-        if verdict is None or self._clock() >= verdict.lease_expires_at:
+        now = self._clock()
+        if verdict is None or now >= verdict.lease_expires_at:
+            return None
+        if self._trust_record.clock_set_back(now):
+            logger.warning("callhome: the clock is behind the newest time the server vouched for")
             return None
         return verdict
 
     def _trust(self, answer: SignedAnswer) -> Verdict:
-        verdict = parse_verdict(verify_answer(self._keys, answer), cached=False)
-        if self._clock() - verdict.server_time_at > self._max_age:
-            raise StaleAnswerError(
-                f"the answer's server_time is older than {self._max_age.total_seconds():g} s"
+        document = verify_answer(self._keys, answer)
+        verdict = parse_verdict(document, cached=False)
+        # The nonce proves the answer fresh, so its server_time is the reference clock,
+        # unless it lies further off than any working clock would.
+        skew_s = self._clock.skew_of(verdict.server_time_at)
+        if abs(skew_s) > self._clock.max_skew_s:
+            raise ClockSkewError(
+                f"the server's time is {skew_s:+.0f} s from this machine's clock, "
+                f"beyond the {self._clock.max_skew_s:g} s accepted: check the clock"
             )
+        self._load_cache_once()
+        window = self._trust_record.check(VERDICT, document, verdict.server_time_at)
+        self._clock.observe(verdict.server_time_at)
+        self._trust_record.remember(VERDICT, window)
+        self._trust_record.skew_s = skew_s
         self._last_good = dataclasses.replace(verdict, cached=True)
-        self._cache_loaded = True  # the file now holds this answer; no need to read it back
         self._not_before_at = None
-        self._cache.save(answer)
+        self._cache.save(answer, self._trust_record)
+        self._last_answer = answer
         return verdict
+
+    def trust_document(self, kind: str, body: bytes, signature: str | None) -> dict[str, Any]:
+        """A signed document other than the verdict (news), once its signature holds and it
+        is neither expired nor older than one of its kind already trusted."""
+        self._keys.verify(signature, body)
+        document = decode_object(body)
+        self._load_cache_once()
+        if self._trust_record.remember(
+            kind, self._trust_record.check(kind, document, self._clock())
+        ):
+            self._cache.save(self._last_answer, self._trust_record)
+        return document
+
+    def _load_cache_once(self) -> None:
+        if not self._cache_loaded:
+            self._cache_loaded = True
+            self._last_good = self._load_cache()
 
     def _load_cache(self) -> Verdict | None:
         """The verdict in the cache file if it still verifies with the pinned keys.
@@ -172,13 +204,19 @@ class CheckInCore:
         Nonce and server_time are not checked here: the answer is old by design, the
         lease decides how long it is good for.
         """
-        answer = self._cache.load()
+        contents = self._cache.load()
+        self._trust_record = contents.trust
+        self._clock.assume_skew(contents.trust.skew_s)
+        answer = contents.answer
         if answer is None:
             return None
         try:
             document = verify_answer(self._keys, answer)
             self._check_asked_by_us(answer.request_body)
-            return parse_verdict(document, cached=True)
+            verdict = parse_verdict(document, cached=True)
+            self._trust_record.check(VERDICT, document, verdict.server_time_at)
+            self._last_answer = answer
+            return verdict
         except UntrustedAnswer as error:
             logger.warning("callhome: ignoring the verdict cache file: %s", error)
             return None

@@ -32,7 +32,20 @@ class AnswerMismatchError(UntrustedAnswer):
 
 
 class StaleAnswerError(UntrustedAnswer):
-    """The answer's server_time is older than the accepted maximum age."""
+    """The answer is not fresh: its time is too far from this machine's, or it is expired
+    or older than one already trusted."""
+
+
+class ClockSkewError(StaleAnswerError):
+    """The answer's server_time is further from this machine's clock than the accepted skew."""
+
+
+class ExpiredAnswerError(StaleAnswerError):
+    """The signed document's expires_at has passed (by the skew-corrected clock)."""
+
+
+class RollbackError(StaleAnswerError):
+    """The signed document was issued before one of its kind already trusted: a replay."""
 
 
 class MalformedAnswerError(UntrustedAnswer):
