@@ -60,12 +60,23 @@ class Delta(BaseModel):
     size: int
 
 
+class ChainStep(BaseModel):
+    from_: int = Field(alias="from")
+    to: int
+    url: str
+    sha256: str
+    size: int
+
+
 class SignatureSet(BaseModel):
     version: int
     url: str
     sha256: str
     size: int
-    delta: Delta | None
+    delta: Delta | None = Field(description="The plan when it is one delta (older SDKs read it)")
+    chain: list[ChainStep] = Field(
+        description="The deltas to apply in order; empty: fetch the full set"
+    )
 
 
 class PingAnswer(BaseModel):

@@ -26,7 +26,7 @@ from ._exceptions import (
     UnknownKeyError,
     UntrustedAnswer,
 )
-from ._models import Delta, Seats, SignatureSet, Update, Verdict
+from ._models import ChainStep, Delta, Seats, SignatureSet, Update, Verdict
 from ._scheduler import AsyncCheckInLoop, CheckInLoop, CheckInRhythm
 from ._signing import key_id
 
@@ -35,6 +35,7 @@ __all__ = [
     "AsyncCheckInLoop",
     "AsyncClient",
     "CallhomeError",
+    "ChainStep",
     "CheckInLoop",
     "CheckInRhythm",
     "Client",
