@@ -155,3 +155,23 @@ def test_an_install_three_sets_behind_gets_the_ordered_chain(live: LiveServer) -
         (41235, 41236),
     ]
     assert spam.delta is None  # older SDKs, which know no chain, fetch the full set
+
+
+def test_news_reach_the_sdk_verified_and_revalidated(live: LiveServer) -> None:
+    licence = live.licence(entitlements=["spam"])
+    for version, deltas in ((7, []), (8, [{"from": 7, "url": "https://dl.example/spam-7-8",
+                                           "sha256": "b" * 64, "size": 10}])):  # fmt: skip
+        published = live.admin.post(
+            "/v1/admin/feeds/spam/versions",
+            json={"version": version, "url": f"https://dl.example/spam-{version}",
+                  "sha256": "c" * 64, "size": 900, "deltas": deltas},
+        )  # fmt: skip
+        assert published.status_code == 201, published.text
+    with live.client(licence["key"], "b" * 64) as client:
+        updates = client.check_updates()
+        feed = client.check_feed("spam", 7)
+        again = client.check_feed("spam", 7)  # a 304, answered from the verified body
+    assert updates.update is None and updates.issued_at < updates.expires_at
+    assert feed == again
+    assert feed.signature_set is not None
+    assert [(step.from_version, step.to_version) for step in feed.signature_set.plan] == [(7, 8)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -56,7 +57,14 @@ class BlockingAsyncClient:
         self._loop.close()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
+        attribute = getattr(self.client, name)
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        def blocking(*arguments: Any, **keywords: Any) -> Any:
+            return self._loop.run_until_complete(attribute(*arguments, **keywords))
+
+        return blocking
 
 
 ClientFactory = Callable[..., Any]

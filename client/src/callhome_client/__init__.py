@@ -15,6 +15,7 @@ from ._exceptions import (
     ClockSkewError,
     ComputerIdUnavailable,
     ConfigurationError,
+    DownloadMismatchError,
     ExpiredAnswerError,
     MalformedAnswerError,
     NoTrustedVerdict,
@@ -27,6 +28,7 @@ from ._exceptions import (
     UntrustedAnswer,
 )
 from ._models import ChainStep, Delta, Seats, SignatureSet, Update, Verdict
+from ._news import FeedNews, UpdateNews
 from ._scheduler import AsyncCheckInLoop, CheckInLoop, CheckInRhythm
 from ._signing import key_id
 
@@ -43,7 +45,9 @@ __all__ = [
     "ComputerIdUnavailable",
     "ConfigurationError",
     "Delta",
+    "DownloadMismatchError",
     "ExpiredAnswerError",
+    "FeedNews",
     "HardwareFacts",
     "MalformedAnswerError",
     "NetworkInterface",
@@ -58,6 +62,7 @@ __all__ = [
     "UnknownKeyError",
     "UntrustedAnswer",
     "Update",
+    "UpdateNews",
     "Verdict",
     "__version__",
     "gather_hardware_facts",

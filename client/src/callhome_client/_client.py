@@ -7,15 +7,18 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
-from typing import Generic, TypeVar, Union
+from typing import Any, Generic, TypeVar, Union
 
 import httpx
 
 from ._constants import DEFAULT_MAX_AGE_S, DEFAULT_TIMEOUT, MAX_ANSWER_BYTES, __version__
 from ._core import CheckInCore, ComputerIdSource
+from ._download import Downloadable, async_download, download
 from ._exceptions import ServerUnavailable
 from ._models import Verdict
+from ._news import FeedNews, NewsRequest, UpdateNews, feed_news, update_news
 from ._request import prepare_ping
 from ._time import Clock, Monotonic, utc_now
 
@@ -133,17 +136,50 @@ class Client(_ClientBase[httpx.Client]):
         step = self._core.prepare(user_count=user_count, signatures=signatures, channel=channel)
         if isinstance(step, Verdict):
             return step
-        body = bytearray()
         try:
-            with self._http.stream(
-                "POST", self._core.url, content=step.body, headers=_HEADERS, timeout=self._timeout
-            ) as response:
-                for chunk in response.iter_bytes():
-                    if not _append_capped(body, chunk):
-                        break
+            response, body = self._send("POST", self._core.url, content=step.body, headers=_HEADERS)
         except httpx.TransportError as error:
             return self._core.fall_back(_network_failure(error))
-        return self._core.accept(step, response.status_code, response.headers, bytes(body))
+        return self._core.accept(step, response.status_code, response.headers, body)
+
+    def check_updates(self, *, channel: str = "stable") -> UpdateNews:
+        """Ask GET /v1/updates for the release to take; the answer is verified and fresh.
+
+        Raises UntrustedAnswer for a refused answer (expired, older than one trusted,
+        answering another question), RequestRejected for 401/403, ServerUnavailable.
+        """
+        return update_news(self._news(self._core.updates_request(channel)))
+
+    def check_feed(
+        self, name: str, installed: int, *, product_version: str | None = None
+    ) -> FeedNews:
+        """Ask GET /v1/feeds for the signature set after `installed`, with its plan."""
+        return feed_news(self._news(self._core.feed_request(name, installed, product_version)))
+
+    def download(self, item: Downloadable, destination: str | os.PathLike[str]) -> Path:
+        """Fetch an update or a plan step to `destination`; see download()."""
+        return download(self._http, item, destination, timeout=self._timeout)
+
+    def _news(self, request: NewsRequest) -> dict[str, Any]:
+        try:
+            response, body = self._send(
+                "GET",
+                self._core.base_url + request.path,
+                params=request.params,
+                headers=self._core.news_headers(request),
+            )
+        except httpx.TransportError as error:
+            raise _network_failure(error) from error
+        return self._core.judge_news(request, response.status_code, response.headers, body)
+
+    def _send(self, method: str, url: str, **arguments: Any) -> tuple[httpx.Response, bytes]:
+        """The response and its body, read up to the answer cap."""
+        body = bytearray()
+        with self._http.stream(method, url, timeout=self._timeout, **arguments) as response:
+            for chunk in response.iter_bytes():
+                if not _append_capped(body, chunk):
+                    break
+        return response, bytes(body)
 
     def close(self) -> None:
         """Close the HTTP client, unless it was passed in (its owner closes it)."""
@@ -179,17 +215,49 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
         step = self._core.prepare(user_count=user_count, signatures=signatures, channel=channel)
         if isinstance(step, Verdict):
             return step
-        body = bytearray()
         try:
-            async with self._http.stream(
-                "POST", self._core.url, content=step.body, headers=_HEADERS, timeout=self._timeout
-            ) as response:
-                async for chunk in response.aiter_bytes():
-                    if not _append_capped(body, chunk):
-                        break
+            response, body = await self._send(
+                "POST", self._core.url, content=step.body, headers=_HEADERS
+            )
         except httpx.TransportError as error:
             return self._core.fall_back(_network_failure(error))
-        return self._core.accept(step, response.status_code, response.headers, bytes(body))
+        return self._core.accept(step, response.status_code, response.headers, body)
+
+    async def check_updates(self, *, channel: str = "stable") -> UpdateNews:
+        """Ask GET /v1/updates; see Client.check_updates()."""
+        return update_news(await self._news(self._core.updates_request(channel)))
+
+    async def check_feed(
+        self, name: str, installed: int, *, product_version: str | None = None
+    ) -> FeedNews:
+        """Ask GET /v1/feeds; see Client.check_feed()."""
+        request = self._core.feed_request(name, installed, product_version)
+        return feed_news(await self._news(request))
+
+    async def download(self, item: Downloadable, destination: str | os.PathLike[str]) -> Path:
+        """Fetch an update or a plan step to `destination`; see download()."""
+        return await async_download(self._http, item, destination, timeout=self._timeout)
+
+    async def _news(self, request: NewsRequest) -> dict[str, Any]:
+        try:
+            response, body = await self._send(
+                "GET",
+                self._core.base_url + request.path,
+                params=request.params,
+                headers=self._core.news_headers(request),
+            )
+        except httpx.TransportError as error:
+            raise _network_failure(error) from error
+        return self._core.judge_news(request, response.status_code, response.headers, body)
+
+    async def _send(self, method: str, url: str, **arguments: Any) -> tuple[httpx.Response, bytes]:
+        """The response and its body, read up to the answer cap."""
+        body = bytearray()
+        async with self._http.stream(method, url, timeout=self._timeout, **arguments) as response:
+            async for chunk in response.aiter_bytes():
+                if not _append_capped(body, chunk):
+                    break
+        return response, bytes(body)
 
     async def aclose(self) -> None:
         """Close the HTTP client, unless it was passed in (its owner closes it)."""

@@ -26,6 +26,7 @@ from ._exceptions import (
 )
 from ._freshness import VERDICT, TrustRecord
 from ._models import Verdict, parse_verdict
+from ._news import NewsCache, NewsRequest, check_echo, feed_request, updates_request
 from ._request import (
     Identity,
     PreparedPing,
@@ -69,7 +70,8 @@ class CheckInCore:
         check_version(version)
         if isinstance(computer_id, str):
             check_computer_id(computer_id)
-        self.url = base_url.rstrip("/") + PING_PATH
+        self.base_url = base_url.rstrip("/")
+        self.url = self.base_url + PING_PATH
         self._licence_key = licence_key
         self._product = product
         self._version = version
@@ -81,6 +83,7 @@ class CheckInCore:
         self._last_good: Verdict | None = None
         self._trust_record = TrustRecord()
         self._last_answer: SignedAnswer | None = None
+        self._news = NewsCache()
         self._not_before_at: datetime | None = None
         self._clock = TrustedClock(clock, max_skew_s=max_age_s, monotonic=monotonic)
 
@@ -191,6 +194,27 @@ class CheckInCore:
             kind, self._trust_record.check(kind, document, self._clock())
         ):
             self._cache.save(self._last_answer, self._trust_record)
+        return document
+
+    def updates_request(self, channel: str) -> NewsRequest:
+        return updates_request(self._licence_key, self._product, self._version, channel)
+
+    def feed_request(self, feed: str, installed: int, product_version: str | None) -> NewsRequest:
+        return feed_request(self._licence_key, feed, installed, product_version)
+
+    def news_headers(self, request: NewsRequest) -> dict[str, str]:
+        """The request's headers, with If-None-Match when a verified answer is kept."""
+        return self._news.conditional_headers(request)
+
+    def judge_news(
+        self, request: NewsRequest, status_code: int, headers: httpx.Headers, body: bytes
+    ) -> dict[str, Any]:
+        """The verified, fresh news document answering `request` (a 304: the one kept)."""
+        body, signature = self._news.resolve(request, status_code, headers, body)
+        document = self.trust_document(request.kind, body, signature)
+        check_echo(request, document)
+        if status_code == 200 and signature is not None:
+            self._news.keep(request, headers.get("ETag"), body, signature)
         return document
 
     def _load_cache_once(self) -> None:

@@ -52,6 +52,10 @@ class MalformedAnswerError(UntrustedAnswer):
     """The signed answer is not the JSON document the wire contract describes."""
 
 
+class DownloadMismatchError(UntrustedAnswer):
+    """The downloaded bytes are not the size or SHA-256 offered: they were thrown away."""
+
+
 class RequestRejected(CallhomeError):
     """The server refused the request itself (a 4xx other than 408 and 429): fix the caller."""
 
