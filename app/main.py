@@ -26,6 +26,7 @@ from app.core.errors import (
     problem_schema,
 )
 from app.core.health import router as health_router
+from app.core.keylist import KeyDirectory, load_key_directory
 from app.core.notifications import NotificationListener
 from app.core.pseudonyms import Pseudonyms
 from app.core.secrets import pseudonym_key
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     components.add(Clock, clock)  # type: ignore[type-abstract]
     pseudonyms = components.add(Pseudonyms, Pseudonyms(pseudonym_key(settings)))
     signer = components.add(Signer, load_signer(settings))
+    components.add(KeyDirectory, load_key_directory(settings, signer, clock.now()))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

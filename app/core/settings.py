@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # embedded default allows; on PostgreSQL they must be configured.
     pseudonym_key: str = Field(default="", repr=False)
     signing_key_file: Path | None = None
+    # The key list signed by the offline root (docs/deploy.md); empty: none on PostgreSQL,
+    # the data directory's key-list.json (when `callhome keys init-root` made one) on SQLite.
+    key_list_file: Path | None = None
     # Peers whose X-Forwarded-For is believed (CIDRs, comma separated).
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
 

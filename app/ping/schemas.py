@@ -102,5 +102,16 @@ class PublicKey(BaseModel):
     public_key: str = Field(description="Base64 of the 32 raw public key bytes")
 
 
+class SignedEnvelope(BaseModel):
+    payload: str = Field(description="The signed document's exact JSON text")
+    signatures: list[dict[str, str]] = Field(description="`{keyid, ed25519}` over its UTF-8 bytes")
+
+
 class PublicKeys(BaseModel):
-    keys: list[PublicKey]
+    keys: list[PublicKey] = Field(description="The signing keys in force now")
+    key_list: SignedEnvelope | None = Field(
+        description="The key list signed by the root key (null: no root key yet)"
+    )
+    root_chain: list[SignedEnvelope] = Field(
+        description="Every root, oldest first, each signed by the one before and by itself"
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -16,15 +18,20 @@ import httpx
 from ._constants import DEFAULT_MAX_AGE_S, DEFAULT_TIMEOUT, MAX_ANSWER_BYTES, __version__
 from ._core import CheckInCore, ComputerIdSource
 from ._download import Downloadable, async_download, download
-from ._exceptions import ServerUnavailable
+from ._exceptions import CallhomeError, ServerUnavailable, UnknownKeyError
+from ._keylist import KEYS_PATH
 from ._models import Verdict
 from ._news import FeedNews, NewsRequest, UpdateNews, feed_news, update_news
 from ._request import prepare_ping
 from ._time import Clock, Monotonic, utc_now
 
 HttpClientT = TypeVar("HttpClientT", httpx.Client, httpx.AsyncClient)
+T = TypeVar("T")
+
+logger = logging.getLogger("callhome_client")
 Timeout = Union[float, httpx.Timeout]
 
+_ACCEPT = {"Accept": "application/json"}
 _HEADERS = {
     "Content-Type": "application/json",
     "Accept": "application/json",
@@ -43,6 +50,7 @@ class _ClientBase(ABC, Generic[HttpClientT]):
         version: str,
         public_keys: Iterable[str],
         *,
+        root_keys: Iterable[str] = (),
         computer_id: ComputerIdSource = None,
         cache_path: str | os.PathLike[str] | None = None,
         http_client: HttpClientT | None = None,
@@ -57,6 +65,7 @@ class _ClientBase(ABC, Generic[HttpClientT]):
             product=product,
             version=version,
             public_keys=public_keys,
+            root_keys=root_keys,
             computer_id=computer_id,
             cache_path=cache_path,
             max_age_s=max_age_s,
@@ -107,6 +116,16 @@ def _append_capped(body: bytearray, chunk: bytes) -> bool:
     return len(body) <= MAX_ANSWER_BYTES
 
 
+@contextlib.contextmanager
+def _kept_key_list_on_failure() -> Iterator[None]:
+    """A due refresh of the key list that fails leaves the kept list in force (logged):
+    the answer's own check still needs a key that list vouches for."""
+    try:
+        yield
+    except CallhomeError as error:
+        logger.warning("callhome: could not refresh the key list: %s", error)
+
+
 def _network_failure(error: httpx.TransportError) -> ServerUnavailable:
     return ServerUnavailable(f"network failure ({type(error).__name__})")
 
@@ -140,7 +159,9 @@ class Client(_ClientBase[httpx.Client]):
             response, body = self._send("POST", self._core.url, content=step.body, headers=_HEADERS)
         except httpx.TransportError as error:
             return self._core.fall_back(_network_failure(error))
-        return self._core.accept(step, response.status_code, response.headers, body)
+        return self._following_keys(
+            lambda: self._core.accept(step, response.status_code, response.headers, body)
+        )
 
     def check_updates(self, *, channel: str = "stable") -> UpdateNews:
         """Ask GET /v1/updates for the release to take; the answer is verified and fresh.
@@ -170,7 +191,31 @@ class Client(_ClientBase[httpx.Client]):
             )
         except httpx.TransportError as error:
             raise _network_failure(error) from error
-        return self._core.judge_news(request, response.status_code, response.headers, body)
+        return self._following_keys(
+            lambda: self._core.judge_news(request, response.status_code, response.headers, body)
+        )
+
+    def _following_keys(self, judge: Callable[[], T]) -> T:
+        """Judge an answer with the key list current (when a root is pinned): fetched when
+        due, and once more when the answer is signed by a key it does not know."""
+        refreshed = self._core.key_list_due()
+        if refreshed:
+            with _kept_key_list_on_failure():
+                self._learn_keys()
+        try:
+            return judge()
+        except UnknownKeyError:
+            if refreshed or not self._core.follows_key_list:
+                raise
+        self._learn_keys()
+        return judge()
+
+    def _learn_keys(self) -> None:
+        try:
+            response, body = self._send("GET", self._core.base_url + KEYS_PATH, headers=_ACCEPT)
+        except httpx.TransportError as error:
+            raise _network_failure(error) from error
+        self._core.learn_keys(response.status_code, body)
 
     def _send(self, method: str, url: str, **arguments: Any) -> tuple[httpx.Response, bytes]:
         """The response and its body, read up to the answer cap."""
@@ -221,7 +266,9 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
             )
         except httpx.TransportError as error:
             return self._core.fall_back(_network_failure(error))
-        return self._core.accept(step, response.status_code, response.headers, body)
+        return await self._following_keys(
+            lambda: self._core.accept(step, response.status_code, response.headers, body)
+        )
 
     async def check_updates(self, *, channel: str = "stable") -> UpdateNews:
         """Ask GET /v1/updates; see Client.check_updates()."""
@@ -248,7 +295,32 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
             )
         except httpx.TransportError as error:
             raise _network_failure(error) from error
-        return self._core.judge_news(request, response.status_code, response.headers, body)
+        return await self._following_keys(
+            lambda: self._core.judge_news(request, response.status_code, response.headers, body)
+        )
+
+    async def _following_keys(self, judge: Callable[[], T]) -> T:
+        """See Client._following_keys()."""
+        refreshed = self._core.key_list_due()
+        if refreshed:
+            with _kept_key_list_on_failure():
+                await self._learn_keys()
+        try:
+            return judge()
+        except UnknownKeyError:
+            if refreshed or not self._core.follows_key_list:
+                raise
+        await self._learn_keys()
+        return judge()
+
+    async def _learn_keys(self) -> None:
+        try:
+            response, body = await self._send(
+                "GET", self._core.base_url + KEYS_PATH, headers=_ACCEPT
+            )
+        except httpx.TransportError as error:
+            raise _network_failure(error) from error
+        self._core.learn_keys(response.status_code, body)
 
     async def _send(self, method: str, url: str, **arguments: Any) -> tuple[httpx.Response, bytes]:
         """The response and its body, read up to the answer cap."""

@@ -35,3 +35,7 @@ MAX_BACKOFF_DOUBLINGS = 16
 
 # A Retry-After beyond a day is read as a day, so a wrong header cannot silence a client for good.
 MAX_RETRY_AFTER_S = 86400.0
+
+# With a pinned root, the key list is fetched again this often (and whenever an answer is
+# signed by an unknown key): the longest a retired signing key goes on being trusted.
+KEY_LIST_REFRESH_S = 6 * 3600.0

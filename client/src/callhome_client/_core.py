@@ -13,18 +13,20 @@ from typing import Any, Union
 
 import httpx
 
-from ._answer import SignedAnswer, decode_object, verify_answer
+from ._answer import SignedAnswer, decode_object, verify_answer, verify_document
 from ._cache import AnswerCache
 from ._computer_id import hardware_computer_id
-from ._constants import MAX_RETRY_AFTER_S, PING_PATH, SIGNATURE_HEADER
+from ._constants import KEY_LIST_REFRESH_S, MAX_RETRY_AFTER_S, PING_PATH, SIGNATURE_HEADER
 from ._exceptions import (
     ClockSkewError,
     NoTrustedVerdict,
     RequestRejected,
+    RollbackError,
     ServerUnavailable,
     UntrustedAnswer,
 )
 from ._freshness import VERDICT, TrustRecord
+from ._keylist import KEY_LIST_KIND, key_list_version, verify_key_list
 from ._models import Verdict, parse_verdict
 from ._news import NewsCache, NewsRequest, check_echo, feed_request, updates_request
 from ._request import (
@@ -59,6 +61,7 @@ class CheckInCore:
         product: str,
         version: str,
         public_keys: Iterable[str],
+        root_keys: Iterable[str],
         computer_id: ComputerIdSource,
         cache_path: str | os.PathLike[str] | None,
         max_age_s: float,
@@ -75,7 +78,7 @@ class CheckInCore:
         self._licence_key = licence_key
         self._product = product
         self._version = version
-        self._keys = PinnedKeys(public_keys)
+        self._keys = PinnedKeys(public_keys, root_keys)
         self._computer_id_source = computer_id
         self._identity: Identity | None = None
         self._cache = AnswerCache(cache_path)
@@ -86,6 +89,8 @@ class CheckInCore:
         self._news = NewsCache()
         self._not_before_at: datetime | None = None
         self._clock = TrustedClock(clock, max_skew_s=max_age_s, monotonic=monotonic)
+        self._monotonic = monotonic
+        self._keys_learned_at: float | None = None
 
     def identity(self) -> Identity:
         """The fixed fields of every ping; the computer ID is worked out on first use."""
@@ -187,14 +192,43 @@ class CheckInCore:
     def trust_document(self, kind: str, body: bytes, signature: str | None) -> dict[str, Any]:
         """A signed document other than the verdict (news), once its signature holds and it
         is neither expired nor older than one of its kind already trusted."""
-        self._keys.verify(signature, body)
-        document = decode_object(body)
         self._load_cache_once()
+        document = verify_document(self._keys, body, signature)
         if self._trust_record.remember(
             kind, self._trust_record.check(kind, document, self._clock())
         ):
             self._cache.save(self._last_answer, self._trust_record)
         return document
+
+    @property
+    def follows_key_list(self) -> bool:
+        """A root key is pinned: an unknown signing key sends the client to GET /v1/keys."""
+        return bool(self._keys.roots)
+
+    def key_list_due(self) -> bool:
+        """Whether to fetch the key list before judging: once per run, then every
+        KEY_LIST_REFRESH_S, so a retired key stops being trusted within that time."""
+        if not self.follows_key_list:
+            return False
+        learned_at = self._keys_learned_at
+        return learned_at is None or self._monotonic() - learned_at >= KEY_LIST_REFRESH_S
+
+    def learn_keys(self, status_code: int, body: bytes) -> None:
+        """Take in the served key list once it verifies from a pinned root and is fresh."""
+        if status_code != 200:
+            raise ServerUnavailable(f"the server answered {status_code} for its key list")
+        self._load_cache_once()
+        document = decode_object(body)
+        key_list = verify_key_list(document, self._keys.roots)
+        window = self._trust_record.check(KEY_LIST_KIND, key_list.payload, self._clock())
+        kept = self._trust_record.key_document
+        if kept is not None and key_list.version < key_list_version(kept):
+            raise RollbackError("the key list is older than the version already trusted")
+        self._keys.adopt(key_list)
+        self._keys_learned_at = self._monotonic()
+        self._trust_record.remember(KEY_LIST_KIND, window)
+        self._trust_record.key_document = document
+        self._cache.save(self._last_answer, self._trust_record)
 
     def updates_request(self, channel: str) -> NewsRequest:
         return updates_request(self._licence_key, self._product, self._version, channel)
@@ -231,6 +265,7 @@ class CheckInCore:
         contents = self._cache.load()
         self._trust_record = contents.trust
         self._clock.assume_skew(contents.trust.skew_s)
+        self._adopt_kept_key_list()
         answer = contents.answer
         if answer is None:
             return None
@@ -244,6 +279,19 @@ class CheckInCore:
         except UntrustedAnswer as error:
             logger.warning("callhome: ignoring the verdict cache file: %s", error)
             return None
+
+    def _adopt_kept_key_list(self) -> None:
+        """Trust the keys of the key list kept in the cache file while it verifies and runs."""
+        document = self._trust_record.key_document
+        if document is None or not self.follows_key_list:
+            return
+        try:
+            key_list = verify_key_list(document, self._keys.roots)
+            self._trust_record.check(KEY_LIST_KIND, key_list.payload, self._clock())
+        except UntrustedAnswer as error:
+            logger.info("callhome: not using the kept key list: %s", error)
+            return
+        self._keys.adopt(key_list)
 
     def _check_asked_by_us(self, request_body: bytes) -> None:
         request = decode_object(request_body)

@@ -50,6 +50,8 @@ class TrustRecord:
     """Per kind of document, the issued_at of the newest one trusted."""
     skew_s: float = 0.0
     """The server's clock minus this machine's, as last measured."""
+    key_document: dict[str, Any] | None = None
+    """The last verified GET /v1/keys document (key list and root chain), verified again on load."""
 
     @property
     def trusted_time_at(self) -> datetime | None:
@@ -91,6 +93,7 @@ class TrustRecord:
                 for kind, moment in sorted(self.newest_issued_at.items())
             },
             "skew_s": self.skew_s,
+            "key_document": self.key_document,
         }
 
     @classmethod
@@ -102,6 +105,11 @@ class TrustRecord:
         skew_s = document["skew_s"]
         if not isinstance(newest, dict) or not isinstance(skew_s, (int, float)):
             raise TypeError("the trust record has the wrong shape")
+        key_document = document.get("key_document")
+        if key_document is not None and not isinstance(key_document, dict):
+            raise TypeError("the kept key list is not an object")
         return cls(
-            {str(kind): parse_rfc3339(moment) for kind, moment in newest.items()}, float(skew_s)
+            {str(kind): parse_rfc3339(moment) for kind, moment in newest.items()},
+            float(skew_s),
+            key_document,
         )
