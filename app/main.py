@@ -49,6 +49,7 @@ from app.privacy.router import admin_router as privacy_router
 from app.privacy.router import public_router as privacy_manifest_router
 from app.releases import catalog as release_catalog
 from app.releases.catalog import Catalog
+from app.releases.downloads import DownloadLinks
 from app.releases.router import admin_router as releases_router
 from app.releases.router import news_router
 from app.releases.service import catalog_loader
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         catalog = release_catalog.Catalog(
             catalog_loader(database.sessions),
             refresh_interval_s=None if settings.is_postgresql else settings.catalog_refresh_s,
+            links=DownloadLinks(settings, clock),
         )
         release_catalog.on_commit(database.session_class, catalog)
         await catalog.refresh()

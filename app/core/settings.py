@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     # expire news_validity_s later: how long a replayed old offer can hide a new one.
     news_epoch_s: int = Field(default=3600, ge=60)
     news_validity_s: int = Field(default=86400, ge=120)
+    # Download URLs bound to the licence and checked by nginx secure_link (docs/deploy.md):
+    # the shared secret (empty: URLs are offered as published), the prefix of the URLs to
+    # sign (empty: all), and how long a URL lasts (one to two of these).
+    download_secret: str = Field(default="", repr=False)
+    download_signed_prefix: str = ""
+    download_url_ttl_s: int = Field(default=3600, ge=60)
 
     batch_max_size: int = Field(default=1000, ge=1)
     store_timeout_s: float = Field(default=5.0, gt=0)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from app.core import notifications
 from app.core.components import component
 from app.licences.cache import LicenceSnapshot
+from app.releases.downloads import DownloadLinks
 from app.releases.models import FeedVersion, Release
 
 logger = logging.getLogger("callhome.releases")
@@ -267,8 +268,11 @@ Loader = Callable[[], Awaitable[tuple[list[ReleaseEntry], list[FeedEntry]]]]
 class Catalog:
     """The in-process catalog: planning is pure in-memory work on an immutable index."""
 
-    def __init__(self, load: Loader, *, refresh_interval_s: float | None):
+    def __init__(
+        self, load: Loader, *, refresh_interval_s: float | None, links: DownloadLinks | None = None
+    ):
         self._load = load
+        self._links = links
         self._refresh_interval_s = refresh_interval_s
         self._releases: dict[uuid.UUID, ReleaseEntry] = {}
         self._sets: dict[tuple[str, int], FeedEntry] = {}
@@ -292,7 +296,9 @@ class Catalog:
         installed = parse_version(version) if track else None
         if installed is None or track is None:
             return None
-        return newest_update(track, installed, licence.updates_until, machine_id)
+        return self._for(
+            licence, newest_update(track, installed, licence.updates_until, machine_id)
+        )
 
     def signature_set_for(
         self, licence: LicenceSnapshot, feed: str, installed: int, product_version: str | None
@@ -300,7 +306,11 @@ class Catalog:
         if feed not in licence.entitlements:
             return None
         loads_from = parse_version(product_version) if product_version else None
-        return self._index.signature_set(feed, installed, loads_from)
+        return self._for(licence, self._index.signature_set(feed, installed, loads_from))
+
+    def _for(self, licence: LicenceSnapshot, offer: Offer | None) -> Offer | None:
+        """The offer with its download URLs bound to the licence, when links are signed."""
+        return offer if self._links is None else self._links.sign_offer(offer, licence.id)
 
     def signature_sets_for(
         self, licence: LicenceSnapshot, installed: dict[str, int] | None, product_version: str
