@@ -12,6 +12,7 @@ from ._constants import __version__
 from ._exceptions import (
     AnswerMismatchError,
     CallhomeError,
+    ClockBehindError,
     ClockSkewError,
     ComputerIdUnavailable,
     ConfigurationError,
@@ -41,6 +42,7 @@ __all__ = [
     "CheckInLoop",
     "CheckInRhythm",
     "Client",
+    "ClockBehindError",
     "ClockSkewError",
     "ComputerIdUnavailable",
     "ConfigurationError",

@@ -18,7 +18,10 @@ from ._cache import AnswerCache
 from ._computer_id import hardware_computer_id
 from ._constants import KEY_LIST_REFRESH_S, MAX_RETRY_AFTER_S, PING_PATH, SIGNATURE_HEADER
 from ._exceptions import (
+    ClockBehindError,
     ClockSkewError,
+    ExpiredAnswerError,
+    NoCachedVerdict,
     NoTrustedVerdict,
     RequestRejected,
     RollbackError,
@@ -157,14 +160,26 @@ class CheckInCore:
 
     def cached_verdict(self) -> Verdict | None:
         """The last good verdict (cached=True) while its lease runs, else None."""
+        try:
+            return self.offline_verdict()
+        except ClockBehindError as error:
+            logger.warning("callhome: no offline verdict: %s", error)
+            return None
+        except UntrustedAnswer:
+            return None
+
+    def offline_verdict(self) -> Verdict:
+        """The last good verdict while its lease runs; else raise NoCachedVerdict (none
+        kept), ExpiredAnswerError (the lease is over) or ClockBehindError."""
         self._load_cache_once()
         verdict = self._last_good
         now = self._clock()
-        if verdict is None or now >= verdict.lease_expires_at:
-            return None
+        if verdict is None:
+            raise NoCachedVerdict("no verdict is kept")
+        if now >= verdict.lease_expires_at:
+            raise ExpiredAnswerError("the kept verdict's lease is over")
         if self._trust_record.clock_set_back(now):
-            logger.warning("callhome: the clock is behind the newest time the server vouched for")
-            return None
+            raise ClockBehindError("the clock is behind the newest time the server vouched for")
         return verdict
 
     def _trust(self, answer: SignedAnswer) -> Verdict:

@@ -40,6 +40,15 @@ class ClockSkewError(StaleAnswerError):
     """The answer's server_time is further from this machine's clock than the accepted skew."""
 
 
+class ClockBehindError(StaleAnswerError):
+    """The clock is behind the newest time the server vouched for: set back, so the kept
+    verdict is not trusted offline until the clock is right again or the server answers."""
+
+
+class NoCachedVerdict(UntrustedAnswer):
+    """No verdict is kept to fall back on."""
+
+
 class ExpiredAnswerError(StaleAnswerError):
     """The signed document's expires_at has passed (by the skew-corrected clock)."""
 
