@@ -19,7 +19,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 UV_SYNC = $(UV) sync --locked --all-packages --python $(PYTHON) $(addprefix --extra ,$(EXTRAS))
 
-.PHONY: run test browser haproxy lint format check clean bench latency storebench soak cluster cluster-test sync lock lock-upgrade
+.PHONY: run test browser haproxy nginx c-sdk-deps lint format check clean bench latency storebench soak cluster cluster-test sync lock lock-upgrade
 
 $(TOOLS)/uv/bin/uv:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target $(TOOLS)/uv uv==$(UV_VERSION)
@@ -67,7 +67,28 @@ haproxy:
 	  fi; \
 	fi
 
-test: $(STAMP) browser haproxy
+# The download link tests check URLs with Debian's nginx (secure_link), on a loopback port.
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	  else \
+	    echo "no nginx and no root to install it: download link tests are skipped (CI=true fails them)"; \
+	  fi; \
+	fi
+
+# The C SDK (client-c/) is built and run against the conformance vectors by the tests.
+C_SDK_PACKAGES = gcc pkg-config libsodium-dev libcurl4-openssl-dev libjansson-dev
+c-sdk-deps:
+	@if ! pkg-config --exists libsodium libcurl jansson 2>/dev/null || ! command -v cc >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(C_SDK_PACKAGES) >/dev/null; \
+	  else \
+	    echo "no C toolchain or libraries and no root to install them: C SDK tests are skipped (CI=true fails them)"; \
+	  fi; \
+	fi
+
+test: $(STAMP) browser haproxy nginx c-sdk-deps
 	$(BIN)/pytest -q tests client/tests
 
 lint: $(STAMP)

@@ -27,6 +27,7 @@ from app.core.errors import (
     render_problem,
 )
 from app.core.health import router as health_router
+from app.core.keylist import KeyDirectory, load_key_directory
 from app.core.notifications import NotificationListener
 from app.core.outage import install_store_trouble_handler
 from app.core.pseudonyms import NetworkIds, Pseudonyms
@@ -50,6 +51,7 @@ from app.privacy.router import admin_router as privacy_router
 from app.privacy.router import public_router as privacy_manifest_router
 from app.releases import catalog as release_catalog
 from app.releases.catalog import Catalog
+from app.releases.downloads import DownloadLinks
 from app.releases.router import admin_router as releases_router
 from app.releases.router import news_router
 from app.releases.service import catalog_loader
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     components.add(Clock, clock)  # type: ignore[type-abstract]
     pseudonyms = components.add(Pseudonyms, Pseudonyms(pseudonym_key(settings)))
     signer = components.add(Signer, load_signer(settings))
+    components.add(KeyDirectory, load_key_directory(settings, signer, clock.now()))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         catalog = release_catalog.Catalog(
             catalog_loader(database.sessions),
             refresh_interval_s=None if settings.is_postgresql else settings.catalog_refresh_s,
+            links=DownloadLinks(settings, clock),
         )
         release_catalog.on_commit(database.session_class, catalog)
         await catalog.refresh()

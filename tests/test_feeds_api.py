@@ -40,10 +40,20 @@ async def test_the_ping_plans_deltas_and_full_sets_for_entitled_feeds(
                 "sha256": SET_SHA256,
                 "size": 90,
             },
+            "chain": [
+                {
+                    "from": 41,
+                    "to": 42,
+                    "url": "https://dl.example.com/spam-41-42",
+                    "sha256": SET_SHA256,
+                    "size": 90,
+                }
+            ],
         }
     }
     behind = await send_ping(client, app, ping_body(licence["key"], signatures={"spam": 12}))
     assert behind["signatures"]["spam"]["delta"] is None
+    assert behind["signatures"]["spam"]["chain"] == []
     current = await send_ping(client, app, ping_body(licence["key"], signatures={"spam": 42}))
     assert current["signatures"] == {}
 

@@ -56,6 +56,9 @@ async def test_valid_licence_gets_a_signed_valid_verdict(
     assert 0.9 * 6 * 3600 <= answer["next_check_in"] <= 1.1 * 6 * 3600
     assert answer["server_time"] == clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     assert answer["lease_expires"] > answer["server_time"]
+    # The freshness window every signed document carries: issued now, trusted until the lease ends.
+    assert answer["issued_at"] == answer["server_time"]
+    assert answer["expires_at"] == answer["lease_expires"]
     assert await stored_pings(app) == 1
 
 
@@ -89,6 +92,7 @@ async def test_lease_never_outlives_the_licence(
     licence = await create_licence(client, app, expires_at=tomorrow.isoformat())
     answer = await send_ping(client, app, ping_body(licence["key"]))
     assert answer["lease_expires"] == tomorrow.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert answer["expires_at"] == answer["lease_expires"]
 
 
 @pytest.mark.parametrize("status", ["suspended", "revoked"])

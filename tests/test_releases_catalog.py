@@ -39,7 +39,12 @@ def release(version: str, **fields: Any) -> ReleaseEntry:
 
 
 def feed_set(
-    version: int, *, feed: str = "spam", deltas: tuple[int, ...] = (), **fields: Any
+    version: int,
+    *,
+    feed: str = "spam",
+    deltas: tuple[int, ...] = (),
+    size: int = 500,
+    **fields: Any,
 ) -> FeedEntry:
     return FeedEntry.of(
         FeedVersion(
@@ -47,7 +52,7 @@ def feed_set(
             version=version,
             url=f"https://dl.example.com/{feed}-{version}",
             sha256="b" * 64,
-            size=500,
+            size=size,
             published_at=DAY,
             deltas=[
                 FeedDelta(
@@ -227,12 +232,69 @@ def test_feeds_plan_a_delta_where_one_leads_from_the_installed_version() -> None
                 "sha256": "c" * 64,
                 "size": 50,
             },
+            "chain": [
+                {
+                    "from": 101,
+                    "to": 102,
+                    "url": "https://dl.example.com/spam-101-102",
+                    "sha256": "c" * 64,
+                    "size": 50,
+                }
+            ],
         }
     }
-    full = catalog.signature_sets_for(licence(), {"spam": 100}, "8.2")
+    full = catalog.signature_sets_for(licence(), {"spam": 99}, "8.2")
     assert full["spam"]["version"] == 102 and full["spam"]["delta"] is None
+    assert full["spam"]["chain"] == []
     assert catalog.signature_sets_for(licence(), {"spam": 102}, "8.2") == {}
     assert catalog.signature_sets_for(licence(), {"spam": 999}, "8.2") == {}
+
+
+def chain_of(catalog: Catalog, installed: int) -> list[tuple[int, int]]:
+    offer = catalog.signature_sets_for(licence(), {"spam": installed}, "8.2")["spam"]
+    return [(step["from"], step["to"]) for step in offer["chain"]]
+
+
+def test_an_install_three_sets_behind_is_offered_the_chain_in_order() -> None:
+    catalog = catalog_of(
+        feed_set(41233),
+        feed_set(41234, deltas=(41233,)),
+        feed_set(41235, deltas=(41234,)),
+        feed_set(41236, deltas=(41235,)),
+    )
+    assert chain_of(catalog, 41233) == [(41233, 41234), (41234, 41235), (41235, 41236)]
+    offer = catalog.signature_sets_for(licence(), {"spam": 41233}, "8.2")["spam"]
+    assert offer["version"] == 41236 and offer["delta"] is None
+    assert [step["url"] for step in offer["chain"]] == [
+        "https://dl.example.com/spam-41233-41234",
+        "https://dl.example.com/spam-41234-41235",
+        "https://dl.example.com/spam-41235-41236",
+    ]
+    assert chain_of(catalog, 41235) == [(41235, 41236)]
+
+
+def test_the_cheapest_chain_wins_and_the_full_set_when_every_chain_costs_more() -> None:
+    catalog = catalog_of(
+        feed_set(1),
+        feed_set(2, deltas=(1,)),
+        feed_set(3, deltas=(1, 2)),  # 1 -> 3 directly: 50 bytes, not 100 through 2
+        feed_set(4, deltas=(3,)),
+    )
+    assert chain_of(catalog, 1) == [(1, 3), (3, 4)]
+    # ten 50-byte steps (500 bytes) cost more than the 450-byte full set; eight do not
+    long_chain = [feed_set(10, size=450)] + [
+        feed_set(version, deltas=(version - 1,), size=450) for version in range(11, 21)
+    ]
+    assert chain_of(catalog_of(*long_chain), 10) == []
+    assert len(chain_of(catalog_of(*long_chain), 12)) == 8
+
+
+def test_a_gap_in_the_chain_means_the_full_set() -> None:
+    catalog = catalog_of(
+        feed_set(1), feed_set(2, deltas=(1,)), feed_set(3), feed_set(4, deltas=(3,))
+    )
+    assert chain_of(catalog, 1) == []
+    assert chain_of(catalog, 3) == [(3, 4)]
 
 
 def test_feeds_need_the_entitlement() -> None:

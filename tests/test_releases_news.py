@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import verify_signature
 from tests.support.releases import publish_release, publish_set, set_body
@@ -15,8 +18,20 @@ def licence_header(key: str) -> dict[str, str]:
     return {"Authorization": f"Licence {key}"}
 
 
+def epoch_window(
+    clock: FrozenClock, epoch_s: int = 3600, validity_s: int = 86400
+) -> dict[str, str]:
+    issued_at = dt.datetime.fromtimestamp(int(clock.now().timestamp()) // epoch_s * epoch_s, dt.UTC)
+    expires_at = issued_at + dt.timedelta(seconds=validity_s)
+    return {"issued_at": rfc3339(issued_at), "expires_at": rfc3339(expires_at)}
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 async def test_update_news_is_signed_and_revalidates_with_its_etag(
-    client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
+    client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str], clock: FrozenClock
 ) -> None:
     licence = await create_licence(client, app)
     headers = licence_header(licence["key"])
@@ -24,6 +39,7 @@ async def test_update_news_is_signed_and_revalidates_with_its_etag(
     nothing = await client.get(url, params={"version": "8.0"}, headers=headers)
     assert nothing.status_code == 200
     assert verify_signature(app, nothing) == {
+        **epoch_window(clock),
         "product": "mail",
         "channel": "stable",
         "version": "8.0",
@@ -51,6 +67,30 @@ async def test_update_news_is_signed_and_revalidates_with_its_etag(
     )
     assert again.status_code == 304
     assert licence["key"] not in news.text
+
+
+async def test_news_are_reissued_each_epoch_and_keep_their_etag_within_it(
+    client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
+) -> None:
+    clock.current = dt.datetime(2026, 11, 23, 12, 0, 5, tzinfo=dt.UTC)
+    licence = await create_licence(client, app)
+    headers = licence_header(licence["key"])
+    first = await client.get("/v1/updates/mail", params={"version": "8.0"}, headers=headers)
+    answer = verify_signature(app, first)
+    assert answer["issued_at"] == "2026-11-23T12:00:00Z"
+    assert answer["expires_at"] == "2026-11-24T12:00:00Z"
+    clock.advance(minutes=59)
+    etag = first.headers["ETag"]
+    same_epoch = await client.get(
+        "/v1/updates/mail", params={"version": "8.0"}, headers={**headers, "If-None-Match": etag}
+    )
+    assert same_epoch.status_code == 304
+    clock.advance(minutes=1)
+    next_epoch = await client.get(
+        "/v1/updates/mail", params={"version": "8.0"}, headers={**headers, "If-None-Match": etag}
+    )
+    assert next_epoch.status_code == 200
+    assert verify_signature(app, next_epoch)["issued_at"] == "2026-11-23T13:00:00Z"
 
 
 async def test_feed_news_plans_the_delta(

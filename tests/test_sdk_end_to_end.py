@@ -132,3 +132,46 @@ def test_update_and_signature_sets_reach_the_sdk(live: LiveServer) -> None:
     spam = verdict.signatures["spam"]
     assert spam.version == 41001
     assert spam.delta is not None and spam.delta.from_version == 41000
+
+
+def test_an_install_three_sets_behind_gets_the_ordered_chain(live: LiveServer) -> None:
+    licence = live.licence(entitlements=["spam"])
+    for version in (41233, 41234, 41235, 41236):
+        deltas = [] if version == 41233 else [
+            {"from": version - 1, "url": f"https://dl.example/spam-{version - 1}-{version}",
+             "sha256": "b" * 64, "size": 100}
+        ]  # fmt: skip
+        published = live.admin.post(
+            "/v1/admin/feeds/spam/versions",
+            json={"version": version, "url": f"https://dl.example/spam-{version}",
+                  "sha256": "c" * 64, "size": 900, "deltas": deltas},
+        )  # fmt: skip
+        assert published.status_code == 201, published.text
+    with live.client(licence["key"], "a" * 64) as client:
+        spam = client.check_in(user_count=1, signatures={"spam": 41233}).signatures["spam"]
+    assert [(step.from_version, step.to_version) for step in spam.plan] == [
+        (41233, 41234),
+        (41234, 41235),
+        (41235, 41236),
+    ]
+    assert spam.delta is None  # older SDKs, which know no chain, fetch the full set
+
+
+def test_news_reach_the_sdk_verified_and_revalidated(live: LiveServer) -> None:
+    licence = live.licence(entitlements=["spam"])
+    for version, deltas in ((7, []), (8, [{"from": 7, "url": "https://dl.example/spam-7-8",
+                                           "sha256": "b" * 64, "size": 10}])):  # fmt: skip
+        published = live.admin.post(
+            "/v1/admin/feeds/spam/versions",
+            json={"version": version, "url": f"https://dl.example/spam-{version}",
+                  "sha256": "c" * 64, "size": 900, "deltas": deltas},
+        )  # fmt: skip
+        assert published.status_code == 201, published.text
+    with live.client(licence["key"], "b" * 64) as client:
+        updates = client.check_updates()
+        feed = client.check_feed("spam", 7)
+        again = client.check_feed("spam", 7)  # a 304, answered from the verified body
+    assert updates.update is None and updates.issued_at < updates.expires_at
+    assert feed == again
+    assert feed.signature_set is not None
+    assert [(step.from_version, step.to_version) for step in feed.signature_set.plan] == [(7, 8)]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.clock import Clock
 from app.core.components import component
 from app.core.database import Database
+from app.core.keylist import KeyDirectory
 from app.core.pseudonyms import Pseudonyms
 from app.core.settings import Settings
 from app.core.signing import Signer
@@ -21,6 +22,7 @@ ClockDep = Annotated[Clock, Depends(component(Clock))]
 DatabaseDep = Annotated[Database, Depends(component(Database))]
 PseudonymsDep = Annotated[Pseudonyms, Depends(component(Pseudonyms))]
 SignerDep = Annotated[Signer, Depends(component(Signer))]
+KeyDirectoryDep = Annotated[KeyDirectory, Depends(component(KeyDirectory))]
 
 
 def _now(clock: ClockDep) -> dt.datetime:

@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # embedded default allows; on PostgreSQL they must be configured.
     pseudonym_key: str = Field(default="", repr=False)
     signing_key_file: Path | None = None
+    # The key list signed by the offline root (docs/deploy.md); empty: none on PostgreSQL,
+    # the data directory's key-list.json (when `callhome keys init-root` made one) on SQLite.
+    key_list_file: Path | None = None
     # Peers whose X-Forwarded-For is believed (CIDRs, comma separated).
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
 
@@ -41,6 +44,17 @@ class Settings(BaseSettings):
     licence_cache_size: int = Field(default=100_000, ge=1)
     # How often the release catalog is reread on SQLite; PostgreSQL notifies changes.
     catalog_refresh_s: float = Field(default=10.0, gt=0)
+    # The update and feed news answers are issued at the start of an epoch of
+    # news_epoch_s, so an unchanged offer keeps its body (and ETag) within it, and
+    # expire news_validity_s later: how long a replayed old offer can hide a new one.
+    news_epoch_s: int = Field(default=3600, ge=60)
+    news_validity_s: int = Field(default=86400, ge=120)
+    # Download URLs bound to the licence and checked by nginx secure_link (docs/deploy.md):
+    # the shared secret (empty: URLs are offered as published), the prefix of the URLs to
+    # sign (empty: all), and how long a URL lasts (one to two of these).
+    download_secret: str = Field(default="", repr=False)
+    download_signed_prefix: str = ""
+    download_url_ttl_s: int = Field(default=3600, ge=60)
 
     batch_max_size: int = Field(default=1000, ge=1)
     store_timeout_s: float = Field(default=5.0, gt=0)
@@ -103,6 +117,14 @@ class Settings(BaseSettings):
                 if part.strip()
             )
         return value
+
+    @model_validator(mode="after")
+    def _news_outlive_their_epoch(self) -> Settings:
+        # A 304 keeps the client on the body it has: that body must not expire
+        # before the epoch that issued it ends.
+        if self.news_validity_s <= self.news_epoch_s:
+            raise ValueError("CALLHOME_NEWS_VALIDITY_S must be longer than CALLHOME_NEWS_EPOCH_S")
+        return self
 
     @property
     def effective_database_url(self) -> str:

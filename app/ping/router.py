@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.components import components_of
-from app.core.deps import SignerDep
+from app.core.deps import KeyDirectoryDep, Now
 from app.core.errors import (
     CallhomeError,
     InvalidInput,
@@ -185,7 +185,7 @@ def document(openapi: dict[str, Any]) -> None:
 
 
 @router.get("/keys")
-async def keys(signer: SignerDep) -> PublicKeys:
-    """The public keys verdicts are signed with; SDKs pin them."""
-    key = {"keyid": signer.key_id, "algorithm": "ed25519", "public_key": signer.public_key_b64}
-    return PublicKeys.model_validate({"keys": [key]})
+async def keys(directory: KeyDirectoryDep, now: Now) -> PublicKeys:
+    """The keys verdicts are signed with, and the key list the root key vouches for them in:
+    SDKs pin the root and follow the list (docs/protocol.md)."""
+    return PublicKeys.model_validate(directory.answer(now))

@@ -60,17 +60,32 @@ class Delta(BaseModel):
     size: int
 
 
+class ChainStep(BaseModel):
+    from_: int = Field(alias="from")
+    to: int
+    url: str
+    sha256: str
+    size: int
+
+
 class SignatureSet(BaseModel):
     version: int
     url: str
     sha256: str
     size: int
-    delta: Delta | None
+    delta: Delta | None = Field(description="The plan when it is one delta (older SDKs read it)")
+    chain: list[ChainStep] = Field(
+        description="The deltas to apply in order; empty: fetch the full set"
+    )
 
 
 class PingAnswer(BaseModel):
     """Documents the answer; the body is built and signed by the ping service."""
 
+    issued_at: dt.datetime = Field(description="When the server answered (= server_time)")
+    expires_at: dt.datetime = Field(
+        description="When the verdict stops being trusted (= lease_expires)"
+    )
     licence: LicenceVerdict
     update: Update | None
     signatures: dict[str, SignatureSet]
@@ -87,5 +102,16 @@ class PublicKey(BaseModel):
     public_key: str = Field(description="Base64 of the 32 raw public key bytes")
 
 
+class SignedEnvelope(BaseModel):
+    payload: str = Field(description="The signed document's exact JSON text")
+    signatures: list[dict[str, str]] = Field(description="`{keyid, ed25519}` over its UTF-8 bytes")
+
+
 class PublicKeys(BaseModel):
-    keys: list[PublicKey]
+    keys: list[PublicKey] = Field(description="The signing keys in force now")
+    key_list: SignedEnvelope | None = Field(
+        description="The key list signed by the root key (null: no root key yet)"
+    )
+    root_chain: list[SignedEnvelope] = Field(
+        description="Every root, oldest first, each signed by the one before and by itself"
+    )

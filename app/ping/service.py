@@ -96,7 +96,7 @@ class PingService:
         state = await self._licences.by_key_hash(key_hash, now)
         if state is None or state.licence.product != ping.product:
             metrics.count_ping("unknown", Seat.DENIED.value)
-            return self._sign(_unknown_verdict(), ping, body, now, lease_until=None)
+            return self._sign(unknown_verdict(), ping, body, now, lease_until=None)
 
         licence = state.licence
         machine_id = self._pseudonyms.machine_id(licence.id, ping.computer_id)
@@ -120,7 +120,7 @@ class PingService:
         )
         durable = self._writer.submit(record)
         answer = self._sign(
-            _verdict(licence, status, outcome, ping.user_count),
+            licence_verdict(licence, status, outcome, ping.user_count),
             ping,
             body,
             now,
@@ -182,34 +182,65 @@ class PingService:
             # Offline, an install must not outlive its licence on our word.
             lease_expires = min(lease_expires, lease_until)
         interval = self._settings.check_in_interval_s * self._steering.factor
-        answer = {
-            "licence": verdict,
+        answer = answer_document(
+            verdict=verdict,
             # Updates and signature sets are for valid licences only.
-            "update": (
+            update=(
                 self._catalog.update_for(offered_to, ping.channel, ping.version, machine_id)
                 if offered_to is not None
                 else None
             ),
-            "signatures": (
+            signatures=(
                 self._catalog.signature_sets_for(offered_to, ping.signatures, ping.version)
                 if offered_to is not None
                 else {}
             ),
-            "next_check_in": round(interval * random.uniform(0.9, 1.1)),
-            "lease_expires": rfc3339(lease_expires),
-            "server_time": rfc3339(now),
-            "nonce": ping.nonce,
-            "request_sha256": hashlib.sha256(body).hexdigest(),
-        }
+            next_check_in=round(interval * random.uniform(0.9, 1.1)),
+            lease_expires=lease_expires,
+            now=now,
+            nonce=ping.nonce,
+            body=body,
+        )
         answer_body = dumps(answer)
         return SignedAnswer(answer_body, self._signer.signature_header(answer_body))
+
+
+def answer_document(
+    *,
+    verdict: dict[str, Any],
+    update: dict[str, Any] | None,
+    signatures: dict[str, Any],
+    next_check_in: int,
+    lease_expires: dt.datetime,
+    now: dt.datetime,
+    nonce: str | None,
+    body: bytes,
+) -> dict[str, Any]:
+    """The signed answer to the ping `body` (docs/protocol.md); the conformance vectors
+    are made with it too."""
+    lease_expires_text = rfc3339(lease_expires)
+    server_time_text = rfc3339(now)
+    return {
+        # Every signed document's freshness window: a verdict is issued when the
+        # server answers and trusted until its lease ends.
+        "issued_at": server_time_text,
+        "expires_at": lease_expires_text,
+        "licence": verdict,
+        "update": update,
+        "signatures": signatures,
+        "next_check_in": next_check_in,
+        "lease_expires": lease_expires_text,
+        "server_time": server_time_text,
+        "nonce": nonce,
+        "request_sha256": hashlib.sha256(body).hexdigest(),
+    }
 
 
 def users_over_limit(licence: LicenceSnapshot, user_count: int) -> bool:
     return licence.max_users is not None and user_count > licence.max_users
 
 
-def _verdict(
+def licence_verdict(
     licence: LicenceSnapshot, status: str, outcome: SeatOutcome, user_count: int
 ) -> dict[str, Any]:
     return {
@@ -226,7 +257,7 @@ def _verdict(
     }
 
 
-def _unknown_verdict() -> dict[str, Any]:
+def unknown_verdict() -> dict[str, Any]:
     return {
         "status": "unknown",
         "expires_at": None,

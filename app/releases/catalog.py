@@ -15,7 +15,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -27,6 +27,7 @@ from app.core import notifications
 from app.core.components import component
 from app.core.outage import is_store_trouble
 from app.licences.cache import LicenceSnapshot
+from app.releases.downloads import DownloadLinks
 from app.releases.models import FeedVersion, Release
 
 logger = logging.getLogger("callhome.releases")
@@ -104,9 +105,11 @@ class FeedEntry:
     feed: str
     version: int
     min_product_version: Version | None
-    # The answer's per-feed object, built once: the full set, and one per delta origin.
+    size: int
+    # The answer's per-feed object for the full set, built once.
     full: Offer
-    by_origin: dict[int, Offer]
+    # The deltas that lead here, by the version they start from, as chain steps.
+    steps: dict[int, Offer]
 
     @classmethod
     def of(cls, feed_version: FeedVersion) -> FeedEntry:
@@ -116,16 +119,15 @@ class FeedEntry:
             "sha256": feed_version.sha256,
             "size": feed_version.size,
             "delta": None,
+            "chain": [],
         }
-        by_origin = {
-            delta.from_version: full
-            | {
-                "delta": {
-                    "from": delta.from_version,
-                    "url": delta.url,
-                    "sha256": delta.sha256,
-                    "size": delta.size,
-                }
+        steps = {
+            delta.from_version: {
+                "from": delta.from_version,
+                "to": feed_version.version,
+                "url": delta.url,
+                "sha256": delta.sha256,
+                "size": delta.size,
             }
             for delta in feed_version.deltas
         }
@@ -137,9 +139,39 @@ class FeedEntry:
                 if feed_version.min_product_version
                 else None
             ),
+            size=feed_version.size,
             full=full,
-            by_origin=by_origin,
+            steps=steps,
         )
+
+
+def plan_chain(sets: Iterable[FeedEntry], installed: int, target: FeedEntry) -> Offer:
+    """The offer of `target` for an install at `installed`: the cheapest chain of deltas
+    (ordered, fewest bytes) when one leads there and costs no more than the full set,
+    else the full set. `sets` may come in any order; deltas only lead to newer versions."""
+    # cheapest[v] = (bytes, steps) of the cheapest chain from `installed` to v
+    cheapest: dict[int, tuple[int, tuple[Offer, ...]]] = {installed: (0, ())}
+    for entry in sorted(sets, key=lambda e: e.version):
+        if entry.version <= installed or entry.version > target.version:
+            continue
+        for origin, step in entry.steps.items():
+            reached = cheapest.get(origin)
+            if reached is None:
+                continue
+            cost = reached[0] + int(step["size"])
+            known = cheapest.get(entry.version)
+            if known is None or cost < known[0]:
+                cheapest[entry.version] = (cost, (*reached[1], step))
+    found = cheapest.get(target.version)
+    if found is None or found[0] > target.size:
+        return target.full
+    chain = list(found[1])
+    only = chain[0] if len(chain) == 1 else None
+    # `delta` is the one-step plan in the shape older SDKs read; `chain` is every plan.
+    delta = (
+        None if only is None else {name: only[name] for name in ("from", "url", "sha256", "size")}
+    )
+    return target.full | {"delta": delta, "chain": chain}
 
 
 CatalogEntry = ReleaseEntry | FeedEntry
@@ -165,10 +197,10 @@ def newest_update(
 
 
 def newest_signature_set(
-    sets: Iterable[FeedEntry], installed: int, product_version: Version | None
-) -> Offer | None:
-    """The newest set (newest first) the product can load, as a delta when one leads
-    from the installed version, or None when nothing newer is loadable."""
+    sets: tuple[FeedEntry, ...], installed: int, product_version: Version | None
+) -> FeedEntry | None:
+    """The newest set (`sets` newest first) newer than the installed one that the product
+    can load, or None."""
     for entry in sets:
         if entry.version <= installed:
             return None
@@ -176,8 +208,13 @@ def newest_signature_set(
             product_version is None or product_version < entry.min_product_version
         ):
             continue
-        return entry.by_origin.get(installed, entry.full)
+        return entry
     return None
+
+
+# Plans remembered per catalog index: (feed, installed, target) -> offer. The fleet
+# reports few distinct installed versions, so the planner runs once for each.
+MAX_REMEMBERED_PLANS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +223,24 @@ class CatalogIndex:
 
     tracks: dict[tuple[str, str], tuple[ReleaseEntry, ...]]
     feeds: dict[str, tuple[FeedEntry, ...]]
+    plans: dict[tuple[str, int, int], Offer] = field(default_factory=dict)
+
+    def signature_set(
+        self, feed: str, installed: int, product_version: Version | None
+    ) -> Offer | None:
+        """The offer of the newest loadable set of `feed`, planned as a chain where cheaper."""
+        sets = self.feeds.get(feed)
+        target = None if sets is None else newest_signature_set(sets, installed, product_version)
+        if sets is None or target is None:
+            return None
+        key = (feed, installed, target.version)
+        offer = self.plans.get(key)
+        if offer is None:
+            offer = plan_chain(sets, installed, target)
+            if len(self.plans) >= MAX_REMEMBERED_PLANS:
+                self.plans.clear()
+            self.plans[key] = offer
+        return offer
 
     @classmethod
     def build(cls, releases: Iterable[ReleaseEntry], sets: Iterable[FeedEntry]) -> CatalogIndex:
@@ -214,8 +269,11 @@ Loader = Callable[[], Awaitable[tuple[list[ReleaseEntry], list[FeedEntry]]]]
 class Catalog:
     """The in-process catalog: planning is pure in-memory work on an immutable index."""
 
-    def __init__(self, load: Loader, *, refresh_interval_s: float | None):
+    def __init__(
+        self, load: Loader, *, refresh_interval_s: float | None, links: DownloadLinks | None = None
+    ):
         self._load = load
+        self._links = links
         self._refresh_interval_s = refresh_interval_s
         self._releases: dict[uuid.UUID, ReleaseEntry] = {}
         self._sets: dict[tuple[str, int], FeedEntry] = {}
@@ -239,18 +297,21 @@ class Catalog:
         installed = parse_version(version) if track else None
         if installed is None or track is None:
             return None
-        return newest_update(track, installed, licence.updates_until, machine_id)
+        return self._for(
+            licence, newest_update(track, installed, licence.updates_until, machine_id)
+        )
 
     def signature_set_for(
         self, licence: LicenceSnapshot, feed: str, installed: int, product_version: str | None
     ) -> Offer | None:
         if feed not in licence.entitlements:
             return None
-        sets = self._index.feeds.get(feed)
-        if sets is None:
-            return None
         loads_from = parse_version(product_version) if product_version else None
-        return newest_signature_set(sets, installed, loads_from)
+        return self._for(licence, self._index.signature_set(feed, installed, loads_from))
+
+    def _for(self, licence: LicenceSnapshot, offer: Offer | None) -> Offer | None:
+        """The offer with its download URLs bound to the licence, when links are signed."""
+        return offer if self._links is None else self._links.sign_offer(offer, licence.id)
 
     def signature_sets_for(
         self, licence: LicenceSnapshot, installed: dict[str, int] | None, product_version: str

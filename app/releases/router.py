@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import uuid
@@ -10,7 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query
 from starlette.responses import Response
 
-from app.core.deps import Now, PseudonymsDep, ReadSession, SignerDep, WriteSession
+from app.core.clock import rfc3339
+from app.core.deps import Now, PseudonymsDep, ReadSession, SettingsDep, SignerDep, WriteSession
 from app.core.errors import (
     CallhomeError,
     Conflict,
@@ -25,6 +27,7 @@ from app.core.json import dumps
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorQuery
 from app.core.ratelimit import NetworkLimited
 from app.core.schemas import PRODUCT_PATTERN
+from app.core.settings import Settings
 from app.core.signing import SIGNATURE_HEADER, Signer
 from app.licences.cache import LicenceSnapshot, licence_status
 from app.licences.lookup import LicenceLookupDep
@@ -177,10 +180,25 @@ async def _licence(
 LicensedBy = Annotated[LicenceSnapshot, Depends(_licence)]
 
 
-def _signed(signer: Signer, document: dict[str, Any], if_none_match: str | None) -> Response:
-    """The answer signed like the ping's. Nothing volatile in it (no server time), so an
+def news_window(settings: Settings, now: dt.datetime) -> dict[str, str]:
+    """`issued_at` and `expires_at` of a news answer: issued at the start of the current
+    epoch, so an unchanged offer keeps its body (and its ETag) until the epoch ends."""
+    epoch_s = settings.news_epoch_s
+    issued_at = dt.datetime.fromtimestamp(int(now.timestamp()) // epoch_s * epoch_s, dt.UTC)
+    expires_at = issued_at + dt.timedelta(seconds=settings.news_validity_s)
+    return {"issued_at": rfc3339(issued_at), "expires_at": rfc3339(expires_at)}
+
+
+def _signed(
+    signer: Signer,
+    settings: Settings,
+    now: dt.datetime,
+    document: dict[str, Any],
+    if_none_match: str | None,
+) -> Response:
+    """The answer signed like the ping's. Its only times are those of its epoch, so an
     unchanged offer keeps its body, hence its ETag, and a client may revalidate for free."""
-    body = dumps(document)
+    body = dumps(news_window(settings, now) | document)
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
     if if_none_match is not None and {etag, "*"} & {
@@ -204,6 +222,8 @@ async def update_news(
     licence: LicensedBy,
     catalog: CatalogDep,
     signer: SignerDep,
+    settings: SettingsDep,
+    now: Now,
     product: Annotated[str, Path(pattern=PRODUCT_PATTERN)],
     version: Annotated[str, Query(pattern=VERSION_PATTERN)],
     channel: Annotated[str, Query(pattern=CHANNEL_PATTERN)] = "stable",
@@ -215,7 +235,7 @@ async def update_news(
         raise LicenceRequired()
     update = catalog.update_for(licence, channel, version, machine_id=None)
     document = {"product": product, "channel": channel, "version": version, "update": update}
-    return _signed(signer, document, if_none_match)
+    return _signed(signer, settings, now, document, if_none_match)
 
 
 @news_router.get(
@@ -231,6 +251,8 @@ async def feed_news(
     licence: LicensedBy,
     catalog: CatalogDep,
     signer: SignerDep,
+    settings: SettingsDep,
+    now: Now,
     feed: FeedName,
     version: Annotated[int, Query(ge=0, le=2**53)],
     product_version: Annotated[
@@ -249,4 +271,4 @@ async def feed_news(
         "product_version": product_version,
         "signature_set": offer,
     }
-    return _signed(signer, document, if_none_match)
+    return _signed(signer, settings, now, document, if_none_match)

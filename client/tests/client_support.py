@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -22,12 +23,22 @@ class FakeClock:
 
     def __init__(self) -> None:
         self.now = datetime.now(timezone.utc).replace(microsecond=0)
+        self.elapsed_s = 0.0
 
     def __call__(self) -> datetime:
         return self.now
 
+    def monotonic(self) -> float:
+        """The machine's monotonic clock: it runs with advance() and ignores set_back()."""
+        return self.elapsed_s
+
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+        self.elapsed_s += seconds
+
+    def set_back(self, seconds: float) -> None:
+        """Someone sets the wall clock back; time itself goes on."""
+        self.now -= timedelta(seconds=seconds)
 
 
 class BlockingAsyncClient:
@@ -46,7 +57,14 @@ class BlockingAsyncClient:
         self._loop.close()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
+        attribute = getattr(self.client, name)
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        def blocking(*arguments: Any, **keywords: Any) -> Any:
+            return self._loop.run_until_complete(attribute(*arguments, **keywords))
+
+        return blocking
 
 
 ClientFactory = Callable[..., Any]
@@ -63,4 +81,5 @@ def client_arguments(server: HostileServer, clock: FakeClock) -> dict[str, Any]:
         "computer_id": COMPUTER_ID,
         "timeout": CLIENT_TIMEOUT_S,
         "clock": clock,
+        "monotonic": clock.monotonic,
     }

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import parse_qsl
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -28,7 +29,10 @@ class Misbehaviour(enum.Enum):
     REPLAY = "the previous answer again, with its old nonce"
     WRONG_NONCE = "a correctly signed answer naming another nonce"
     WRONG_DIGEST = "a correctly signed answer naming another request digest"
-    STALE = "server_time far in the past"
+    STALE = "server_time two days in the past: further off than any working clock"
+    EXPIRED = "a signed answer whose expires_at has passed"
+    BACKDATED = "a signed answer issued before the one trusted last"
+    UNDATED = "a signed answer without issued_at"
     NOT_JSON = "a signed HTML page"
     MISSING_FIELD = "a signed answer without lease_expires"
     HUGE = "a signed answer of 300 KiB"
@@ -81,6 +85,12 @@ class HostileServer:
         self.lease = timedelta(days=7)
         self.retry_after_s = 120
         self.slow_s = 1.0
+        # How far the server's clock is ahead of the machine's (the shared test clock).
+        self.clock_offset_s = 0.0
+        # News: a body and headers to send instead of the real answer (a replay), and edits.
+        self.news_replay: Response | None = None
+        self.news_edit: Callable[[dict[str, Any]], None] = lambda document: None
+        self.news_requests: list[dict[str, str]] = []
         self._last_answer: Response | None = None
 
     @property
@@ -111,6 +121,8 @@ class HostileServer:
         await send({"type": "http.response.body", "body": payload})
 
     async def _respond(self, scope: dict[str, Any], body: bytes) -> Response:
+        if scope["method"] == "GET" and scope["path"].startswith(("/v1/updates/", "/v1/feeds/")):
+            return self._news(scope)
         if scope["method"] != "POST" or scope["path"] != "/v1/ping":
             return 404, {}, b""
         self.requests.append(body)
@@ -141,7 +153,14 @@ class HostileServer:
         if misbehaviour is Misbehaviour.WRONG_DIGEST:
             document["request_sha256"] = hashlib.sha256(b"another request").hexdigest()
         if misbehaviour is Misbehaviour.STALE:
-            document["server_time"] = _rfc3339(self.clock() - timedelta(seconds=400))
+            document["server_time"] = _rfc3339(self.clock() - timedelta(days=2))
+        if misbehaviour is Misbehaviour.EXPIRED:
+            document["issued_at"] = _rfc3339(self.clock() - timedelta(hours=2))
+            document["expires_at"] = document["lease_expires"] = _rfc3339(self.clock())
+        if misbehaviour is Misbehaviour.BACKDATED:
+            document["issued_at"] = _rfc3339(self.clock() - timedelta(hours=1))
+        if misbehaviour is Misbehaviour.UNDATED:
+            del document["issued_at"]
         if misbehaviour is Misbehaviour.MISSING_FIELD:
             del document["lease_expires"]
         if misbehaviour is Misbehaviour.HUGE:
@@ -168,10 +187,71 @@ class HostileServer:
             self._last_answer = answer
         return answer
 
+    def _news(self, scope: dict[str, Any]) -> Response:
+        """GET /v1/updates/{product} and /v1/feeds/{feed}, signed, per-hour epochs, ETag/304."""
+        headers = {name.decode(): value.decode() for name, value in scope["headers"]}
+        self.news_requests.append(headers)
+        if self.news_replay is not None:
+            return self.news_replay
+        query = dict(parse_qsl(scope["query_string"].decode()))
+        return self.news_answer(scope["path"], query, headers.get("if-none-match"))
+
+    def news_answer(
+        self, path: str, query: dict[str, str], if_none_match: str | None = None
+    ) -> Response:
+        """The answer the real server would give now, as sent."""
+        now = self.clock() + timedelta(seconds=self.clock_offset_s)
+        issued_at = now.replace(minute=0, second=0, microsecond=0)
+        document: dict[str, Any] = {
+            "issued_at": _rfc3339(issued_at),
+            "expires_at": _rfc3339(issued_at + timedelta(days=1)),
+        }
+        name = path.rsplit("/", 1)[1]
+        if path.startswith("/v1/updates/"):
+            document |= {
+                "product": name,
+                "channel": query.get("channel", "stable"),
+                "version": query["version"],
+                "update": {"version": "2.0.0", "url": "https://downloads.example/2.0.0",
+                           "sha256": "ab" * 32, "size": 123456, "notes_url": None,
+                           "critical": False},
+            }  # fmt: skip
+        else:
+            installed = int(query["version"])
+            chain = [
+                {"from": version, "to": version + 1, "url": f"https://dl.example/{version}",
+                 "sha256": "cd" * 32, "size": 10}
+                for version in range(installed, installed + 3)
+            ]  # fmt: skip
+            document |= {
+                "feed": name,
+                "version": installed,
+                "product_version": query.get("product_version"),
+                "signature_set": {"version": installed + 3, "url": "https://dl.example/full",
+                                  "sha256": "ef" * 32, "size": 1000, "delta": None,
+                                  "chain": chain},
+            }  # fmt: skip
+        self.news_edit(document)
+        payload = json.dumps(document, separators=(",", ":")).encode()
+        etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
+        if if_none_match == etag:
+            return 304, {"ETag": etag}, b""
+        return (
+            200,
+            {
+                "Content-Type": "application/json",
+                "ETag": etag,
+                "Callhome-Signature": signature_header(self.signing_key, payload),
+            },
+            payload,
+        )
+
     def answer_document(self, request: dict[str, Any], body: bytes) -> dict[str, Any]:
         """The answer the real server would give, plus a field this client does not know."""
-        now = self.clock()
+        now = self.clock() + timedelta(seconds=self.clock_offset_s)
         return {
+            "issued_at": _rfc3339(now),
+            "expires_at": _rfc3339(now + self.lease),
             "licence": {
                 "status": self.licence_status,
                 "expires_at": "2027-01-31T00:00:00Z",

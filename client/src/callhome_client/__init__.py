@@ -12,18 +12,24 @@ from ._constants import __version__
 from ._exceptions import (
     AnswerMismatchError,
     CallhomeError,
+    ClockBehindError,
+    ClockSkewError,
     ComputerIdUnavailable,
     ConfigurationError,
+    DownloadMismatchError,
+    ExpiredAnswerError,
     MalformedAnswerError,
     NoTrustedVerdict,
     RequestRejected,
+    RollbackError,
     ServerUnavailable,
     SignatureError,
     StaleAnswerError,
     UnknownKeyError,
     UntrustedAnswer,
 )
-from ._models import Delta, Seats, SignatureSet, Update, Verdict
+from ._models import ChainStep, Delta, Seats, SignatureSet, Update, Verdict
+from ._news import FeedNews, UpdateNews
 from ._scheduler import AsyncCheckInLoop, CheckInLoop, CheckInRhythm
 from ._signing import key_id
 
@@ -32,17 +38,24 @@ __all__ = [
     "AsyncCheckInLoop",
     "AsyncClient",
     "CallhomeError",
+    "ChainStep",
     "CheckInLoop",
     "CheckInRhythm",
     "Client",
+    "ClockBehindError",
+    "ClockSkewError",
     "ComputerIdUnavailable",
     "ConfigurationError",
     "Delta",
+    "DownloadMismatchError",
+    "ExpiredAnswerError",
+    "FeedNews",
     "HardwareFacts",
     "MalformedAnswerError",
     "NetworkInterface",
     "NoTrustedVerdict",
     "RequestRejected",
+    "RollbackError",
     "Seats",
     "ServerUnavailable",
     "SignatureError",
@@ -51,6 +64,7 @@ __all__ = [
     "UnknownKeyError",
     "UntrustedAnswer",
     "Update",
+    "UpdateNews",
     "Verdict",
     "__version__",
     "gather_hardware_facts",

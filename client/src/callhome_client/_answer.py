@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._exceptions import AnswerMismatchError, MalformedAnswerError
+from ._freshness import window_of
 from ._request import request_digest
 from ._signing import PinnedKeys
 
@@ -31,10 +32,17 @@ def decode_object(body: bytes) -> dict[str, Any]:
     return document
 
 
+def verify_document(keys: PinnedKeys, body: bytes, signature: str | None) -> dict[str, Any]:
+    """A signed document, once a trusted key signed it while that key was in force."""
+    keyid = keys.verify(signature, body)
+    document = decode_object(body)
+    keys.check_window(keyid, window_of(document).issued_at)
+    return document
+
+
 def verify_answer(keys: PinnedKeys, answer: SignedAnswer) -> dict[str, Any]:
     """The answer document, once its signature and its binding to the request both hold."""
-    keys.verify(answer.signature, answer.answer_body)
-    document = decode_object(answer.answer_body)
+    document = verify_document(keys, answer.answer_body, answer.signature)
     if document.get("request_sha256") != request_digest(answer.request_body):
         raise AnswerMismatchError("the answer names the digest of another request")
     if document.get("nonce") != decode_object(answer.request_body).get("nonce"):

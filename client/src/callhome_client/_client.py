@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
-from typing import Generic, TypeVar, Union
+from typing import Any, Generic, TypeVar, Union
 
 import httpx
 
 from ._constants import DEFAULT_MAX_AGE_S, DEFAULT_TIMEOUT, MAX_ANSWER_BYTES, __version__
 from ._core import CheckInCore, ComputerIdSource
-from ._exceptions import ServerUnavailable
+from ._download import Downloadable, async_download, download
+from ._exceptions import CallhomeError, ServerUnavailable, UnknownKeyError
+from ._keylist import KEYS_PATH
 from ._models import Verdict
+from ._news import FeedNews, NewsRequest, UpdateNews, feed_news, update_news
 from ._request import prepare_ping
-from ._time import Clock, utc_now
+from ._time import Clock, Monotonic, utc_now
 
 HttpClientT = TypeVar("HttpClientT", httpx.Client, httpx.AsyncClient)
+T = TypeVar("T")
+
+logger = logging.getLogger("callhome_client")
 Timeout = Union[float, httpx.Timeout]
 
+_ACCEPT = {"Accept": "application/json"}
 _HEADERS = {
     "Content-Type": "application/json",
     "Accept": "application/json",
@@ -39,12 +50,14 @@ class _ClientBase(ABC, Generic[HttpClientT]):
         version: str,
         public_keys: Iterable[str],
         *,
+        root_keys: Iterable[str] = (),
         computer_id: ComputerIdSource = None,
         cache_path: str | os.PathLike[str] | None = None,
         http_client: HttpClientT | None = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
         max_age_s: float = DEFAULT_MAX_AGE_S,
         clock: Clock = utc_now,
+        monotonic: Monotonic = time.monotonic,
     ) -> None:
         self._core = CheckInCore(
             base_url=base_url,
@@ -52,10 +65,12 @@ class _ClientBase(ABC, Generic[HttpClientT]):
             product=product,
             version=version,
             public_keys=public_keys,
+            root_keys=root_keys,
             computer_id=computer_id,
             cache_path=cache_path,
             max_age_s=max_age_s,
             clock=clock,
+            monotonic=monotonic,
         )
         # the timeout is passed with each request, so it also holds on an injected client
         self._timeout = timeout
@@ -101,6 +116,16 @@ def _append_capped(body: bytearray, chunk: bytes) -> bool:
     return len(body) <= MAX_ANSWER_BYTES
 
 
+@contextlib.contextmanager
+def _kept_key_list_on_failure() -> Iterator[None]:
+    """A due refresh of the key list that fails leaves the kept list in force (logged):
+    the answer's own check still needs a key that list vouches for."""
+    try:
+        yield
+    except CallhomeError as error:
+        logger.warning("callhome: could not refresh the key list: %s", error)
+
+
 def _network_failure(error: httpx.TransportError) -> ServerUnavailable:
     return ServerUnavailable(f"network failure ({type(error).__name__})")
 
@@ -130,17 +155,76 @@ class Client(_ClientBase[httpx.Client]):
         step = self._core.prepare(user_count=user_count, signatures=signatures, channel=channel)
         if isinstance(step, Verdict):
             return step
-        body = bytearray()
         try:
-            with self._http.stream(
-                "POST", self._core.url, content=step.body, headers=_HEADERS, timeout=self._timeout
-            ) as response:
-                for chunk in response.iter_bytes():
-                    if not _append_capped(body, chunk):
-                        break
+            response, body = self._send("POST", self._core.url, content=step.body, headers=_HEADERS)
         except httpx.TransportError as error:
             return self._core.fall_back(_network_failure(error))
-        return self._core.accept(step, response.status_code, response.headers, bytes(body))
+        return self._following_keys(
+            lambda: self._core.accept(step, response.status_code, response.headers, body)
+        )
+
+    def check_updates(self, *, channel: str = "stable") -> UpdateNews:
+        """Ask GET /v1/updates for the release to take; the answer is verified and fresh.
+
+        Raises UntrustedAnswer for a refused answer (expired, older than one trusted,
+        answering another question), RequestRejected for 401/403, ServerUnavailable.
+        """
+        return update_news(self._news(self._core.updates_request(channel)))
+
+    def check_feed(
+        self, name: str, installed: int, *, product_version: str | None = None
+    ) -> FeedNews:
+        """Ask GET /v1/feeds for the signature set after `installed`, with its plan."""
+        return feed_news(self._news(self._core.feed_request(name, installed, product_version)))
+
+    def download(self, item: Downloadable, destination: str | os.PathLike[str]) -> Path:
+        """Fetch an update or a plan step to `destination`; see download()."""
+        return download(self._http, item, destination, timeout=self._timeout)
+
+    def _news(self, request: NewsRequest) -> dict[str, Any]:
+        try:
+            response, body = self._send(
+                "GET",
+                self._core.base_url + request.path,
+                params=request.params,
+                headers=self._core.news_headers(request),
+            )
+        except httpx.TransportError as error:
+            raise _network_failure(error) from error
+        return self._following_keys(
+            lambda: self._core.judge_news(request, response.status_code, response.headers, body)
+        )
+
+    def _following_keys(self, judge: Callable[[], T]) -> T:
+        """Judge an answer with the key list current (when a root is pinned): fetched when
+        due, and once more when the answer is signed by a key it does not know."""
+        refreshed = self._core.key_list_due()
+        if refreshed:
+            with _kept_key_list_on_failure():
+                self._learn_keys()
+        try:
+            return judge()
+        except UnknownKeyError:
+            if refreshed or not self._core.follows_key_list:
+                raise
+        self._learn_keys()
+        return judge()
+
+    def _learn_keys(self) -> None:
+        try:
+            response, body = self._send("GET", self._core.base_url + KEYS_PATH, headers=_ACCEPT)
+        except httpx.TransportError as error:
+            raise _network_failure(error) from error
+        self._core.learn_keys(response.status_code, body)
+
+    def _send(self, method: str, url: str, **arguments: Any) -> tuple[httpx.Response, bytes]:
+        """The response and its body, read up to the answer cap."""
+        body = bytearray()
+        with self._http.stream(method, url, timeout=self._timeout, **arguments) as response:
+            for chunk in response.iter_bytes():
+                if not _append_capped(body, chunk):
+                    break
+        return response, bytes(body)
 
     def close(self) -> None:
         """Close the HTTP client, unless it was passed in (its owner closes it)."""
@@ -176,17 +260,76 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
         step = self._core.prepare(user_count=user_count, signatures=signatures, channel=channel)
         if isinstance(step, Verdict):
             return step
-        body = bytearray()
         try:
-            async with self._http.stream(
-                "POST", self._core.url, content=step.body, headers=_HEADERS, timeout=self._timeout
-            ) as response:
-                async for chunk in response.aiter_bytes():
-                    if not _append_capped(body, chunk):
-                        break
+            response, body = await self._send(
+                "POST", self._core.url, content=step.body, headers=_HEADERS
+            )
         except httpx.TransportError as error:
             return self._core.fall_back(_network_failure(error))
-        return self._core.accept(step, response.status_code, response.headers, bytes(body))
+        return await self._following_keys(
+            lambda: self._core.accept(step, response.status_code, response.headers, body)
+        )
+
+    async def check_updates(self, *, channel: str = "stable") -> UpdateNews:
+        """Ask GET /v1/updates; see Client.check_updates()."""
+        return update_news(await self._news(self._core.updates_request(channel)))
+
+    async def check_feed(
+        self, name: str, installed: int, *, product_version: str | None = None
+    ) -> FeedNews:
+        """Ask GET /v1/feeds; see Client.check_feed()."""
+        request = self._core.feed_request(name, installed, product_version)
+        return feed_news(await self._news(request))
+
+    async def download(self, item: Downloadable, destination: str | os.PathLike[str]) -> Path:
+        """Fetch an update or a plan step to `destination`; see download()."""
+        return await async_download(self._http, item, destination, timeout=self._timeout)
+
+    async def _news(self, request: NewsRequest) -> dict[str, Any]:
+        try:
+            response, body = await self._send(
+                "GET",
+                self._core.base_url + request.path,
+                params=request.params,
+                headers=self._core.news_headers(request),
+            )
+        except httpx.TransportError as error:
+            raise _network_failure(error) from error
+        return await self._following_keys(
+            lambda: self._core.judge_news(request, response.status_code, response.headers, body)
+        )
+
+    async def _following_keys(self, judge: Callable[[], T]) -> T:
+        """See Client._following_keys()."""
+        refreshed = self._core.key_list_due()
+        if refreshed:
+            with _kept_key_list_on_failure():
+                await self._learn_keys()
+        try:
+            return judge()
+        except UnknownKeyError:
+            if refreshed or not self._core.follows_key_list:
+                raise
+        await self._learn_keys()
+        return judge()
+
+    async def _learn_keys(self) -> None:
+        try:
+            response, body = await self._send(
+                "GET", self._core.base_url + KEYS_PATH, headers=_ACCEPT
+            )
+        except httpx.TransportError as error:
+            raise _network_failure(error) from error
+        self._core.learn_keys(response.status_code, body)
+
+    async def _send(self, method: str, url: str, **arguments: Any) -> tuple[httpx.Response, bytes]:
+        """The response and its body, read up to the answer cap."""
+        body = bytearray()
+        async with self._http.stream(method, url, timeout=self._timeout, **arguments) as response:
+            async for chunk in response.aiter_bytes():
+                if not _append_capped(body, chunk):
+                    break
+        return response, bytes(body)
 
     async def aclose(self) -> None:
         """Close the HTTP client, unless it was passed in (its owner closes it)."""

@@ -15,8 +15,9 @@ MAX_ANSWER_BYTES = 256 * 1024
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
-# An answer whose server_time is older than this is refused as a possible replay.
-DEFAULT_MAX_AGE_S = 300.0
+# A fresh answer's nonce proves it fresh; its server_time then sets this machine's clock
+# skew. A skew beyond this is a broken clock (or a forged time): the answer is refused.
+DEFAULT_MAX_AGE_S = 86400.0
 
 NONCE_BYTES = 24
 
@@ -34,3 +35,7 @@ MAX_BACKOFF_DOUBLINGS = 16
 
 # A Retry-After beyond a day is read as a day, so a wrong header cannot silence a client for good.
 MAX_RETRY_AFTER_S = 86400.0
+
+# With a pinned root, the key list is fetched again this often (and whenever an answer is
+# signed by an unknown key): the longest a retired signing key goes on being trusted.
+KEY_LIST_REFRESH_S = 6 * 3600.0

@@ -9,22 +9,29 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Union
+from typing import Any, Union
 
 import httpx
 
-from ._answer import SignedAnswer, decode_object, verify_answer
+from ._answer import SignedAnswer, decode_object, verify_answer, verify_document
 from ._cache import AnswerCache
 from ._computer_id import hardware_computer_id
-from ._constants import MAX_RETRY_AFTER_S, PING_PATH, SIGNATURE_HEADER
+from ._constants import KEY_LIST_REFRESH_S, MAX_RETRY_AFTER_S, PING_PATH, SIGNATURE_HEADER
 from ._exceptions import (
+    ClockBehindError,
+    ClockSkewError,
+    ExpiredAnswerError,
+    NoCachedVerdict,
     NoTrustedVerdict,
     RequestRejected,
+    RollbackError,
     ServerUnavailable,
-    StaleAnswerError,
     UntrustedAnswer,
 )
+from ._freshness import VERDICT, TrustRecord
+from ._keylist import KEY_LIST_KIND, key_list_version, verify_key_list
 from ._models import Verdict, parse_verdict
+from ._news import NewsCache, NewsRequest, check_echo, feed_request, updates_request
 from ._request import (
     Identity,
     PreparedPing,
@@ -35,7 +42,7 @@ from ._request import (
     prepare_ping,
 )
 from ._signing import PinnedKeys
-from ._time import Clock
+from ._time import Clock, Monotonic, TrustedClock
 
 logger = logging.getLogger("callhome_client")
 
@@ -57,29 +64,36 @@ class CheckInCore:
         product: str,
         version: str,
         public_keys: Iterable[str],
+        root_keys: Iterable[str],
         computer_id: ComputerIdSource,
         cache_path: str | os.PathLike[str] | None,
         max_age_s: float,
         clock: Clock,
+        monotonic: Monotonic,
     ) -> None:
         check_licence_key(licence_key)
         check_product(product)
         check_version(version)
         if isinstance(computer_id, str):
             check_computer_id(computer_id)
-        self.url = base_url.rstrip("/") + PING_PATH
+        self.base_url = base_url.rstrip("/")
+        self.url = self.base_url + PING_PATH
         self._licence_key = licence_key
         self._product = product
         self._version = version
-        self._keys = PinnedKeys(public_keys)
+        self._keys = PinnedKeys(public_keys, root_keys)
         self._computer_id_source = computer_id
         self._identity: Identity | None = None
         self._cache = AnswerCache(cache_path)
         self._cache_loaded = False
         self._last_good: Verdict | None = None
+        self._trust_record = TrustRecord()
+        self._last_answer: SignedAnswer | None = None
+        self._news = NewsCache()
         self._not_before_at: datetime | None = None
-        self._max_age = timedelta(seconds=max_age_s)
-        self._clock = clock
+        self._clock = TrustedClock(clock, max_skew_s=max_age_s, monotonic=monotonic)
+        self._monotonic = monotonic
+        self._keys_learned_at: float | None = None
 
     def identity(self) -> Identity:
         """The fixed fields of every ping; the computer ID is worked out on first use."""
@@ -146,25 +160,116 @@ class CheckInCore:
 
     def cached_verdict(self) -> Verdict | None:
         """The last good verdict (cached=True) while its lease runs, else None."""
-        if not self._cache_loaded:
-            self._cache_loaded = True
-            self._last_good = self._load_cache()
-        verdict = self._last_good
-        if verdict is None or self._clock() >= verdict.lease_expires_at:
+        try:
+            return self.offline_verdict()
+        except ClockBehindError as error:
+            logger.warning("callhome: no offline verdict: %s", error)
             return None
+        except UntrustedAnswer:
+            return None
+
+    def offline_verdict(self) -> Verdict:
+        """The last good verdict while its lease runs; else raise NoCachedVerdict (none
+        kept), ExpiredAnswerError (the lease is over) or ClockBehindError."""
+        self._load_cache_once()
+        verdict = self._last_good
+        now = self._clock()
+        if verdict is None:
+            raise NoCachedVerdict("no verdict is kept")
+        if now >= verdict.lease_expires_at:
+            raise ExpiredAnswerError("the kept verdict's lease is over")
+        if self._trust_record.clock_set_back(now):
+            raise ClockBehindError("the clock is behind the newest time the server vouched for")
         return verdict
 
     def _trust(self, answer: SignedAnswer) -> Verdict:
-        verdict = parse_verdict(verify_answer(self._keys, answer), cached=False)
-        if self._clock() - verdict.server_time_at > self._max_age:
-            raise StaleAnswerError(
-                f"the answer's server_time is older than {self._max_age.total_seconds():g} s"
+        document = verify_answer(self._keys, answer)
+        verdict = parse_verdict(document, cached=False)
+        # The nonce proves the answer fresh, so its server_time is the reference clock,
+        # unless it lies further off than any working clock would.
+        skew_s = self._clock.skew_of(verdict.server_time_at)
+        if abs(skew_s) > self._clock.max_skew_s:
+            raise ClockSkewError(
+                f"the server's time is {skew_s:+.0f} s from this machine's clock, "
+                f"beyond the {self._clock.max_skew_s:g} s accepted: check the clock"
             )
+        self._load_cache_once()
+        window = self._trust_record.check(VERDICT, document, verdict.server_time_at)
+        self._clock.observe(verdict.server_time_at)
+        self._trust_record.remember(VERDICT, window)
+        self._trust_record.skew_s = skew_s
         self._last_good = dataclasses.replace(verdict, cached=True)
-        self._cache_loaded = True  # the file now holds this answer; no need to read it back
         self._not_before_at = None
-        self._cache.save(answer)
+        self._cache.save(answer, self._trust_record)
+        self._last_answer = answer
         return verdict
+
+    def trust_document(self, kind: str, body: bytes, signature: str | None) -> dict[str, Any]:
+        """A signed document other than the verdict (news), once its signature holds and it
+        is neither expired nor older than one of its kind already trusted."""
+        self._load_cache_once()
+        document = verify_document(self._keys, body, signature)
+        if self._trust_record.remember(
+            kind, self._trust_record.check(kind, document, self._clock())
+        ):
+            self._cache.save(self._last_answer, self._trust_record)
+        return document
+
+    @property
+    def follows_key_list(self) -> bool:
+        """A root key is pinned: an unknown signing key sends the client to GET /v1/keys."""
+        return bool(self._keys.roots)
+
+    def key_list_due(self) -> bool:
+        """Whether to fetch the key list before judging: once per run, then every
+        KEY_LIST_REFRESH_S, so a retired key stops being trusted within that time."""
+        if not self.follows_key_list:
+            return False
+        learned_at = self._keys_learned_at
+        return learned_at is None or self._monotonic() - learned_at >= KEY_LIST_REFRESH_S
+
+    def learn_keys(self, status_code: int, body: bytes) -> None:
+        """Take in the served key list once it verifies from a pinned root and is fresh."""
+        if status_code != 200:
+            raise ServerUnavailable(f"the server answered {status_code} for its key list")
+        self._load_cache_once()
+        document = decode_object(body)
+        key_list = verify_key_list(document, self._keys.roots)
+        window = self._trust_record.check(KEY_LIST_KIND, key_list.payload, self._clock())
+        kept = self._trust_record.key_document
+        if kept is not None and key_list.version < key_list_version(kept):
+            raise RollbackError("the key list is older than the version already trusted")
+        self._keys.adopt(key_list)
+        self._keys_learned_at = self._monotonic()
+        self._trust_record.remember(KEY_LIST_KIND, window)
+        self._trust_record.key_document = document
+        self._cache.save(self._last_answer, self._trust_record)
+
+    def updates_request(self, channel: str) -> NewsRequest:
+        return updates_request(self._licence_key, self._product, self._version, channel)
+
+    def feed_request(self, feed: str, installed: int, product_version: str | None) -> NewsRequest:
+        return feed_request(self._licence_key, feed, installed, product_version)
+
+    def news_headers(self, request: NewsRequest) -> dict[str, str]:
+        """The request's headers, with If-None-Match when a verified answer is kept."""
+        return self._news.conditional_headers(request)
+
+    def judge_news(
+        self, request: NewsRequest, status_code: int, headers: httpx.Headers, body: bytes
+    ) -> dict[str, Any]:
+        """The verified, fresh news document answering `request` (a 304: the one kept)."""
+        body, signature = self._news.resolve(request, status_code, headers, body)
+        document = self.trust_document(request.kind, body, signature)
+        check_echo(request, document)
+        if status_code == 200 and signature is not None:
+            self._news.keep(request, headers.get("ETag"), body, signature)
+        return document
+
+    def _load_cache_once(self) -> None:
+        if not self._cache_loaded:
+            self._cache_loaded = True
+            self._last_good = self._load_cache()
 
     def _load_cache(self) -> Verdict | None:
         """The verdict in the cache file if it still verifies with the pinned keys.
@@ -172,16 +277,36 @@ class CheckInCore:
         Nonce and server_time are not checked here: the answer is old by design, the
         lease decides how long it is good for.
         """
-        answer = self._cache.load()
+        contents = self._cache.load()
+        self._trust_record = contents.trust
+        self._clock.assume_skew(contents.trust.skew_s)
+        self._adopt_kept_key_list()
+        answer = contents.answer
         if answer is None:
             return None
         try:
             document = verify_answer(self._keys, answer)
             self._check_asked_by_us(answer.request_body)
-            return parse_verdict(document, cached=True)
+            verdict = parse_verdict(document, cached=True)
+            self._trust_record.check(VERDICT, document, verdict.server_time_at)
+            self._last_answer = answer
+            return verdict
         except UntrustedAnswer as error:
             logger.warning("callhome: ignoring the verdict cache file: %s", error)
             return None
+
+    def _adopt_kept_key_list(self) -> None:
+        """Trust the keys of the key list kept in the cache file while it verifies and runs."""
+        document = self._trust_record.key_document
+        if document is None or not self.follows_key_list:
+            return
+        try:
+            key_list = verify_key_list(document, self._keys.roots)
+            self._trust_record.check(KEY_LIST_KIND, key_list.payload, self._clock())
+        except UntrustedAnswer as error:
+            logger.info("callhome: not using the kept key list: %s", error)
+            return
+        self._keys.adopt(key_list)
 
     def _check_asked_by_us(self, request_body: bytes) -> None:
         request = decode_object(request_body)

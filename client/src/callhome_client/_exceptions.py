@@ -32,11 +32,37 @@ class AnswerMismatchError(UntrustedAnswer):
 
 
 class StaleAnswerError(UntrustedAnswer):
-    """The answer's server_time is older than the accepted maximum age."""
+    """The answer is not fresh: its time is too far from this machine's, or it is expired
+    or older than one already trusted."""
+
+
+class ClockSkewError(StaleAnswerError):
+    """The answer's server_time is further from this machine's clock than the accepted skew."""
+
+
+class ClockBehindError(StaleAnswerError):
+    """The clock is behind the newest time the server vouched for: set back, so the kept
+    verdict is not trusted offline until the clock is right again or the server answers."""
+
+
+class NoCachedVerdict(UntrustedAnswer):
+    """No verdict is kept to fall back on."""
+
+
+class ExpiredAnswerError(StaleAnswerError):
+    """The signed document's expires_at has passed (by the skew-corrected clock)."""
+
+
+class RollbackError(StaleAnswerError):
+    """The signed document was issued before one of its kind already trusted: a replay."""
 
 
 class MalformedAnswerError(UntrustedAnswer):
     """The signed answer is not the JSON document the wire contract describes."""
+
+
+class DownloadMismatchError(UntrustedAnswer):
+    """The downloaded bytes are not the size or SHA-256 offered: they were thrown away."""
 
 
 class RequestRejected(CallhomeError):

@@ -50,14 +50,35 @@ class Delta:
 
 
 @dataclass(frozen=True)
+class ChainStep:
+    """One file to fetch on the way to a signature set: a delta, or the full set."""
+
+    from_version: int | None
+    """The version the delta applies to; None for the full set."""
+    to_version: int
+    url: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
 class SignatureSet:
-    """The newest version of one signature feed, with a delta when one applies."""
+    """The newest version of one signature feed, with the chain of deltas that leads there."""
 
     version: int
     url: str
     sha256: str
     size: int
     delta: Delta | None
+    chain: tuple[ChainStep, ...] = ()
+    """The deltas to apply in order; empty when the full set is the cheaper plan."""
+
+    @property
+    def plan(self) -> tuple[ChainStep, ...]:
+        """What to fetch, in order: the chain, or the full set alone."""
+        if self.chain:
+            return self.chain
+        return (ChainStep(None, self.version, self.url, self.sha256, self.size),)
 
 
 @dataclass(frozen=True)
@@ -151,6 +172,15 @@ class _Fields:
         value = self._get(name, (dict,), optional=True)
         return None if value is None else _Fields(value, f"{self._path}{name}.")
 
+    def optional_list(self, name: str) -> list[_Fields]:
+        """The objects of a list field that newer servers send; empty when absent."""
+        members = self._document.get(name) or []
+        if not isinstance(members, list):
+            raise MalformedAnswerError(f"answer field {self._path}{name} is not a list")
+        return [
+            _Fields(value, f"{self._path}{name}[{index}].") for index, value in enumerate(members)
+        ]
+
     def children(self, name: str) -> dict[str, _Fields]:
         members: dict[str, object] = self._get(name, (dict,))
         return {key: _Fields(value, f"{self._path}{name}.{key}.") for key, value in members.items()}
@@ -207,6 +237,17 @@ def _parse_signature_set(feed: _Fields) -> SignatureSet:
         sha256=feed.text("sha256"),
         size=feed.integer("size"),
         delta=None if delta is None else _parse_delta(delta),
+        chain=tuple(_parse_step(step) for step in feed.optional_list("chain")),
+    )
+
+
+def _parse_step(step: _Fields) -> ChainStep:
+    return ChainStep(
+        from_version=step.integer("from"),
+        to_version=step.integer("to"),
+        url=step.text("url"),
+        sha256=step.text("sha256"),
+        size=step.integer("size"),
     )
 
 

@@ -1,0 +1,105 @@
+/* callhome: a minimal C SDK for the callhome licence protocol (docs/protocol.md).
+ *
+ * It verifies what the server says (Ed25519 signatures, the binding to the request,
+ * the key list followed from a pinned root, the clock and freshness rules) and checks in
+ * over HTTPS with libcurl. Dependencies: libsodium, libcurl, jansson.
+ */
+#ifndef CALLHOME_H
+#define CALLHOME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    CALLHOME_OK = 0,          /* trusted */
+    CALLHOME_E_SIGNATURE,     /* unsigned, bad signature, a broken key list or root chain */
+    CALLHOME_E_UNKNOWN_KEY,   /* signed by a key neither pinned nor listed (in force) */
+    CALLHOME_E_MISMATCH,      /* answers another request or question */
+    CALLHOME_E_MALFORMED,     /* not the documented JSON */
+    CALLHOME_E_CLOCK_SKEW,    /* the machine's clock is more than a day off */
+    CALLHOME_E_EXPIRED,       /* expires_at (or the lease) has passed */
+    CALLHOME_E_ROLLBACK,      /* older than a document of its kind already trusted */
+    CALLHOME_E_CLOCK_BEHIND,  /* the clock is behind the newest trusted time (set back) */
+    CALLHOME_E_UNAVAILABLE,   /* network failure, 408, 429 or 5xx */
+    CALLHOME_E_REJECTED,      /* another 4xx: the request is wrong */
+    CALLHOME_E_ARGUMENT       /* a bad argument or out of memory */
+} callhome_status;
+
+/* The protocol's error code of a status ("signature", "expired", ...); "ok" for CALLHOME_OK. */
+const char *callhome_error_code(callhome_status status);
+
+typedef struct callhome_state callhome_state;
+
+/* A new state: nothing trusted yet, no keys pinned. NULL when out of memory. */
+callhome_state *callhome_state_new(void);
+void callhome_state_free(callhome_state *state);
+
+/* Pin a signing key or a root key (base64 of the 32 raw Ed25519 bytes). */
+callhome_status callhome_pin_key(callhome_state *state, const char *public_key_b64);
+callhome_status callhome_pin_root(callhome_state *state, const char *public_key_b64);
+
+/* What the SDK keeps (docs/protocol.md section 7): the newest issued_at trusted per kind. */
+callhome_status callhome_set_trusted(callhome_state *state, const char *kind, int64_t issued_at);
+
+/* Take in a GET /v1/keys body, verified from a pinned root, fresh by `now` (epoch seconds). */
+callhome_status callhome_learn_keys(callhome_state *state, const char *body, size_t length,
+                                    int64_t now);
+
+typedef struct {
+    char licence_status[32];
+    int licensed;          /* status valid and seat granted */
+    int64_t lease_expires; /* trust this verdict offline until then (epoch seconds) */
+    int64_t server_time;
+    void *document;        /* the answer (a jansson json_t *); freed by callhome_verdict_free */
+} callhome_verdict;
+
+void callhome_verdict_free(callhome_verdict *verdict);
+
+/* Judge a check-in answer to `request` (the exact bytes sent), received at `now_local`. */
+callhome_status callhome_judge_verdict(callhome_state *state, const char *request,
+                                       size_t request_length, const char *signature_header,
+                                       const char *body, size_t body_length, int64_t now_local,
+                                       callhome_verdict *out);
+
+/* The kept verdict while the server is down: verified again, judged by its lease. */
+callhome_status callhome_offline_verdict(callhome_state *state, const char *request,
+                                         size_t request_length, const char *signature_header,
+                                         const char *body, size_t body_length,
+                                         int64_t now_local, callhome_verdict *out);
+
+/* Judge a news answer of `kind` ("updates:<product>:<channel>", "feed:<name>") that must
+ * echo the fields of `echo_json` (a JSON object). Its window goes to issued_at/expires_at. */
+callhome_status callhome_judge_news(callhome_state *state, const char *kind,
+                                    const char *echo_json, const char *signature_header,
+                                    const char *body, size_t body_length, int64_t now_local,
+                                    int64_t *issued_at, int64_t *expires_at);
+
+typedef struct {
+    int64_t from_version; /* -1 for the full set */
+    int64_t to_version;
+    const char *url;      /* valid while the verdict is */
+    const char *sha256;
+    int64_t size;
+} callhome_step;
+
+/* The ordered plan of a feed in a verdict: the chain of deltas, or the full set alone.
+ * Returns the number of steps (at most `capacity` are written), or -1 for no such feed. */
+long callhome_plan(const callhome_verdict *verdict, const char *feed, callhome_step *steps,
+                   size_t capacity);
+
+/* POST `request` to <base_url>/v1/ping and judge the answer (libcurl). */
+callhome_status callhome_check_in(callhome_state *state, const char *base_url,
+                                  const char *request, int64_t now_local,
+                                  callhome_verdict *out);
+
+/* Parse an RFC 3339 timestamp into epoch seconds; 0 on success. */
+int callhome_parse_time(const char *text, int64_t *seconds);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

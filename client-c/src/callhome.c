@@ -1,0 +1,612 @@
+/* The callhome C SDK: verification per docs/protocol.md, and the check-in over libcurl. */
+#define _GNU_SOURCE
+#include "callhome.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define MAX_KEYS 16
+#define MAX_KINDS 32
+#define MAX_SKEW_S 86400
+#define CLOCK_TOLERANCE_S 300
+#define KEYID_HEX 16
+
+typedef struct {
+    char keyid[KEYID_HEX + 1];
+    unsigned char public_key[crypto_sign_PUBLICKEYBYTES];
+    char public_key_b64[64];
+    int windowed; /* a listed key: trusted only within [not_before, not_after) */
+    int64_t not_before;
+    int64_t not_after; /* 0: open */
+} trusted_key;
+
+typedef struct {
+    char kind[96];
+    int64_t issued_at;
+} trusted_kind;
+
+struct callhome_state {
+    trusted_key pinned[MAX_KEYS];
+    size_t pinned_count;
+    trusted_key roots[MAX_KEYS];
+    size_t root_count;
+    trusted_key listed[MAX_KEYS];
+    size_t listed_count;
+    int64_t key_list_version;
+    trusted_kind newest[MAX_KINDS];
+    size_t kind_count;
+    int64_t skew_s;
+};
+
+const char *callhome_error_code(callhome_status status) {
+    static const char *codes[] = {"ok",      "signature", "unknown-key", "mismatch",
+                                  "malformed", "clock-skew", "expired",  "rollback",
+                                  "clock-behind", "unavailable", "rejected", "argument"};
+    return status <= CALLHOME_E_ARGUMENT ? codes[status] : "argument";
+}
+
+callhome_state *callhome_state_new(void) {
+    if (sodium_init() < 0) return NULL;
+    return calloc(1, sizeof(callhome_state));
+}
+
+void callhome_state_free(callhome_state *state) { free(state); }
+
+static void key_id(const unsigned char *public_key, char *out) {
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, public_key, crypto_sign_PUBLICKEYBYTES);
+    sodium_bin2hex(out, KEYID_HEX + 1, digest, KEYID_HEX / 2);
+}
+
+static int decode_b64(const char *text, unsigned char *out, size_t capacity, size_t *length) {
+    return sodium_base642bin(out, capacity, text, strlen(text), " \t", length, NULL,
+                             sodium_base64_VARIANT_ORIGINAL);
+}
+
+static callhome_status make_key(const char *b64, trusted_key *key) {
+    size_t length = 0;
+    memset(key, 0, sizeof(*key));
+    if (strlen(b64) >= sizeof(key->public_key_b64)) return CALLHOME_E_MALFORMED;
+    if (decode_b64(b64, key->public_key, sizeof(key->public_key), &length) != 0 ||
+        length != crypto_sign_PUBLICKEYBYTES)
+        return CALLHOME_E_MALFORMED;
+    key_id(key->public_key, key->keyid);
+    strcpy(key->public_key_b64, b64);
+    return CALLHOME_OK;
+}
+
+callhome_status callhome_pin_key(callhome_state *state, const char *public_key_b64) {
+    if (state->pinned_count == MAX_KEYS) return CALLHOME_E_ARGUMENT;
+    if (make_key(public_key_b64, &state->pinned[state->pinned_count]) != CALLHOME_OK)
+        return CALLHOME_E_ARGUMENT;
+    state->pinned_count++;
+    return CALLHOME_OK;
+}
+
+callhome_status callhome_pin_root(callhome_state *state, const char *public_key_b64) {
+    if (state->root_count == MAX_KEYS) return CALLHOME_E_ARGUMENT;
+    if (make_key(public_key_b64, &state->roots[state->root_count]) != CALLHOME_OK)
+        return CALLHOME_E_ARGUMENT;
+    state->root_count++;
+    return CALLHOME_OK;
+}
+
+static int64_t *newest_slot(callhome_state *state, const char *kind, int create) {
+    for (size_t i = 0; i < state->kind_count; i++)
+        if (strcmp(state->newest[i].kind, kind) == 0) return &state->newest[i].issued_at;
+    if (!create || state->kind_count == MAX_KINDS || strlen(kind) >= sizeof(state->newest[0].kind))
+        return NULL;
+    trusted_kind *entry = &state->newest[state->kind_count++];
+    strcpy(entry->kind, kind);
+    entry->issued_at = INT64_MIN;
+    return &entry->issued_at;
+}
+
+callhome_status callhome_set_trusted(callhome_state *state, const char *kind, int64_t issued_at) {
+    int64_t *slot = newest_slot(state, kind, 1);
+    if (slot == NULL) return CALLHOME_E_ARGUMENT;
+    *slot = issued_at;
+    return CALLHOME_OK;
+}
+
+int callhome_parse_time(const char *text, int64_t *seconds) {
+    struct tm moment;
+    int year, month, day, hour, minute, second, consumed = 0;
+    memset(&moment, 0, sizeof(moment));
+    if (text == NULL ||
+        sscanf(text, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
+               &second, &consumed) != 6)
+        return -1;
+    const char *rest = text + consumed;
+    if (*rest == '.') {
+        rest++;
+        if (!isdigit((unsigned char)*rest)) return -1;
+        while (isdigit((unsigned char)*rest)) rest++;
+    }
+    int64_t offset = 0;
+    if (*rest == 'Z' || *rest == 'z') {
+        rest++;
+    } else if (*rest == '+' || *rest == '-') {
+        int offset_hours, offset_minutes;
+        if (sscanf(rest + 1, "%2d:%2d", &offset_hours, &offset_minutes) != 2) return -1;
+        offset = (offset_hours * 3600 + offset_minutes * 60) * (*rest == '+' ? 1 : -1);
+        rest += 6;
+    } else {
+        return -1;
+    }
+    if (*rest != '\0') return -1;
+    moment.tm_year = year - 1900;
+    moment.tm_mon = month - 1;
+    moment.tm_mday = day;
+    moment.tm_hour = hour;
+    moment.tm_min = minute;
+    moment.tm_sec = second;
+    *seconds = (int64_t)timegm(&moment) - offset;
+    return 0;
+}
+
+/* -- signatures -------------------------------------------------------------------- */
+
+static int parse_signature_header(const char *header, char *keyid, size_t keyid_capacity,
+                                  unsigned char *signature) {
+    char buffer[512];
+    int have_keyid = 0, have_signature = 0;
+    if (header == NULL || strlen(header) >= sizeof(buffer)) return -1;
+    strcpy(buffer, header);
+    for (char *part = strtok(buffer, ","); part != NULL; part = strtok(NULL, ",")) {
+        while (isspace((unsigned char)*part)) part++;
+        char *equals = strchr(part, '=');
+        if (equals == NULL) continue;
+        *equals = '\0';
+        char *value = equals + 1, *end = equals;
+        while (end > part && isspace((unsigned char)end[-1])) *--end = '\0';
+        while (isspace((unsigned char)*value)) value++;
+        for (end = value + strlen(value); end > value && isspace((unsigned char)end[-1]);) *--end = '\0';
+        if (strcasecmp(part, "keyid") == 0 && strlen(value) < keyid_capacity) {
+            strcpy(keyid, value);
+            have_keyid = 1;
+        } else if (strcasecmp(part, "ed25519") == 0) {
+            size_t length = 0;
+            if (decode_b64(value, signature, crypto_sign_BYTES, &length) != 0 ||
+                length != crypto_sign_BYTES)
+                return -1;
+            have_signature = 1;
+        }
+    }
+    return have_keyid && have_signature ? 0 : -1;
+}
+
+/* Verify the header's signature over body; the key that made it goes to *signer. */
+static callhome_status verify_signature(const callhome_state *state, const char *header,
+                                        const char *body, size_t length,
+                                        const trusted_key **signer) {
+    char keyid[64];
+    unsigned char signature[crypto_sign_BYTES];
+    if (parse_signature_header(header, keyid, sizeof(keyid), signature) != 0)
+        return CALLHOME_E_SIGNATURE;
+    const trusted_key *key = NULL;
+    for (size_t i = 0; i < state->pinned_count && key == NULL; i++)
+        if (strcmp(state->pinned[i].keyid, keyid) == 0) key = &state->pinned[i];
+    for (size_t i = 0; i < state->listed_count && key == NULL; i++)
+        if (strcmp(state->listed[i].keyid, keyid) == 0) key = &state->listed[i];
+    if (key == NULL) return CALLHOME_E_UNKNOWN_KEY;
+    if (crypto_sign_verify_detached(signature, (const unsigned char *)body, length,
+                                    key->public_key) != 0)
+        return CALLHOME_E_SIGNATURE;
+    *signer = key;
+    return CALLHOME_OK;
+}
+
+static int time_field(json_t *object, const char *name, int64_t *seconds) {
+    return callhome_parse_time(json_string_value(json_object_get(object, name)), seconds);
+}
+
+/* A signed document: verified, decoded, dated, signed within its key's window. */
+static callhome_status verify_document(const callhome_state *state, const char *header,
+                                       const char *body, size_t length, json_t **document,
+                                       int64_t *issued_at, int64_t *expires_at) {
+    const trusted_key *signer = NULL;
+    callhome_status status = verify_signature(state, header, body, length, &signer);
+    if (status != CALLHOME_OK) return status;
+    *document = json_loadb(body, length, 0, NULL);
+    if (*document == NULL || !json_is_object(*document) ||
+        time_field(*document, "issued_at", issued_at) != 0 ||
+        time_field(*document, "expires_at", expires_at) != 0 || *expires_at <= *issued_at) {
+        json_decref(*document);
+        *document = NULL;
+        return CALLHOME_E_MALFORMED;
+    }
+    if (signer->windowed && (*issued_at < signer->not_before ||
+                             (signer->not_after != 0 && *issued_at >= signer->not_after))) {
+        json_decref(*document);
+        *document = NULL;
+        return CALLHOME_E_UNKNOWN_KEY;
+    }
+    return CALLHOME_OK;
+}
+
+static callhome_status check_fresh(callhome_state *state, const char *kind, int64_t issued_at,
+                                   int64_t expires_at, int64_t now) {
+    if (now >= expires_at) return CALLHOME_E_EXPIRED;
+    int64_t *newest = newest_slot(state, kind, 0);
+    if (newest != NULL && issued_at < *newest) return CALLHOME_E_ROLLBACK;
+    return CALLHOME_OK;
+}
+
+static void remember(callhome_state *state, const char *kind, int64_t issued_at) {
+    int64_t *slot = newest_slot(state, kind, 1);
+    if (slot != NULL && issued_at > *slot) *slot = issued_at;
+}
+
+/* -- the key list ---------------------------------------------------------------- */
+
+/* The payload of an envelope that each of `signers` signed; NULL (status set) otherwise. */
+static json_t *open_envelope(json_t *envelope, const trusted_key *const *signers, size_t count,
+                             callhome_status *status) {
+    const char *payload = json_string_value(json_object_get(envelope, "payload"));
+    json_t *signatures = json_object_get(envelope, "signatures");
+    if (payload == NULL || !json_is_array(signatures)) {
+        *status = CALLHOME_E_MALFORMED;
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        int verified = 0;
+        size_t index;
+        json_t *entry;
+        json_array_foreach(signatures, index, entry) {
+            const char *keyid = json_string_value(json_object_get(entry, "keyid"));
+            const char *signature_b64 = json_string_value(json_object_get(entry, "ed25519"));
+            unsigned char signature[crypto_sign_BYTES];
+            size_t length = 0;
+            if (keyid == NULL || signature_b64 == NULL || strcmp(keyid, signers[i]->keyid) != 0)
+                continue;
+            if (decode_b64(signature_b64, signature, sizeof(signature), &length) == 0 &&
+                length == crypto_sign_BYTES &&
+                crypto_sign_verify_detached(signature, (const unsigned char *)payload,
+                                            strlen(payload), signers[i]->public_key) == 0)
+                verified = 1;
+        }
+        if (!verified) {
+            *status = CALLHOME_E_SIGNATURE;
+            return NULL;
+        }
+    }
+    json_t *document = json_loads(payload, 0, NULL);
+    if (document == NULL || !json_is_object(document)) {
+        json_decref(document);
+        *status = CALLHOME_E_MALFORMED;
+        return NULL;
+    }
+    return document;
+}
+
+static callhome_status newest_root(const callhome_state *state, json_t *chain, trusted_key *root) {
+    int found = 0;
+    int64_t version = 0;
+    size_t index;
+    json_t *envelope;
+    if (!json_is_array(chain)) return CALLHOME_E_MALFORMED;
+    json_array_foreach(chain, index, envelope) {
+        callhome_status status = CALLHOME_OK;
+        json_t *claimed = json_loads(json_string_value(json_object_get(envelope, "payload")), 0, NULL);
+        const char *type = json_string_value(json_object_get(claimed, "type"));
+        const char *public_key = json_string_value(json_object_get(claimed, "public_key"));
+        json_t *claimed_version = json_object_get(claimed, "version");
+        trusted_key entry;
+        if (type == NULL || strcmp(type, "callhome-root") != 0 || public_key == NULL ||
+            !json_is_integer(claimed_version) || make_key(public_key, &entry) != CALLHOME_OK) {
+            json_decref(claimed);
+            return CALLHOME_E_MALFORMED;
+        }
+        int64_t entry_version = json_integer_value(claimed_version);
+        json_decref(claimed);
+        if (!found) {
+            int pinned = 0;
+            for (size_t i = 0; i < state->root_count; i++)
+                if (strcmp(state->roots[i].public_key_b64, entry.public_key_b64) == 0) pinned = 1;
+            if (!pinned) continue; /* a root older than the one pinned */
+            const trusted_key *signers[] = {&entry};
+            json_t *opened = open_envelope(envelope, signers, 1, &status);
+            if (opened == NULL) return status;
+            json_decref(opened);
+        } else {
+            if (entry_version != version + 1) return CALLHOME_E_SIGNATURE;
+            const trusted_key *signers[] = {root, &entry};
+            json_t *opened = open_envelope(envelope, signers, 2, &status);
+            if (opened == NULL) return status;
+            json_decref(opened);
+        }
+        *root = entry;
+        version = entry_version;
+        found = 1;
+    }
+    return found ? CALLHOME_OK : CALLHOME_E_UNKNOWN_KEY;
+}
+
+callhome_status callhome_learn_keys(callhome_state *state, const char *body, size_t length,
+                                    int64_t now) {
+    callhome_status status = CALLHOME_OK;
+    trusted_key root;
+    json_t *document = json_loadb(body, length, 0, NULL);
+    json_t *key_list = NULL;
+    if (document == NULL || json_is_null(json_object_get(document, "key_list"))) {
+        status = document == NULL ? CALLHOME_E_MALFORMED : CALLHOME_E_UNKNOWN_KEY;
+        goto done;
+    }
+    status = newest_root(state, json_object_get(document, "root_chain"), &root);
+    if (status != CALLHOME_OK) goto done;
+    const trusted_key *signers[] = {&root};
+    key_list = open_envelope(json_object_get(document, "key_list"), signers, 1, &status);
+    if (key_list == NULL) goto done;
+    const char *type = json_string_value(json_object_get(key_list, "type"));
+    const char *root_keyid = json_string_value(json_object_get(key_list, "root_keyid"));
+    json_t *version = json_object_get(key_list, "version");
+    json_t *keys = json_object_get(key_list, "keys");
+    int64_t issued_at, expires_at;
+    if (type == NULL || strcmp(type, "callhome-key-list") != 0 || root_keyid == NULL ||
+        strcmp(root_keyid, root.keyid) != 0) {
+        status = CALLHOME_E_SIGNATURE;
+        goto done;
+    }
+    if (!json_is_integer(version) || !json_is_array(keys) ||
+        time_field(key_list, "issued_at", &issued_at) != 0 ||
+        time_field(key_list, "expires_at", &expires_at) != 0) {
+        status = CALLHOME_E_MALFORMED;
+        goto done;
+    }
+    status = check_fresh(state, "keys", issued_at, expires_at, now + state->skew_s);
+    if (status == CALLHOME_OK && json_integer_value(version) < state->key_list_version)
+        status = CALLHOME_E_ROLLBACK;
+    if (status != CALLHOME_OK) goto done;
+    trusted_key listed[MAX_KEYS];
+    size_t count = 0, index;
+    json_t *entry;
+    json_array_foreach(keys, index, entry) {
+        const char *public_key = json_string_value(json_object_get(entry, "public_key"));
+        json_t *not_after = json_object_get(entry, "not_after");
+        if (count == MAX_KEYS || public_key == NULL || make_key(public_key, &listed[count]) != 0 ||
+            time_field(entry, "not_before", &listed[count].not_before) != 0 ||
+            (!json_is_null(not_after) && time_field(entry, "not_after", &listed[count].not_after) != 0)) {
+            status = CALLHOME_E_MALFORMED;
+            goto done;
+        }
+        listed[count++].windowed = 1;
+    }
+    memcpy(state->listed, listed, count * sizeof(trusted_key));
+    state->listed_count = count;
+    state->key_list_version = json_integer_value(version);
+    remember(state, "keys", issued_at);
+done:
+    json_decref(key_list);
+    json_decref(document);
+    return status;
+}
+
+/* -- verdicts ---------------------------------------------------------------------- */
+
+void callhome_verdict_free(callhome_verdict *verdict) {
+    if (verdict->document != NULL) json_decref((json_t *)verdict->document);
+    verdict->document = NULL;
+}
+
+/* The answer, once signed, bound to `request`, and of the documented shape. */
+static callhome_status verified_answer(callhome_state *state, const char *request,
+                                       size_t request_length, const char *header,
+                                       const char *body, size_t body_length,
+                                       callhome_verdict *out, int64_t *issued_at,
+                                       int64_t *expires_at) {
+    json_t *document = NULL;
+    memset(out, 0, sizeof(*out));
+    callhome_status status =
+        verify_document(state, header, body, body_length, &document, issued_at, expires_at);
+    if (status != CALLHOME_OK) return status;
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    char digest_hex[crypto_hash_sha256_BYTES * 2 + 1];
+    crypto_hash_sha256(digest, (const unsigned char *)request, request_length);
+    sodium_bin2hex(digest_hex, sizeof(digest_hex), digest, sizeof(digest));
+    json_t *asked = json_loadb(request, request_length, 0, NULL);
+    const char *answered_digest = json_string_value(json_object_get(document, "request_sha256"));
+    json_t *asked_nonce = json_object_get(asked, "nonce");
+    json_t *answered_nonce = json_object_get(document, "nonce");
+    int bound = answered_digest != NULL && strcmp(answered_digest, digest_hex) == 0 &&
+                asked_nonce != NULL && answered_nonce != NULL &&
+                json_equal(asked_nonce, answered_nonce);
+    json_decref(asked);
+    if (!bound) {
+        json_decref(document);
+        return CALLHOME_E_MISMATCH;
+    }
+    json_t *licence = json_object_get(document, "licence");
+    json_t *machines = json_object_get(licence, "machines");
+    const char *licence_status = json_string_value(json_object_get(licence, "status"));
+    const char *seat = json_string_value(json_object_get(machines, "seat"));
+    if (licence_status == NULL || seat == NULL || strlen(licence_status) >= sizeof(out->licence_status) ||
+        time_field(document, "lease_expires", &out->lease_expires) != 0 ||
+        time_field(document, "server_time", &out->server_time) != 0 ||
+        !json_is_object(json_object_get(document, "signatures"))) {
+        json_decref(document);
+        return CALLHOME_E_MALFORMED;
+    }
+    strcpy(out->licence_status, licence_status);
+    out->licensed = strcmp(licence_status, "valid") == 0 && strcmp(seat, "granted") == 0;
+    out->document = document;
+    return CALLHOME_OK;
+}
+
+callhome_status callhome_judge_verdict(callhome_state *state, const char *request,
+                                       size_t request_length, const char *signature_header,
+                                       const char *body, size_t body_length, int64_t now_local,
+                                       callhome_verdict *out) {
+    int64_t issued_at, expires_at;
+    callhome_status status = verified_answer(state, request, request_length, signature_header,
+                                             body, body_length, out, &issued_at, &expires_at);
+    if (status != CALLHOME_OK) return status;
+    /* The nonce proves the answer fresh: its server_time is the reference clock. */
+    int64_t skew = out->server_time - now_local;
+    if (skew > MAX_SKEW_S || skew < -MAX_SKEW_S) status = CALLHOME_E_CLOCK_SKEW;
+    if (status == CALLHOME_OK)
+        status = check_fresh(state, "verdict", issued_at, expires_at, out->server_time);
+    if (status != CALLHOME_OK) {
+        callhome_verdict_free(out);
+        return status;
+    }
+    state->skew_s = skew;
+    remember(state, "verdict", issued_at);
+    return CALLHOME_OK;
+}
+
+callhome_status callhome_offline_verdict(callhome_state *state, const char *request,
+                                         size_t request_length, const char *signature_header,
+                                         const char *body, size_t body_length,
+                                         int64_t now_local, callhome_verdict *out) {
+    int64_t issued_at, expires_at;
+    callhome_status status = verified_answer(state, request, request_length, signature_header,
+                                             body, body_length, out, &issued_at, &expires_at);
+    if (status != CALLHOME_OK) return status;
+    int64_t now = now_local + state->skew_s, newest_trusted = INT64_MIN;
+    int64_t *newest = newest_slot(state, "verdict", 0);
+    for (size_t i = 0; i < state->kind_count; i++)
+        if (state->newest[i].issued_at > newest_trusted) newest_trusted = state->newest[i].issued_at;
+    if (newest != NULL && issued_at < *newest)
+        status = CALLHOME_E_ROLLBACK;
+    else if (now >= out->lease_expires)
+        status = CALLHOME_E_EXPIRED;
+    else if (newest_trusted != INT64_MIN && now < newest_trusted - CLOCK_TOLERANCE_S)
+        status = CALLHOME_E_CLOCK_BEHIND;
+    if (status != CALLHOME_OK) callhome_verdict_free(out);
+    return status;
+}
+
+callhome_status callhome_judge_news(callhome_state *state, const char *kind,
+                                    const char *echo_json, const char *signature_header,
+                                    const char *body, size_t body_length, int64_t now_local,
+                                    int64_t *issued_at, int64_t *expires_at) {
+    json_t *document = NULL;
+    callhome_status status = verify_document(state, signature_header, body, body_length,
+                                             &document, issued_at, expires_at);
+    if (status != CALLHOME_OK) return status;
+    json_t *echo = json_loads(echo_json, 0, NULL);
+    const char *name;
+    json_t *expected;
+    if (!json_is_object(echo)) status = CALLHOME_E_ARGUMENT;
+    json_object_foreach(echo, name, expected) {
+        json_t *answered = json_object_get(document, name);
+        if (answered == NULL || !json_equal(answered, expected)) status = CALLHOME_E_MISMATCH;
+    }
+    json_decref(echo);
+    json_decref(document);
+    if (status == CALLHOME_OK)
+        status = check_fresh(state, kind, *issued_at, *expires_at, now_local + state->skew_s);
+    if (status == CALLHOME_OK) remember(state, kind, *issued_at);
+    return status;
+}
+
+long callhome_plan(const callhome_verdict *verdict, const char *feed, callhome_step *steps,
+                   size_t capacity) {
+    json_t *offer = json_object_get(json_object_get((json_t *)verdict->document, "signatures"), feed);
+    if (!json_is_object(offer)) return -1;
+    json_t *chain = json_object_get(offer, "chain");
+    if (!json_is_array(chain) || json_array_size(chain) == 0) {
+        if (capacity > 0) {
+            steps[0].from_version = -1;
+            steps[0].to_version = json_integer_value(json_object_get(offer, "version"));
+            steps[0].url = json_string_value(json_object_get(offer, "url"));
+            steps[0].sha256 = json_string_value(json_object_get(offer, "sha256"));
+            steps[0].size = json_integer_value(json_object_get(offer, "size"));
+        }
+        return 1;
+    }
+    size_t index;
+    json_t *step;
+    json_array_foreach(chain, index, step) {
+        if (index >= capacity) break;
+        steps[index].from_version = json_integer_value(json_object_get(step, "from"));
+        steps[index].to_version = json_integer_value(json_object_get(step, "to"));
+        steps[index].url = json_string_value(json_object_get(step, "url"));
+        steps[index].sha256 = json_string_value(json_object_get(step, "sha256"));
+        steps[index].size = json_integer_value(json_object_get(step, "size"));
+    }
+    return (long)json_array_size(chain);
+}
+
+/* -- the check-in over libcurl ------------------------------------------------------ */
+
+#define MAX_ANSWER_BYTES (256 * 1024)
+
+typedef struct {
+    char *data;
+    size_t length;
+    char signature[512];
+} received;
+
+static size_t take_body(char *chunk, size_t size, size_t count, void *context) {
+    received *answer = context;
+    size_t length = size * count;
+    if (answer->length + length > MAX_ANSWER_BYTES) return 0;
+    char *grown = realloc(answer->data, answer->length + length + 1);
+    if (grown == NULL) return 0;
+    memcpy(grown + answer->length, chunk, length);
+    answer->data = grown;
+    answer->length += length;
+    answer->data[answer->length] = '\0';
+    return length;
+}
+
+static size_t take_header(char *line, size_t size, size_t count, void *context) {
+    received *answer = context;
+    size_t length = size * count;
+    static const char name[] = "callhome-signature:";
+    if (length > sizeof(name) && strncasecmp(line, name, sizeof(name) - 1) == 0) {
+        size_t start = sizeof(name) - 1, end = length;
+        while (start < end && isspace((unsigned char)line[start])) start++;
+        while (end > start && isspace((unsigned char)line[end - 1])) end--;
+        if (end - start < sizeof(answer->signature)) {
+            memcpy(answer->signature, line + start, end - start);
+            answer->signature[end - start] = '\0';
+        }
+    }
+    return length;
+}
+
+callhome_status callhome_check_in(callhome_state *state, const char *base_url,
+                                  const char *request, int64_t now_local,
+                                  callhome_verdict *out) {
+    char url[1024];
+    received answer = {NULL, 0, ""};
+    long http_status = 0;
+    if (snprintf(url, sizeof(url), "%s/v1/ping", base_url) >= (int)sizeof(url))
+        return CALLHOME_E_ARGUMENT;
+    CURL *curl = curl_easy_init();
+    if (curl == NULL) return CALLHOME_E_ARGUMENT;
+    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, take_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, take_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &answer);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+    CURLcode result = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    callhome_status status;
+    if (result != CURLE_OK || http_status == 408 || http_status == 429 || http_status >= 500)
+        status = CALLHOME_E_UNAVAILABLE;
+    else if (http_status != 200)
+        status = CALLHOME_E_REJECTED;
+    else
+        status = callhome_judge_verdict(state, request, strlen(request),
+                                        answer.signature[0] ? answer.signature : NULL,
+                                        answer.data ? answer.data : "", answer.length, now_local, out);
+    free(answer.data);
+    return status;
+}

@@ -1,0 +1,300 @@
+"""Writes vectors.json: the conformance vectors, made with the server's own signing code.
+
+Run from the repository root: `.venv/bin/python client/conformance/generate.py`.
+Keys come from fixed seeds and time from a fixed clock, so the output is the same on every
+run; tests/test_conformance_vectors.py fails when the committed file is not what this makes.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from app.core.clock import rfc3339
+from app.core.json import dumps
+from app.core.keylist import add_key, first_key_list, retire_key, rotate_root
+from app.core.settings import Settings
+from app.core.signing import Signer
+from app.licences.cache import LicenceSnapshot
+from app.licences.models import LicenceStatus, Seat
+from app.ping.service import SeatOutcome, answer_document, licence_verdict
+from app.releases.router import news_window
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.signing import SigningKey
+
+VECTORS = Path(__file__).with_name("vectors.json")
+NOW = dt.datetime(2026, 11, 23, 12, 0, 0, tzinfo=dt.UTC)
+LEASE = dt.timedelta(days=14)
+LICENCE_KEY = "CONFORMANCE-KEY-0001"
+COMPUTER_ID = "c0ffee" * 10 + "beef"
+
+
+def seed(name: str) -> bytes:
+    return hashlib.sha256(f"callhome conformance {name}".encode()).digest()
+
+
+def signer(name: str) -> Signer:
+    return Signer(Ed25519PrivateKey.from_private_bytes(seed(name)))
+
+
+def nacl_key(name: str) -> SigningKey:
+    return SigningKey(seed(name))
+
+
+def at(**delta: float) -> str:
+    return rfc3339(NOW + dt.timedelta(**delta))
+
+
+ONLINE, ONLINE_2, OTHER = signer("online 1"), signer("online 2"), signer("not ours")
+ROOT, ROOT_2 = nacl_key("root 1"), nacl_key("root 2")
+ROOT_PUBLIC = base64.b64encode(bytes(ROOT.verify_key)).decode()
+
+
+def ping_request(nonce: str = "conformance-nonce-000001") -> bytes:
+    body = {
+        "licence_key": LICENCE_KEY,
+        "product": "mail",
+        "version": "8.2.1",
+        "computer_id": COMPUTER_ID,
+        "user_count": 12,
+        "signatures": {"spam": 41233},
+        "nonce": nonce,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def ping_answer(request: bytes, now: dt.datetime = NOW, **edits: Any) -> dict[str, Any]:
+    licence = LicenceSnapshot(
+        id=uuid.UUID(int=1),
+        product="mail",
+        status=LicenceStatus.ACTIVE,
+        expires_at=dt.datetime(2027, 12, 31, tzinfo=dt.UTC),
+        max_machines=3,
+        max_users=50,
+        overage="report",
+        activity_window=dt.timedelta(days=7),
+        entitlements=frozenset({"spam"}),
+        updates_until=None,
+    )
+    chain = [
+        {
+            "from": version,
+            "to": version + 1,
+            "url": f"https://dl.example.com/spam-{version}-{version + 1}",
+            "sha256": "cd" * 32,
+            "size": 100,
+        }
+        for version in (41233, 41234, 41235)
+    ]
+    document = answer_document(
+        verdict=licence_verdict(licence, "valid", SeatOutcome(Seat.GRANTED, 1), 12),
+        update=None,
+        signatures={
+            "spam": {
+                "version": 41236,
+                "url": "https://dl.example.com/spam-41236",
+                "sha256": "ef" * 32,
+                "size": 9000,
+                "delta": None,
+                "chain": chain,
+            }
+        },
+        next_check_in=21600,
+        lease_expires=now + LEASE,
+        now=now,
+        nonce=json.loads(request)["nonce"],
+        body=request,
+    )
+    document.update(edits)
+    return document
+
+
+def answered(document: dict[str, Any], by: Signer = ONLINE) -> dict[str, Any]:
+    body = dumps(document)
+    return {"status": 200, "signature": by.signature_header(body), "body": body.decode()}
+
+
+def vector(name: str, about: str, **fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "name": name,
+        "about": about,
+        "kind": "verdict",
+        "pinned_public_keys": [ONLINE.public_key_b64],
+        "pinned_root_keys": [],
+        "key_document": None,
+        "now": rfc3339(NOW),
+        "trusted": {},
+    }
+    return base | fields
+
+
+def refuse(error: str) -> dict[str, Any]:
+    return {"decision": "refuse", "error": error}
+
+
+def trust(**details: Any) -> dict[str, Any]:
+    return {"decision": "trust", **details}
+
+
+def key_documents() -> dict[str, dict[str, Any]]:
+    """GET /v1/keys bodies: the first list, after a rotation, after a retirement, a new root."""
+    first = first_key_list(ROOT, ONLINE.public_key_raw, NOW - dt.timedelta(days=30), 365)
+    rotated = add_key(first, ROOT, ONLINE_2.public_key_raw, NOW - dt.timedelta(days=2), 365)
+    retired = retire_key(rotated, ROOT, ONLINE.key_id, NOW - dt.timedelta(days=1), 365)
+    new_root = rotate_root(rotated, ROOT, ROOT_2, NOW - dt.timedelta(days=1), 365)
+    expired = first_key_list(ROOT, ONLINE_2.public_key_raw, NOW - dt.timedelta(days=400), 365)
+    return {
+        name: {"keys": [], **published.to_json()}
+        for name, published in (
+            ("rotated", rotated), ("retired", retired), ("new_root", new_root),
+            ("expired", expired),
+        )
+    }  # fmt: skip
+
+
+def verdict_vectors() -> list[dict[str, Any]]:
+    request = ping_request()
+    body = request.decode()
+    good = answered(ping_answer(request))
+    lease = at(days=14)
+    tampered = dict(good, body=good["body"].replace('"max_users":50', '"max_users":5000'))
+    return [
+        vector("verdict-trusted", "a signed answer to this very request",
+               request={"body": body}, answer=good,
+               expect=trust(licence_status="valid", offline_until=lease,
+                            plan={"spam": [[41233, 41234], [41234, 41235], [41235, 41236]]})),
+        vector("verdict-tampered", "one byte of the body changed after signing",
+               request={"body": body}, answer=tampered, expect=refuse("signature")),
+        vector("verdict-unsigned", "no Callhome-Signature header",
+               request={"body": body}, answer=dict(good, signature=None),
+               expect=refuse("signature")),
+        vector("verdict-unknown-key", "signed by a key neither pinned nor listed",
+               request={"body": body}, answer=answered(ping_answer(request), OTHER),
+               expect=refuse("unknown-key")),
+        vector("verdict-other-nonce", "the answer to another request (a replay)",
+               request={"body": ping_request("another-nonce-0000000001").decode()},
+               answer=good, expect=refuse("mismatch")),
+        vector("verdict-other-digest", "request_sha256 names other bytes",
+               request={"body": body},
+               answer=answered(ping_answer(request, request_sha256="0" * 64)),
+               expect=refuse("mismatch")),
+        vector("verdict-clock-6-min-fast", "the machine's clock runs 6 minutes ahead: trusted",
+               now=at(minutes=6), request={"body": body}, answer=good,
+               expect=trust(licence_status="valid", offline_until=lease)),
+        vector("verdict-clock-6-min-slow", "the machine's clock runs 6 minutes behind: trusted",
+               now=at(minutes=-6), request={"body": body}, answer=good,
+               expect=trust(licence_status="valid", offline_until=lease)),
+        vector("verdict-clock-2-days-off", "beyond the 1-day skew bound: a broken clock",
+               now=at(days=2), request={"body": body}, answer=good,
+               expect=refuse("clock-skew")),
+        vector("verdict-expired", "expires_at is not after server_time",
+               request={"body": body},
+               answer=answered(ping_answer(request, issued_at=at(hours=-2), expires_at=at())),
+               expect=refuse("expired")),
+        vector("verdict-rollback", "issued before the newest verdict already trusted",
+               trusted={"verdict": at(hours=1)}, now=at(hours=1, minutes=1),
+               request={"body": body}, answer=answered(ping_answer(request)),
+               expect=refuse("rollback")),
+        vector("verdict-undated", "no issued_at",
+               request={"body": body},
+               answer=answered({k: v for k, v in ping_answer(request).items() if k != "issued_at"}),
+               expect=refuse("malformed")),
+    ]  # fmt: skip
+
+
+def key_list_vectors() -> list[dict[str, Any]]:
+    request = ping_request()
+    body = request.decode()
+    documents = key_documents()
+    by_new_key = answered(ping_answer(request), ONLINE_2)
+    by_old_key = answered(ping_answer(request), ONLINE)
+    root_only = {"pinned_public_keys": [], "pinned_root_keys": [ROOT_PUBLIC]}
+    forged = json.loads(json.dumps(documents["rotated"]))
+    forged["key_list"]["signatures"][0]["ed25519"] = base64.b64encode(bytes(64)).decode()
+    return [
+        vector("keys-rotated", "only the root is pinned; the list vouches for the new key",
+               **root_only, key_document=documents["rotated"],
+               request={"body": body}, answer=by_new_key,
+               expect=trust(licence_status="valid", offline_until=at(days=14))),
+        vector("keys-overlap", "during the overlap the old key verifies too",
+               **root_only, key_document=documents["rotated"],
+               request={"body": body}, answer=by_old_key,
+               expect=trust(licence_status="valid", offline_until=at(days=14))),
+        vector("keys-retired", "signed by a key retired before the answer was issued",
+               **root_only, key_document=documents["retired"],
+               request={"body": body}, answer=by_old_key, expect=refuse("unknown-key")),
+        vector("keys-new-root", "the list is signed by a root the pinned root vouched for",
+               **root_only, key_document=documents["new_root"],
+               request={"body": body}, answer=by_new_key,
+               expect=trust(licence_status="valid", offline_until=at(days=14))),
+        vector("keys-forged-list", "the key list's root signature does not verify",
+               **root_only, key_document=forged,
+               request={"body": body}, answer=by_new_key, expect=refuse("signature")),
+        vector("keys-expired-list", "the key list itself has expired",
+               **root_only, key_document=documents["expired"],
+               request={"body": body}, answer=by_new_key, expect=refuse("expired")),
+    ]  # fmt: skip
+
+
+def news_vectors() -> list[dict[str, Any]]:
+    settings = Settings()
+    question = {"product": "mail", "channel": "stable", "version": "8.2.1"}
+    request = {"path": "/v1/updates/mail", "params": {"version": "8.2.1", "channel": "stable"},
+               "echo": question, "kind": "updates:mail:stable"}  # fmt: skip
+
+    def news(now: dt.datetime, **edits: Any) -> dict[str, Any]:
+        document = news_window(settings, now) | question | {"update": None} | edits
+        return answered(document)
+
+    return [
+        vector("news-trusted", "the update news of this epoch", kind="news", request=request,
+               answer=news(NOW + dt.timedelta(minutes=30)), now=at(minutes=30),
+               expect=trust(issued_at=at(), expires_at=at(days=1))),
+        vector("news-replayed-older", "last epoch's answer after this epoch's was trusted",
+               kind="news", request=request, answer=news(NOW - dt.timedelta(hours=1)),
+               trusted={"updates:mail:stable": at()}, now=at(minutes=30),
+               expect=refuse("rollback")),
+        vector("news-replayed-expired", "an answer of two days ago", kind="news",
+               request=request, answer=news(NOW - dt.timedelta(days=2)),
+               expect=refuse("expired")),
+        vector("news-other-question", "the answer names another installed version",
+               kind="news", request=request, answer=news(NOW, version="7.0"),
+               expect=refuse("mismatch")),
+    ]  # fmt: skip
+
+
+def offline_vectors() -> list[dict[str, Any]]:
+    request = ping_request()
+    cached = {"request": {"body": request.decode()}, "answer": answered(ping_answer(request))}
+    return [
+        vector("offline-leased", "the server is down; the cached verdict's lease runs",
+               kind="offline", **cached, trusted={"verdict": at()}, now=at(days=3),
+               expect=trust(licence_status="valid", offline_until=at(days=14))),
+        vector("offline-lease-over", "the lease has run out", kind="offline", **cached,
+               trusted={"verdict": at()}, now=at(days=14), expect=refuse("expired")),
+        vector("offline-clock-set-back", "the clock is a month behind the newest trusted time",
+               kind="offline", **cached, trusted={"verdict": at()}, now=at(days=-30),
+               expect=refuse("clock-behind")),
+    ]  # fmt: skip
+
+
+def vectors() -> dict[str, Any]:
+    return {
+        "format": "callhome-conformance/1",
+        "vectors": verdict_vectors() + key_list_vectors() + news_vectors() + offline_vectors(),
+    }
+
+
+def rendered() -> str:
+    return json.dumps(vectors(), indent=1, sort_keys=False) + "\n"
+
+
+if __name__ == "__main__":
+    VECTORS.write_text(rendered())
+    sys.stdout.write(f"wrote {VECTORS}\n")
