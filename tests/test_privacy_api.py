@@ -31,7 +31,7 @@ from tests.support.cli import callhome, invoke
 from tests.support.clocks import FrozenClock
 from tests.support.dumps import count_pings, full_dump
 from tests.support.licences import create_licence
-from tests.support.pings import computer_id, ping
+from tests.support.pings import computer_id, ping, this_machine
 from tests.support.stores import Store
 from tests.support.tokens import staff_headers
 
@@ -262,6 +262,7 @@ async def test_after_erasure_the_hot_path_sees_no_erased_machine(
     again = await ping(app, licence["key"], "pc-1")
     assert again["licence"]["machines"] == {
         "allowed": 2, "active": 1, "over_limit": False, "seat": "granted",
+        "this_machine": this_machine(app, licence["id"], "pc-1"), "floating": False,
     }  # fmt: skip
 
 

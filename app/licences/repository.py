@@ -36,7 +36,7 @@ def holds_seat(
 
 
 def window_of(licence: Licence) -> dt.timedelta:
-    return dt.timedelta(days=licence.activity_window_days)
+    return licence.seat_window
 
 
 # -- licences -----------------------------------------------------------------

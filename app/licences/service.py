@@ -62,6 +62,9 @@ async def create_licence(
         entitlements=sorted(set(data.entitlements)),
         overage=data.overage.value,
         activity_window_days=data.activity_window_days or default_window_days,
+        trial_days=data.trial_days,
+        grace_days=data.grace_days,
+        lease_minutes=data.seat_lease_minutes,
         status=LicenceStatus.ACTIVE.value,
         created_at=now,
         updated_at=now,
@@ -75,7 +78,12 @@ async def create_licence(
         target_type="licence",
         target_id=str(licence.id),
         at=now,
-        detail={"product": licence.product, "max_machines": licence.max_machines},
+        detail={
+            "product": licence.product,
+            "max_machines": licence.max_machines,
+            "trial_days": licence.trial_days,
+            "floating": licence.floating,
+        },
     )
     await mark_changed(session, licence.id)
     return NewLicence(licence, key)

@@ -34,13 +34,22 @@ class Seats(BaseModel):
     active: int
     over_limit: bool
     seat: Literal["granted", "denied"]
+    this_machine: str | None = Field(
+        description="This machine's short reference (12 hex digits), as staff see it"
+    )
+    floating: bool = Field(description="Seats are leases: check in before the lease lapses")
 
 
 class LicenceVerdict(BaseModel):
     status: Literal["valid", "expired", "revoked", "suspended", "unknown"]
     expires_at: dt.datetime | None
+    grace_until: dt.datetime | None = Field(
+        description="Only after expiry, within grace: until when the product may keep working"
+    )
     max_users: int | None
     users_over_limit: bool
+    entitlements: list[str] = Field(description="The licence's paid add-ons and feeds")
+    updates_until: dt.date | None = Field(description="Maintenance: updates released until then")
     machines: Seats
 
 

@@ -30,6 +30,7 @@ from app.licences.cache import LicenceSnapshot, LicenceState, licence_status
 from app.licences.lookup import LicenceLookup
 from app.licences.models import Seat
 from app.licences.seats import SeatDecision, claim_seat
+from app.licences.service import short_machine_id
 from app.ping.ratelimit import RateLimiter
 from app.ping.schemas import PingRequest
 from app.ping.steering import Steering
@@ -58,6 +59,7 @@ def parse_ping(body: bytes) -> PingRequest:
 class SeatOutcome:
     seat: Seat
     active: int
+    licence: LicenceSnapshot
 
 
 class PingService:
@@ -103,13 +105,17 @@ class PingService:
             metrics.count_ping("unknown", Seat.DENIED.value)
             return self._sign(_unknown_verdict(), ping, body, now, lease_until=None)
 
-        licence = state.licence
-        machine_id = self._pseudonyms.machine_id(licence.id, ping.computer_id)
-        status = licence_status(licence, now)
-        if status == "valid":
-            outcome = await self._seat(key_hash, state, machine_id, ping, now)
+        machine_id = self._pseudonyms.machine_id(state.licence.id, ping.computer_id)
+        status = licence_status(state.licence, now)
+        if status == "valid" or state.licence.in_grace(now):
+            # In grace the machines holding a seat keep it; no newcomer is admitted.
+            outcome = await self._seat(
+                key_hash, state, machine_id, ping, now, admit_newcomers=status == "valid"
+            )
         else:
-            outcome = SeatOutcome(Seat.DENIED, state.active_count(now))
+            outcome = SeatOutcome(Seat.DENIED, state.active_count(now), state.licence)
+        # The seat check may have started a trial: its verdict names the new expiry.
+        licence = outcome.licence
         record = PingRecord(
             licence_id=licence.id,
             received_at=now,
@@ -124,13 +130,15 @@ class PingService:
             seat=outcome.seat.value,
         )
         durable = self._writer.submit(record)
+        seated = outcome.seat is Seat.GRANTED
         answer = self._sign(
-            _verdict(licence, status, outcome, ping.user_count),
+            _verdict(licence, status, outcome, ping.user_count, machine_id, now),
             ping,
             body,
             now,
-            lease_until=licence.expires_at if status == "valid" else None,
-            offered_to=licence if status == "valid" else None,
+            lease_until=_lease_until(licence, now) if seated else None,
+            # Updates and paid feeds go to valid licences' seated machines only.
+            offered_to=licence if status == "valid" and seated else None,
             machine_id=machine_id,
         )
         await durable
@@ -146,17 +154,21 @@ class PingService:
         machine_id: str,
         ping: PingRequest,
         now: dt.datetime,
+        *,
+        admit_newcomers: bool,
     ) -> SeatOutcome:
         if state.holds_active_seat(machine_id, now):
             state.seated[machine_id] = now
-            return SeatOutcome(Seat.GRANTED, state.active_count(now))
+            return SeatOutcome(Seat.GRANTED, state.active_count(now), state.licence)
+        if not admit_newcomers:
+            return SeatOutcome(Seat.DENIED, state.active_count(now), state.licence)
         decision = await guarded(
             self._claim_seat(state.licence, machine_id, ping, now), self._settings
         )
         self._licences.remember(key_hash, LicenceState(decision.licence, decision.seated))
         if decision.over_limit:
             self._findings.note_machines_over_limit(decision.licence.id, now)
-        return SeatOutcome(decision.seat, decision.active)
+        return SeatOutcome(decision.seat, decision.active, decision.licence)
 
     async def _claim_seat(
         self, licence: LicenceSnapshot, machine_id: str, ping: PingRequest, now: dt.datetime
@@ -205,7 +217,12 @@ class PingService:
         if lease_until is not None:
             # Offline, an install must not outlive its licence on our word.
             lease_expires = min(lease_expires, lease_until)
-        interval = self._settings.check_in_interval_s * self._steering.factor
+        next_check_in = round(
+            self._settings.check_in_interval_s * self._steering.factor * random.uniform(0.9, 1.1)
+        )
+        if offered_to is not None and offered_to.floating:
+            # A floating seat lapses unless renewed: check in twice within each lease.
+            next_check_in = min(next_check_in, int(offered_to.activity_window.total_seconds()) // 2)
         answer = {
             "licence": verdict,
             # Updates and signature sets are for valid licences only.
@@ -219,7 +236,7 @@ class PingService:
                 if offered_to is not None
                 else {}
             ),
-            "next_check_in": round(interval * random.uniform(0.9, 1.1)),
+            "next_check_in": next_check_in,
             "lease_expires": rfc3339(lease_expires),
             "server_time": rfc3339(now),
             "nonce": ping.nonce,
@@ -240,19 +257,40 @@ def users_over_limit(licence: LicenceSnapshot, user_count: int) -> bool:
     return licence.max_users is not None and user_count > licence.max_users
 
 
+def _lease_until(licence: LicenceSnapshot, now: dt.datetime) -> dt.datetime | None:
+    """The latest moment a seated machine may trust its verdict offline: never past the
+    licence's expiry, or the end of its grace; on a floating licence, never past the lease."""
+    until = licence.grace_until or licence.expires_at
+    if licence.floating:
+        lease_end = now + licence.activity_window
+        until = lease_end if until is None else min(until, lease_end)
+    return until
+
+
 def _verdict(
-    licence: LicenceSnapshot, status: str, outcome: SeatOutcome, user_count: int
+    licence: LicenceSnapshot,
+    status: str,
+    outcome: SeatOutcome,
+    user_count: int,
+    machine_id: str,
+    now: dt.datetime,
 ) -> dict[str, Any]:
+    grace_until = licence.grace_until if licence.in_grace(now) else None
     return {
         "status": status,
         "expires_at": rfc3339(licence.expires_at) if licence.expires_at else None,
+        "grace_until": rfc3339(grace_until) if grace_until else None,
         "max_users": licence.max_users,
         "users_over_limit": users_over_limit(licence, user_count),
+        "entitlements": sorted(licence.entitlements),
+        "updates_until": licence.updates_until.isoformat() if licence.updates_until else None,
         "machines": {
             "allowed": licence.max_machines,
             "active": outcome.active,
             "over_limit": outcome.active > licence.max_machines,
             "seat": outcome.seat.value,
+            "this_machine": short_machine_id(machine_id),
+            "floating": licence.floating,
         },
     }
 
@@ -261,7 +299,17 @@ def _unknown_verdict() -> dict[str, Any]:
     return {
         "status": "unknown",
         "expires_at": None,
+        "grace_until": None,
         "max_users": None,
         "users_over_limit": False,
-        "machines": {"allowed": 0, "active": 0, "over_limit": False, "seat": "denied"},
+        "entitlements": [],
+        "updates_until": None,
+        "machines": {
+            "allowed": 0,
+            "active": 0,
+            "over_limit": False,
+            "seat": "denied",
+            "this_machine": None,
+            "floating": False,
+        },
     }
