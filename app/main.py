@@ -31,6 +31,7 @@ from app.core.pseudonyms import Pseudonyms
 from app.core.secrets import pseudonym_key
 from app.core.settings import Settings
 from app.core.signing import Signer, load_signer
+from app.customer.router import router as customer_router
 from app.ingest.writer import BatchWriter
 from app.licences.cache import LicenceCache
 from app.licences.changes import on_commit
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     if settings.metrics_enabled:
         app.include_router(metrics.router)
     app.include_router(news_router)
+    app.include_router(customer_router)
     app.include_router(privacy_manifest_router)
     if settings.admin_enabled:
         app.include_router(licences_router)

@@ -177,6 +177,12 @@ async def count_machines_of(session: AsyncSession, licence_id: uuid.UUID) -> int
     return int(total or 0)
 
 
+async def get_machine(
+    session: AsyncSession, licence_id: uuid.UUID, machine_id: str, *, lock: bool = False
+) -> Machine | None:
+    return await session.get(Machine, (licence_id, machine_id), with_for_update=lock)
+
+
 async def machines_by_prefix(
     session: AsyncSession, licence_id: uuid.UUID, prefix: str, *, limit: int
 ) -> list[Machine]:

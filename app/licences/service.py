@@ -276,3 +276,31 @@ async def retire_machine(
         detail={"machine": short_machine_id(machine.machine_id)},
     )
     return machine
+
+
+CUSTOMER_ACTOR = "customer"
+
+
+async def release_seat(
+    session: AsyncSession, licence_id: uuid.UUID, machine_id: str, *, now: dt.datetime
+) -> bool:
+    """The customer frees this machine's seat at once (deactivation); False if it held none.
+
+    Like a retirement by staff, but asked for by the key holder: a later ping of the
+    machine asks for a seat again, as a newcomer would.
+    """
+    machine = await repository.get_machine(session, licence_id, machine_id, lock=True)
+    if machine is None or machine.retired_at is not None or machine.seat != Seat.GRANTED.value:
+        return False
+    machine.retired_at = now
+    await mark_changed(session, licence_id)
+    await audit.record(
+        session,
+        actor=CUSTOMER_ACTOR,
+        action="machine.deactivate",
+        target_type="licence",
+        target_id=str(licence_id),
+        at=now,
+        detail={"machine": short_machine_id(machine_id)},
+    )
+    return True

@@ -10,6 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from app.core.schemas import Name, StrictModel
 
 FeedVersion = Annotated[int, Field(strict=True, ge=0, le=2**53)]
+LicenceKey = Annotated[
+    str, StringConstraints(min_length=8, max_length=128, pattern=r"^[\x20-\x7e]+$")
+]
+ComputerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=_-]{16,128}$")]
+Nonce = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
 
 
 class PingRequest(StrictModel):
@@ -17,16 +22,14 @@ class PingRequest(StrictModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    licence_key: Annotated[
-        str, StringConstraints(min_length=8, max_length=128, pattern=r"^[\x20-\x7e]+$")
-    ]
+    licence_key: LicenceKey
     product: Name
     version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.+!_-]{1,32}$")]
-    computer_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=_-]{16,128}$")]
+    computer_id: ComputerId
     user_count: Annotated[int, Field(strict=True, ge=0, le=10_000_000)]
     channel: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,16}$")] = "stable"
     signatures: Annotated[dict[Name, FeedVersion], Field(max_length=16)] | None = None
-    nonce: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$")] | None = None
+    nonce: Nonce | None = None
 
 
 class Seats(BaseModel):

@@ -12,13 +12,15 @@ import datetime as dt
 import hashlib
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import ValidationError
+from fastapi import Depends
+from pydantic import BaseModel, ValidationError
 
 from app.abuse.buffer import FindingsBuffer
 from app.core import metrics
 from app.core.clock import Clock, rfc3339
+from app.core.components import component
 from app.core.database import Database, guarded
 from app.core.errors import InvalidInput, describe_errors
 from app.core.json import dumps
@@ -37,6 +39,7 @@ from app.ping.steering import Steering
 from app.releases.catalog import Catalog
 
 UNKNOWN_NETWORK = "0" * 16
+Contract = TypeVar("Contract", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +48,18 @@ class SignedAnswer:
     signature: str
 
 
-def parse_ping(body: bytes) -> PingRequest:
+def parse_strict(model: type[Contract], body: bytes, refusal: str) -> Contract:
+    """A public call's body read by its contract model; refused with no echo of its values."""
     try:
-        return PingRequest.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as error:
         raise InvalidInput(
-            "The ping does not match the contract",
-            extra={"errors": describe_errors(error.errors(include_input=False))},
+            refusal, extra={"errors": describe_errors(error.errors(include_input=False))}
         ) from error
+
+
+def parse_ping(body: bytes) -> PingRequest:
+    return parse_strict(PingRequest, body, "The ping does not match the contract")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +103,7 @@ class PingService:
         ping = parse_ping(body)
         now = self._clock.now()
         key_hash = self._pseudonyms.key_hash(ping.licence_key)
-        network = await self._net_id(address, now)
-        if network != UNKNOWN_NETWORK:
-            self._limiter.check_network(network, now)
-        state = await self._licences.by_key_hash(key_hash)
-        self._limiter.check_licence(key_hash, _machines(state), now)
+        network, state = await self.limited_lookup(key_hash, address, now)
         if state is None or state.licence.product != ping.product:
             metrics.count_ping("unknown", Seat.DENIED.value)
             return self._sign(_unknown_verdict(), ping, body, now, lease_until=None)
@@ -146,6 +149,18 @@ class PingService:
         if status == "valid" and users_over_limit(licence, ping.user_count):
             self._findings.note_users_over_limit(licence.id)
         return answer
+
+    async def limited_lookup(
+        self, key_hash: str, address: str | None, now: dt.datetime
+    ) -> tuple[str, LicenceState | None]:
+        """The caller's network and the licence behind the key, once both rate limits admit
+        the call: every public call that names a key is limited as the ping is."""
+        network = await self._net_id(address, now)
+        if network != UNKNOWN_NETWORK:
+            self._limiter.check_network(network, now)
+        state = await self._licences.by_key_hash(key_hash)
+        self._limiter.check_licence(key_hash, _machines(state), now)
+        return network, state
 
     async def _seat(
         self,
@@ -313,3 +328,6 @@ def _unknown_verdict() -> dict[str, Any]:
             "floating": False,
         },
     }
+
+
+PingServiceDep = Annotated[PingService, Depends(component(PingService))]
