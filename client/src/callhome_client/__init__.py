@@ -23,7 +23,7 @@ from ._exceptions import (
     UnknownKeyError,
     UntrustedAnswer,
 )
-from ._models import Delta, Seats, SignatureSet, Update, Verdict
+from ._models import Deactivation, Delta, Seats, SignatureSet, Update, Verdict
 from ._scheduler import AsyncCheckInLoop, CheckInLoop, CheckInRhythm
 from ._signing import key_id
 
@@ -37,6 +37,7 @@ __all__ = [
     "Client",
     "ComputerIdUnavailable",
     "ConfigurationError",
+    "Deactivation",
     "Delta",
     "HardwareFacts",
     "MalformedAnswerError",

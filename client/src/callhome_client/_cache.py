@@ -37,6 +37,15 @@ class AnswerCache:
         except OSError as error:
             logger.warning("callhome: could not write the verdict cache: %s", error.strerror)
 
+    def forget(self) -> None:
+        """Remove the stored answer (the seat it vouched for is given up)."""
+        if self._path is None:
+            return
+        try:
+            self._path.unlink(missing_ok=True)
+        except OSError as error:
+            logger.warning("callhome: could not remove the verdict cache: %s", error.strerror)
+
     def load(self) -> SignedAnswer | None:
         """The stored answer, or None when there is none or the file cannot be read."""
         if self._path is None:

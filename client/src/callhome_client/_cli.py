@@ -1,4 +1,4 @@
-"""The command line: `python -m callhome_client check-in ...`, one ping or a dry run."""
+"""The command line: `callhome-client check-in ...` (one ping or a dry run) and `deactivate`."""
 
 from __future__ import annotations
 
@@ -51,16 +51,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 a trusted verdict (fresh or cached), 2 usage or configuration, "
         "3 untrusted answer, 4 server unavailable and no cached lease, 5 request rejected",
     )
-    check_in.add_argument("--server", required=True, help="base URL, e.g. https://licences.example")
-    check_in.add_argument("--licence", required=True, help="the licence key")
-    check_in.add_argument("--product", required=True)
+    _add_identity_arguments(check_in)
     check_in.add_argument("--version", required=True)
-    check_in.add_argument(
-        "--public-key",
-        action="append",
-        required=True,
-        help="pinned Ed25519 public key, base64 of its 32 raw bytes (repeat for a rotation)",
-    )
     check_in.add_argument("--users", type=int, default=0, help="users in use (default 0)")
     check_in.add_argument("--channel", help="release channel (the server defaults to stable)")
     check_in.add_argument(
@@ -73,40 +65,74 @@ def _parser() -> argparse.ArgumentParser:
     )
     check_in.add_argument("--cache", help="file that keeps the last good verdict for offline use")
     check_in.add_argument(
-        "--computer-id-file",
-        help="keep a random computer ID in this file instead of hashing hardware facts "
-        "(for containers)",
-    )
-    check_in.add_argument("--timeout", type=float, help="seconds to wait for the server")
-    check_in.add_argument(
         "--dry-run",
         action="store_true",
         help="print exactly the JSON body that would be sent, and send nothing",
     )
+    deactivate = commands.add_parser(
+        "deactivate",
+        help="free this machine's seat at once (hardware swap, uninstall) and print the answer",
+        epilog="exit codes: 0 the seat is free (or the key is unknown: see status), 2 usage, "
+        "3 untrusted answer, 4 server unavailable, 5 request rejected",
+    )
+    _add_identity_arguments(deactivate)
+    deactivate.add_argument("--cache", help="the verdict cache file, removed with the seat")
     return parser
+
+
+def _add_identity_arguments(parser: argparse.ArgumentParser) -> None:
+    """What names this machine's seat to the server, for every command."""
+    parser.add_argument("--server", required=True, help="base URL, e.g. https://licences.example")
+    parser.add_argument("--licence", required=True, help="the licence key")
+    parser.add_argument("--product", required=True)
+    parser.add_argument(
+        "--public-key",
+        action="append",
+        required=True,
+        help="pinned Ed25519 public key, base64 of its 32 raw bytes (repeat for a rotation)",
+    )
+    parser.add_argument(
+        "--computer-id-file",
+        help="keep a random computer ID in this file instead of hashing hardware facts "
+        "(for containers)",
+    )
+    parser.add_argument("--timeout", type=float, help="seconds to wait for the server")
 
 
 def _exit_code(error: CallhomeError) -> int:
     return next((code for kind, code in _EXIT_CODES if isinstance(error, kind)), 1)
 
 
-def _check_in(args: argparse.Namespace) -> str:
-    """The text to print: the dry-run body, or the verdict as JSON."""
+def _client(args: argparse.Namespace, version: str) -> Client:
     computer_id = (
         functools.partial(persistent_computer_id, args.computer_id_file)
         if args.computer_id_file
         else None
     )
-    with Client(
+    return Client(
         args.server,
         args.licence,
         args.product,
-        args.version,
+        version,
         args.public_key,
         computer_id=computer_id,
         cache_path=args.cache,
         timeout=DEFAULT_TIMEOUT if args.timeout is None else args.timeout,
-    ) as client:
+        # One command is no clean shutdown of a product: check-in never frees the seat.
+        release_floating_seat=False,
+    )
+
+
+def _deactivate(args: argparse.Namespace) -> str:
+    # The deactivation names no version; any valid one satisfies the client's checks.
+    with _client(args, "0") as client:
+        deactivation = client.deactivate()
+    return json.dumps(deactivation.to_dict(), indent=2)
+
+
+def _check_in(args: argparse.Namespace) -> str:
+    """The text to print: the dry-run body, or the verdict as JSON."""
+    with _client(args, args.version) as client:
         ping_arguments = {
             "user_count": args.users,
             "signatures": dict(args.signature),
@@ -122,9 +148,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        output = _check_in(args)
+        output = _deactivate(args) if args.command == "deactivate" else _check_in(args)
     except CallhomeError as error:
         sys.stderr.write(f"callhome-client: {error}\n")
         return _exit_code(error)
     sys.stdout.write(output + "\n")
     return EXIT_OK
+
+
+def run() -> None:
+    """The `callhome-client` console script."""
+    raise SystemExit(main())

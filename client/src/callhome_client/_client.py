@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
@@ -13,13 +14,15 @@ import httpx
 
 from ._constants import DEFAULT_MAX_AGE_S, DEFAULT_TIMEOUT, MAX_ANSWER_BYTES, __version__
 from ._core import CheckInCore, ComputerIdSource
-from ._exceptions import ServerUnavailable
-from ._models import Verdict
+from ._exceptions import CallhomeError, ServerUnavailable
+from ._models import Deactivation, Verdict
 from ._request import prepare_ping
 from ._time import Clock, utc_now
 
 HttpClientT = TypeVar("HttpClientT", httpx.Client, httpx.AsyncClient)
 Timeout = Union[float, httpx.Timeout]
+
+logger = logging.getLogger("callhome_client")
 
 _HEADERS = {
     "Content-Type": "application/json",
@@ -45,6 +48,7 @@ class _ClientBase(ABC, Generic[HttpClientT]):
         timeout: Timeout = DEFAULT_TIMEOUT,
         max_age_s: float = DEFAULT_MAX_AGE_S,
         clock: Clock = utc_now,
+        release_floating_seat: bool = True,
     ) -> None:
         self._core = CheckInCore(
             base_url=base_url,
@@ -57,6 +61,8 @@ class _ClientBase(ABC, Generic[HttpClientT]):
             max_age_s=max_age_s,
             clock=clock,
         )
+        # On a floating licence a clean shutdown frees the seat at once for another machine.
+        self._release_floating_seat = release_floating_seat
         # the timeout is passed with each request, so it also holds on an injected client
         self._timeout = timeout
         self._owns_http_client = http_client is None
@@ -101,6 +107,10 @@ def _append_capped(body: bytearray, chunk: bytes) -> bool:
     return len(body) <= MAX_ANSWER_BYTES
 
 
+def _log_unreleased(error: CallhomeError) -> None:
+    logger.warning("callhome: could not free the floating seat on close: %s", error)
+
+
 def _network_failure(error: httpx.TransportError) -> ServerUnavailable:
     return ServerUnavailable(f"network failure ({type(error).__name__})")
 
@@ -130,20 +140,43 @@ class Client(_ClientBase[httpx.Client]):
         step = self._core.prepare(user_count=user_count, signatures=signatures, channel=channel)
         if isinstance(step, Verdict):
             return step
-        body = bytearray()
         try:
-            with self._http.stream(
-                "POST", self._core.url, content=step.body, headers=_HEADERS, timeout=self._timeout
-            ) as response:
-                for chunk in response.iter_bytes():
-                    if not _append_capped(body, chunk):
-                        break
+            status_code, headers, body = self._post(self._core.url, step.body)
         except httpx.TransportError as error:
             return self._core.fall_back(_network_failure(error))
-        return self._core.accept(step, response.status_code, response.headers, bytes(body))
+        return self._core.accept(step, status_code, headers, body)
+
+    def deactivate(self) -> Deactivation:
+        """Free this machine's seat at once (hardware swap, uninstall); a second call is harmless.
+
+        Raises ServerUnavailable when the server cannot be reached, RequestRejected for a
+        4xx, UntrustedAnswer for an answer that does not verify.
+        """
+        request = self._core.prepare_deactivation()
+        try:
+            status_code, headers, body = self._post(self._core.deactivate_url, request.body)
+        except httpx.TransportError as error:
+            raise _network_failure(error) from error
+        return self._core.accept_deactivation(request, status_code, headers, body)
+
+    def _post(self, url: str, content: bytes) -> tuple[int, httpx.Headers, bytes]:
+        body = bytearray()
+        with self._http.stream(
+            "POST", url, content=content, headers=_HEADERS, timeout=self._timeout
+        ) as response:
+            for chunk in response.iter_bytes():
+                if not _append_capped(body, chunk):
+                    break
+        return response.status_code, response.headers, bytes(body)
 
     def close(self) -> None:
-        """Close the HTTP client, unless it was passed in (its owner closes it)."""
+        """Free a floating seat this machine holds (when asked to), then close the HTTP client,
+        unless it was passed in (its owner closes it)."""
+        if self._release_floating_seat and self._core.holds_floating_seat():
+            try:
+                self.deactivate()
+            except CallhomeError as error:
+                _log_unreleased(error)
         if self._owns_http_client:
             self._http.close()
 
@@ -176,20 +209,39 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
         step = self._core.prepare(user_count=user_count, signatures=signatures, channel=channel)
         if isinstance(step, Verdict):
             return step
-        body = bytearray()
         try:
-            async with self._http.stream(
-                "POST", self._core.url, content=step.body, headers=_HEADERS, timeout=self._timeout
-            ) as response:
-                async for chunk in response.aiter_bytes():
-                    if not _append_capped(body, chunk):
-                        break
+            status_code, headers, body = await self._post(self._core.url, step.body)
         except httpx.TransportError as error:
             return self._core.fall_back(_network_failure(error))
-        return self._core.accept(step, response.status_code, response.headers, bytes(body))
+        return self._core.accept(step, status_code, headers, body)
+
+    async def deactivate(self) -> Deactivation:
+        """Free this machine's seat at once; see Client.deactivate()."""
+        request = self._core.prepare_deactivation()
+        try:
+            status_code, headers, body = await self._post(self._core.deactivate_url, request.body)
+        except httpx.TransportError as error:
+            raise _network_failure(error) from error
+        return self._core.accept_deactivation(request, status_code, headers, body)
+
+    async def _post(self, url: str, content: bytes) -> tuple[int, httpx.Headers, bytes]:
+        body = bytearray()
+        async with self._http.stream(
+            "POST", url, content=content, headers=_HEADERS, timeout=self._timeout
+        ) as response:
+            async for chunk in response.aiter_bytes():
+                if not _append_capped(body, chunk):
+                    break
+        return response.status_code, response.headers, bytes(body)
 
     async def aclose(self) -> None:
-        """Close the HTTP client, unless it was passed in (its owner closes it)."""
+        """Free a floating seat this machine holds (when asked to), then close the HTTP client,
+        unless it was passed in (its owner closes it)."""
+        if self._release_floating_seat and self._core.holds_floating_seat():
+            try:
+                await self.deactivate()
+            except CallhomeError as error:
+                _log_unreleased(error)
         if self._owns_http_client:
             await self._http.aclose()
 

@@ -7,6 +7,7 @@ import httpx
 __version__ = "0.1.0"
 
 PING_PATH = "/v1/ping"
+DEACTIVATE_PATH = "/v1/machines/deactivate"
 SIGNATURE_HEADER = "Callhome-Signature"
 
 MAX_REQUEST_BYTES = 4 * 1024

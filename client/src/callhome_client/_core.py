@@ -16,7 +16,7 @@ import httpx
 from ._answer import SignedAnswer, decode_object, verify_answer
 from ._cache import AnswerCache
 from ._computer_id import hardware_computer_id
-from ._constants import MAX_RETRY_AFTER_S, PING_PATH, SIGNATURE_HEADER
+from ._constants import DEACTIVATE_PATH, MAX_RETRY_AFTER_S, PING_PATH, SIGNATURE_HEADER
 from ._exceptions import (
     NoTrustedVerdict,
     RequestRejected,
@@ -24,7 +24,7 @@ from ._exceptions import (
     StaleAnswerError,
     UntrustedAnswer,
 )
-from ._models import Verdict, parse_verdict
+from ._models import Deactivation, Verdict, parse_deactivation, parse_verdict
 from ._request import (
     Identity,
     PreparedPing,
@@ -32,6 +32,7 @@ from ._request import (
     check_licence_key,
     check_product,
     check_version,
+    prepare_deactivation,
     prepare_ping,
 )
 from ._signing import PinnedKeys
@@ -68,6 +69,7 @@ class CheckInCore:
         if isinstance(computer_id, str):
             check_computer_id(computer_id)
         self.url = base_url.rstrip("/") + PING_PATH
+        self.deactivate_url = base_url.rstrip("/") + DEACTIVATE_PATH
         self._licence_key = licence_key
         self._product = product
         self._version = version
@@ -134,6 +136,33 @@ class CheckInCore:
         return self.fall_back(
             ServerUnavailable(f"the server answered {status_code}", retry_after_s)
         )
+
+    def prepare_deactivation(self) -> PreparedPing:
+        return prepare_deactivation(self.identity())
+
+    def accept_deactivation(
+        self, request: PreparedPing, status_code: int, headers: httpx.Headers, body: bytes
+    ) -> Deactivation:
+        """The verified answer to a deactivation; the cached verdict is dropped with the seat."""
+        if status_code != 200:
+            if 400 <= status_code < 500 and status_code not in _TRANSIENT_CLIENT_ERRORS:
+                raise RequestRejected(status_code, _problem_summary(body))
+            retry_after_s = parse_retry_after(headers.get("Retry-After"), self._clock())
+            raise ServerUnavailable(f"the server answered {status_code}", retry_after_s)
+        answer = SignedAnswer(request.body, body, headers.get(SIGNATURE_HEADER))
+        deactivation = parse_deactivation(verify_answer(self._keys, answer))
+        if self._clock() >= deactivation.expires_at:
+            raise StaleAnswerError("the deactivation answer has expired")
+        if deactivation.seat_free:
+            self._last_good = None
+            self._cache_loaded = True
+            self._cache.forget()
+        return deactivation
+
+    def holds_floating_seat(self) -> bool:
+        """The last good verdict is a floating seat this machine holds: free it on close."""
+        verdict = self._last_good
+        return verdict is not None and verdict.seats.floating and verdict.seats.granted
 
     def fall_back(self, failure: ServerUnavailable) -> Verdict:
         """The cached verdict while its lease runs; otherwise NoTrustedVerdict."""
