@@ -107,6 +107,7 @@ async def test_a_malformed_deactivation_is_refused_without_echo(
         assert "someone" not in response.text
     too_big = await client.post(DEACTIVATE, content=b" " * 5000)
     assert too_big.status_code == 413
+    assert too_big.json()["detail"] == "A deactivation is at most 4096 bytes"
 
 
 async def test_deactivation_is_rate_limited_like_the_ping(store: Store, clock: FrozenClock) -> None:

@@ -50,7 +50,10 @@ async def deactivate(
     """Free this machine's seat at once; a second call is harmless. Signed like the ping."""
     length = request.headers.get("content-length")
     body = await read_body(
-        request.receive, length.encode() if length is not None else None, MAX_PING_BYTES
+        request.receive,
+        length.encode() if length is not None else None,
+        MAX_PING_BYTES,
+        what="A deactivation",
     )
     peer = request.client.host if request.client else None
     address = client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
