@@ -31,6 +31,7 @@ from app.core.pseudonyms import Pseudonyms
 from app.core.secrets import pseudonym_key
 from app.core.settings import Settings
 from app.core.signing import Signer, load_signer
+from app.customer.router import admin_router as customer_admin_router
 from app.customer.router import router as customer_router
 from app.ingest.writer import BatchWriter
 from app.licences.cache import LicenceCache
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.include_router(audit_router)
         app.include_router(releases_router)
         app.include_router(privacy_router)
+        app.include_router(customer_admin_router)
         app.mount(STAFF_PAGES_PATH, create_staff_app(app.state))
     _document(app)
     return app

@@ -191,7 +191,7 @@ async def over_machine_limit(session: AsyncSession, now: dt.datetime) -> set[uui
                 Licence.lease_minutes.is_(None)
                 if lease_minutes is None
                 else Licence.lease_minutes == lease_minutes,
-                seat_held(now - window),
+                seat_held(now - window, now),
             )
             .group_by(Machine.licence_id, Licence.max_machines)
             .having(func.count() > Licence.max_machines)

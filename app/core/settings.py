@@ -37,6 +37,9 @@ class Settings(BaseSettings):
 
     check_in_interval_s: int = Field(default=6 * 3600, ge=60)
     lease_s: int = Field(default=14 * 86400, ge=3600)
+    # An offline licence file runs this long unless staff give --days; never past the
+    # licence's expiry (or the end of its grace).
+    offline_licence_days: int = Field(default=365, ge=1, le=3650)
     licence_cache_ttl_s: float = Field(default=30.0, ge=0)
     licence_cache_size: int = Field(default=100_000, ge=1)
     # How often the release catalog is reread on SQLite; PostgreSQL notifies changes.

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.schemas import Name, StrictModel
-from app.ping.schemas import ComputerId, LicenceKey, Nonce
+from app.ping.schemas import ComputerId, LicenceKey, Nonce, Version
 
 
 class DeactivateRequest(StrictModel):
@@ -34,3 +34,14 @@ class DeactivateAnswer(BaseModel):
     expires_at: dt.datetime = Field(description="Trust this answer until then, no longer")
     nonce: str | None
     request_sha256: str = Field(description="SHA-256 hex of the exact request body")
+
+
+class OfflineRequest(StrictModel):
+    """An offline activation request as the SDK writes it: these four fields, nothing else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    licence_key: LicenceKey
+    product: Name
+    computer_id: ComputerId
+    version: Version

@@ -94,3 +94,5 @@ class Machine(Base):
     last_user_count: Mapped[int] = mapped_column(Integer)
     seat: Mapped[str] = mapped_column(String(8))
     retired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # Activated offline: the seat is held until the licence file ends, pings or not.
+    offline_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

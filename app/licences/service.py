@@ -214,7 +214,10 @@ def is_active(machine: Machine, licence: Licence, now: dt.datetime) -> bool:
     return (
         machine.seat == Seat.GRANTED.value
         and machine.retired_at is None
-        and machine.last_seen_at > now - repository.window_of(licence)
+        and (
+            machine.last_seen_at > now - repository.window_of(licence)
+            or (machine.offline_until is not None and machine.offline_until > now)
+        )
     )
 
 
@@ -265,6 +268,7 @@ async def retire_machine(
     if machine.retired_at is not None:
         return machine
     machine.retired_at = now
+    machine.offline_until = None
     await mark_changed(session, licence.id)
     await audit.record(
         session,
@@ -293,6 +297,8 @@ async def release_seat(
     if machine is None or machine.retired_at is not None or machine.seat != Seat.GRANTED.value:
         return False
     machine.retired_at = now
+    # A licence file on the machine runs on until it ends: it cannot be recalled offline.
+    machine.offline_until = None
     await mark_changed(session, licence_id)
     await audit.record(
         session,

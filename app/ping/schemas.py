@@ -15,6 +15,7 @@ LicenceKey = Annotated[
 ]
 ComputerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=_-]{16,128}$")]
 Nonce = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
+Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.+!_-]{1,32}$")]
 
 
 class PingRequest(StrictModel):
@@ -24,7 +25,7 @@ class PingRequest(StrictModel):
 
     licence_key: LicenceKey
     product: Name
-    version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.+!_-]{1,32}$")]
+    version: Version
     computer_id: ComputerId
     user_count: Annotated[int, Field(strict=True, ge=0, le=10_000_000)]
     channel: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,16}$")] = "stable"

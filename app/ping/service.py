@@ -135,7 +135,7 @@ class PingService:
         durable = self._writer.submit(record)
         seated = outcome.seat is Seat.GRANTED
         answer = self._sign(
-            _verdict(licence, status, outcome, ping.user_count, machine_id, now),
+            licence_verdict(licence, status, outcome, ping.user_count, machine_id, now),
             ping,
             body,
             now,
@@ -282,7 +282,7 @@ def _lease_until(licence: LicenceSnapshot, now: dt.datetime) -> dt.datetime | No
     return until
 
 
-def _verdict(
+def licence_verdict(
     licence: LicenceSnapshot,
     status: str,
     outcome: SeatOutcome,
@@ -290,6 +290,7 @@ def _verdict(
     machine_id: str,
     now: dt.datetime,
 ) -> dict[str, Any]:
+    """The verdict's `licence` object: what a ping's answer and an offline licence file say."""
     grace_until = licence.grace_until if licence.in_grace(now) else None
     return {
         "status": status,

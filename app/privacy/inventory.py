@@ -205,7 +205,8 @@ INVENTORY: tuple[Table, ...] = (
         name="machines",
         holds="each installation of a licence, by its licence-scoped pseudonym",
         retention=Retention(
-            "deleted once unseen for the machine retention", "machine_retention_days"
+            "deleted once unseen for the machine retention and no licence file of it runs",
+            "machine_retention_days",
         ),
         licence=_use_data("machines"),
         columns={
@@ -217,6 +218,9 @@ INVENTORY: tuple[Table, ...] = (
             "last_user_count": Column(Form.AS_RECEIVED, "its latest user count: the user limit"),
             "seat": Column(Form.SERVER_RECORD, "whether it was granted a seat"),
             "retired_at": _at("when staff retired it (hardware replaced)"),
+            "offline_until": _at(
+                "activated offline: until when its licence file runs and it holds its seat"
+            ),
         },
     ),
     Table(

@@ -15,7 +15,17 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Table, delete, func, literal_column, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.database import Database, dialect_insert
@@ -182,7 +192,12 @@ async def expire_machines(database: Database, now: dt.datetime, settings: Settin
     unseen_since = now - dt.timedelta(days=settings.machine_retention_days)
     table = Machine.__table__
     assert isinstance(table, Table)
-    return await delete_expired(database, table, table.c.last_seen_at < unseen_since)
+    # A machine activated offline never pings: it is kept while its licence file runs.
+    unused = and_(
+        table.c.last_seen_at < unseen_since,
+        or_(table.c.offline_until.is_(None), table.c.offline_until < now),
+    )
+    return await delete_expired(database, table, unused)
 
 
 async def expire_rollups(database: Database, horizon: Horizon) -> int:

@@ -22,8 +22,10 @@ from ._exceptions import (
     StaleAnswerError,
     UnknownKeyError,
     UntrustedAnswer,
+    WrongMachineError,
 )
 from ._models import Deactivation, Delta, Seats, SignatureSet, Update, Verdict
+from ._offline import OfflineLicence, offline_request, read_offline_licence
 from ._scheduler import AsyncCheckInLoop, CheckInLoop, CheckInRhythm
 from ._signing import key_id
 
@@ -43,6 +45,7 @@ __all__ = [
     "MalformedAnswerError",
     "NetworkInterface",
     "NoTrustedVerdict",
+    "OfflineLicence",
     "RequestRejected",
     "Seats",
     "ServerUnavailable",
@@ -53,9 +56,12 @@ __all__ = [
     "UntrustedAnswer",
     "Update",
     "Verdict",
+    "WrongMachineError",
     "__version__",
     "gather_hardware_facts",
     "hardware_computer_id",
     "key_id",
+    "offline_request",
     "persistent_computer_id",
+    "read_offline_licence",
 ]

@@ -1,4 +1,5 @@
-"""The command line: `callhome-client check-in ...` (one ping or a dry run) and `deactivate`."""
+"""The command line: `callhome-client check-in ...` (one ping or a dry run), `deactivate`, and
+offline activation (`offline-request`, `offline-verify`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from ._client import Client
 from ._computer_id import persistent_computer_id
 from ._constants import DEFAULT_TIMEOUT
+from ._core import ComputerIdSource
 from ._exceptions import (
     CallhomeError,
     ComputerIdUnavailable,
@@ -19,6 +21,7 @@ from ._exceptions import (
     RequestRejected,
     UntrustedAnswer,
 )
+from ._offline import offline_request, read_offline_licence
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -77,7 +80,45 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_identity_arguments(deactivate)
     deactivate.add_argument("--cache", help="the verdict cache file, removed with the seat")
+    request = commands.add_parser(
+        "offline-request",
+        help="print this machine's offline activation request (for a machine with no way out)",
+        epilog="hand the output to staff (callhome offline issue) or upload it on the /my/ "
+        "page; the licence file you get back is checked with offline-verify",
+    )
+    request.add_argument("--licence-key", "--licence", dest="licence", required=True)
+    request.add_argument("--product", required=True)
+    request.add_argument("--version", default="0", help="the product version installed (default 0)")
+    _add_computer_id_argument(request)
+    verify = commands.add_parser(
+        "offline-verify",
+        help="check an offline licence file on this machine, with no network, and print "
+        "its verdict as JSON",
+        epilog="exit codes: 0 the file holds for this machine now, 2 usage, 3 refused "
+        "(another machine, expired, tampered, or an unpinned key)",
+    )
+    verify.add_argument("--licence-file", required=True)
+    verify.add_argument("--product", required=True)
+    _add_public_key_argument(verify)
+    _add_computer_id_argument(verify)
     return parser
+
+
+def _add_public_key_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--public-key",
+        action="append",
+        required=True,
+        help="pinned Ed25519 public key, base64 of its 32 raw bytes (repeat for a rotation)",
+    )
+
+
+def _add_computer_id_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--computer-id-file",
+        help="keep a random computer ID in this file instead of hashing hardware facts "
+        "(for containers)",
+    )
 
 
 def _add_identity_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,17 +126,8 @@ def _add_identity_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", required=True, help="base URL, e.g. https://licences.example")
     parser.add_argument("--licence", required=True, help="the licence key")
     parser.add_argument("--product", required=True)
-    parser.add_argument(
-        "--public-key",
-        action="append",
-        required=True,
-        help="pinned Ed25519 public key, base64 of its 32 raw bytes (repeat for a rotation)",
-    )
-    parser.add_argument(
-        "--computer-id-file",
-        help="keep a random computer ID in this file instead of hashing hardware facts "
-        "(for containers)",
-    )
+    _add_public_key_argument(parser)
+    _add_computer_id_argument(parser)
     parser.add_argument("--timeout", type=float, help="seconds to wait for the server")
 
 
@@ -103,12 +135,14 @@ def _exit_code(error: CallhomeError) -> int:
     return next((code for kind, code in _EXIT_CODES if isinstance(error, kind)), 1)
 
 
+def _computer_id(args: argparse.Namespace) -> ComputerIdSource:
+    if args.computer_id_file:
+        return functools.partial(persistent_computer_id, args.computer_id_file)
+    return None
+
+
 def _client(args: argparse.Namespace, version: str) -> Client:
-    computer_id = (
-        functools.partial(persistent_computer_id, args.computer_id_file)
-        if args.computer_id_file
-        else None
-    )
+    computer_id = _computer_id(args)
     return Client(
         args.server,
         args.licence,
@@ -144,11 +178,36 @@ def _check_in(args: argparse.Namespace) -> str:
     return json.dumps(verdict.to_dict(), indent=2)
 
 
+def _offline_request(args: argparse.Namespace) -> str:
+    body = offline_request(args.licence, args.product, args.version, computer_id=_computer_id(args))
+    return body.decode("ascii")
+
+
+def _offline_verify(args: argparse.Namespace) -> str:
+    try:
+        with open(args.licence_file, "rb") as file:
+            data = file.read()
+    except OSError as error:
+        raise ConfigurationError(f"cannot read the licence file: {error.strerror}") from None
+    licence = read_offline_licence(
+        data, product=args.product, public_keys=args.public_key, computer_id=_computer_id(args)
+    )
+    return json.dumps(licence.to_dict(), indent=2)
+
+
+_COMMANDS = {
+    "check-in": _check_in,
+    "deactivate": _deactivate,
+    "offline-request": _offline_request,
+    "offline-verify": _offline_verify,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        output = _deactivate(args) if args.command == "deactivate" else _check_in(args)
+        output = _COMMANDS[args.command](args)
     except CallhomeError as error:
         sys.stderr.write(f"callhome-client: {error}\n")
         return _exit_code(error)

@@ -35,6 +35,10 @@ class StaleAnswerError(UntrustedAnswer):
     """The answer's server_time is older than the accepted maximum age."""
 
 
+class WrongMachineError(UntrustedAnswer):
+    """The offline licence file was issued to another machine (a copied file)."""
+
+
 class MalformedAnswerError(UntrustedAnswer):
     """The signed answer is not the JSON document the wire contract describes."""
 

@@ -121,7 +121,7 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the verdict, timestamps in RFC 3339."""
-        return dataclasses.asdict(self, dict_factory=_json_ready)
+        return dataclasses.asdict(self, dict_factory=json_ready)
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ class Deactivation:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the answer, timestamps in RFC 3339."""
-        return dataclasses.asdict(self, dict_factory=_json_ready)
+        return dataclasses.asdict(self, dict_factory=json_ready)
 
 
 def parse_deactivation(document: object) -> Deactivation:
@@ -154,7 +154,7 @@ def parse_deactivation(document: object) -> Deactivation:
     )
 
 
-def _json_ready(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def json_ready(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return {name: _json_value(value) for name, value in pairs}
 
 
@@ -260,14 +260,9 @@ class _Fields:
 def parse_verdict(document: object, *, cached: bool) -> Verdict:
     """Build a Verdict from a verified answer document; extra fields are ignored."""
     answer = _Fields(document, "")
-    licence = answer.child("licence")
     update = answer.optional_child("update")
     return Verdict(
-        licence_status=licence.text("status"),
-        expires_at=licence.optional_timestamp("expires_at"),
-        max_users=licence.optional_integer("max_users"),
-        users_over_limit=licence.flag("users_over_limit"),
-        seats=_parse_seats(licence.child("machines")),
+        **_licence_terms(answer.child("licence")),
         update=None if update is None else _parse_update(update),
         signatures={
             feed: _parse_signature_set(fields)
@@ -277,10 +272,46 @@ def parse_verdict(document: object, *, cached: bool) -> Verdict:
         lease_expires_at=answer.timestamp("lease_expires"),
         server_time_at=answer.timestamp("server_time"),
         cached=cached,
-        entitlements=frozenset(licence.optional_names("entitlements")),
-        updates_until=licence.optional_date("updates_until"),
-        grace_until=licence.optional_timestamp_if_present("grace_until"),
     )
+
+
+def licence_fields(document: object) -> _Fields:
+    """A verified document's fields, read as the answer's are."""
+    return _Fields(document, "")
+
+
+def parse_licence(
+    licence: _Fields, *, issued_at: datetime, expires_at: datetime, now: datetime
+) -> Verdict:
+    """The verdict an offline licence file carries, as of `now`: a file runs past the
+    licence's expiry only into its grace (the server caps it there), so from the expiry on
+    the licence is expired and in grace until the file ends."""
+    verdict = Verdict(
+        **_licence_terms(licence),
+        update=None,
+        signatures={},
+        next_check_in_s=0,
+        lease_expires_at=expires_at,
+        server_time_at=issued_at,
+        cached=True,
+    )
+    if verdict.licence_status == "valid" and verdict.expires_at and now >= verdict.expires_at:
+        return dataclasses.replace(verdict, licence_status="expired", grace_until=expires_at)
+    return verdict
+
+
+def _licence_terms(licence: _Fields) -> dict[str, Any]:
+    """The Verdict fields read from a `licence` object, in an answer or a licence file."""
+    return {
+        "licence_status": licence.text("status"),
+        "expires_at": licence.optional_timestamp("expires_at"),
+        "max_users": licence.optional_integer("max_users"),
+        "users_over_limit": licence.flag("users_over_limit"),
+        "seats": _parse_seats(licence.child("machines")),
+        "entitlements": frozenset(licence.optional_names("entitlements")),
+        "updates_until": licence.optional_date("updates_until"),
+        "grace_until": licence.optional_timestamp_if_present("grace_until"),
+    }
 
 
 def _parse_seats(machines: _Fields) -> Seats:
