@@ -31,6 +31,7 @@ from app.core.pseudonyms import Pseudonyms
 from app.core.secrets import pseudonym_key
 from app.core.settings import Settings
 from app.core.signing import Signer, load_signer
+from app.customer.pages import CUSTOMER_PAGES_PATH, create_customer_app
 from app.customer.router import admin_router as customer_admin_router
 from app.customer.router import router as customer_router
 from app.ingest.writer import BatchWriter
@@ -48,6 +49,7 @@ from app.ping.steering import Steering
 from app.privacy.maintenance import create_partitions_ahead, maintain_forever
 from app.privacy.router import admin_router as privacy_router
 from app.privacy.router import public_router as privacy_manifest_router
+from app.privacy.router import requests_router as erasure_requests_router
 from app.releases import catalog as release_catalog
 from app.releases.catalog import Catalog
 from app.releases.router import admin_router as releases_router
@@ -161,12 +163,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(news_router)
     app.include_router(customer_router)
     app.include_router(privacy_manifest_router)
+    app.mount(CUSTOMER_PAGES_PATH, create_customer_app(app.state))
     if settings.admin_enabled:
         app.include_router(licences_router)
         app.include_router(abuse_router)
         app.include_router(audit_router)
         app.include_router(releases_router)
         app.include_router(privacy_router)
+        app.include_router(erasure_requests_router)
         app.include_router(customer_admin_router)
         app.mount(STAFF_PAGES_PATH, create_staff_app(app.state))
     _document(app)

@@ -22,6 +22,7 @@ from app.core.audit import AuditEntry
 from app.ingest.writer import BatchWriter, PingRecord
 from app.licences.models import Seat
 from app.main import create_app
+from app.privacy import requests as erasure_requests
 from app.privacy.export import linked_tables, rows_about
 from app.privacy.inventory import INVENTORY
 from app.privacy.maintenance import run_maintenance
@@ -55,7 +56,8 @@ class Seeded:
 
 async def seed(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock) -> Seeded:
     """A licence with a row in every table that can be about a licence: machines (one
-    retired), pings, a rollup, reports with notes, a suspect and audit entries."""
+    retired), pings, a rollup, reports with notes, a suspect, audit entries and the key
+    holder's erasure request."""
     licence = await create_licence(client, app, max_machines=1)
     await ping(app, licence["key"], "pc-1", address="203.0.113.7")
     await ping(app, licence["key"], "pc-2", address="198.51.100.9")
@@ -75,6 +77,7 @@ async def seed(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock) -> S
                 figure=3,
             )
         )
+        await erasure_requests.request_erasure(session, uuid.UUID(licence["id"]), clock.now())
     machine_ids = [
         app_parts.pseudonyms(app).machine_id(uuid.UUID(licence["id"]), computer)
         for computer in (computer_id("pc-1"), computer_id("pc-2"))
@@ -145,6 +148,7 @@ async def test_export_holds_every_row_about_the_licence_and_nothing_else(
     document = response.json()
     assert list(document) == [
         "licence", "machines", "pings", "rollups", "reports", "suspects", "audit",
+        "erasure_requests",
     ]  # fmt: skip
     assert exported_counts(document) == held
     assert document["licence"]["id"] == first.id

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # staff_session_lifetime_s whatever their use (docs/staff-web.md).
     staff_session_idle_s: int = Field(default=1800, ge=60)
     staff_session_lifetime_s: int = Field(default=12 * 3600, ge=300)
+    # The key holder's /my/ page: shorter, as a licence key is shared more widely.
+    customer_session_idle_s: int = Field(default=900, ge=60)
+    customer_session_lifetime_s: int = Field(default=2 * 3600, ge=300)
     workers: int = Field(default=1, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"

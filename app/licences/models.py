@@ -96,3 +96,20 @@ class Machine(Base):
     retired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     # Activated offline: the seat is held until the licence file ends, pings or not.
     offline_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class CustomerSession(Base):
+    """A key holder signed in to the /my/ page, known to the server by a hash of its cookie."""
+
+    __tablename__ = "customer_sessions"
+
+    # SHA-256 of the cookie's value: a copy of the table opens no session.
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Deleting or erasing the licence ends its sessions.
+    licence_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("licences.id", ondelete="CASCADE"), index=True
+    )
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)

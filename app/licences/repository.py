@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.database import dialect_insert
 from app.core.pagination import newest_first
-from app.licences.models import Licence, Machine, Seat
+from app.licences.models import CustomerSession, Licence, Machine, Seat
 
 
 def seat_held(seen_after: Any, now: dt.datetime) -> ColumnElement[bool]:
@@ -351,3 +351,26 @@ async def record_sightings(connection: AsyncConnection, sightings: Sequence[Sigh
             for m in sightings
         ],
     )
+
+
+# -- the key holder's page sessions ----------------------------------------------
+
+
+async def forget_customer_sessions_ended(
+    session: AsyncSession, *, now: dt.datetime, idle_since: dt.datetime
+) -> None:
+    await session.execute(
+        delete(CustomerSession).where(
+            or_(CustomerSession.expires_at <= now, CustomerSession.last_used_at <= idle_since)
+        )
+    )
+
+
+async def customer_session_for_update(
+    session: AsyncSession, id_hash: str
+) -> CustomerSession | None:
+    return await session.get(CustomerSession, id_hash, with_for_update=True)
+
+
+async def delete_customer_session(session: AsyncSession, id_hash: str) -> None:
+    await session.execute(delete(CustomerSession).where(CustomerSession.id_hash == id_hash))

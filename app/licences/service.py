@@ -247,6 +247,20 @@ async def list_machines(
     return MachineList(machines, await repository.count_machines_of(session, licence.id))
 
 
+async def _machine_by_ref(
+    session: AsyncSession, licence_id: uuid.UUID, machine_ref: str
+) -> Machine:
+    """The licence's one machine whose id starts with `machine_ref`, locked."""
+    if not re.fullmatch(MACHINE_REF_PATTERN, machine_ref):
+        raise InvalidInput("A machine is named by 12 to 32 lower-case hex digits")
+    matches = await repository.machines_by_prefix(session, licence_id, machine_ref, limit=2)
+    if not matches:
+        raise NotFound("The licence has no such machine")
+    if len(matches) > 1:
+        raise Conflict("More than one machine starts so; give more of its id")
+    return matches[0]
+
+
 async def retire_machine(
     session: AsyncSession,
     licence_id: uuid.UUID,
@@ -256,15 +270,8 @@ async def retire_machine(
     now: dt.datetime,
 ) -> Machine:
     """Stop counting a machine at once (hardware replaced); `machine_ref` may be a prefix."""
-    if not re.fullmatch(MACHINE_REF_PATTERN, machine_ref):
-        raise InvalidInput("A machine is named by 12 to 32 lower-case hex digits")
     licence = await get_licence(session, licence_id)
-    matches = await repository.machines_by_prefix(session, licence.id, machine_ref, limit=2)
-    if not matches:
-        raise NotFound("The licence has no such machine")
-    if len(matches) > 1:
-        raise Conflict("More than one machine starts so; give more of its id")
-    machine = matches[0]
+    machine = await _machine_by_ref(session, licence.id, machine_ref)
     if machine.retired_at is not None:
         return machine
     machine.retired_at = now
@@ -310,3 +317,12 @@ async def release_seat(
         detail={"machine": short_machine_id(machine_id)},
     )
     return True
+
+
+async def free_machine(
+    session: AsyncSession, licence_id: uuid.UUID, machine_ref: str, *, now: dt.datetime
+) -> bool:
+    """The key holder frees one of the licence's machines by its short reference (the
+    customer page): the deactivation's rule and audit; False if it held no seat."""
+    machine = await _machine_by_ref(session, licence_id, machine_ref)
+    return await release_seat(session, licence_id, machine.machine_id, now=now)

@@ -378,6 +378,36 @@ INVENTORY: tuple[Table, ...] = (
         },
     ),
     Table(
+        name="customer_sessions",
+        holds=(
+            "signed-in browsers of the key holder's /my/ page: which licence, never the key, "
+            "and no address or browser details"
+        ),
+        retention=Retention(
+            "until sign-out, or until the session is found idle "
+            "(CALLHOME_CUSTOMER_SESSION_IDLE_S) or past its lifetime "
+            "(CALLHOME_CUSTOMER_SESSION_LIFETIME_S); deleted with the licence"
+        ),
+        columns={
+            "id_hash": Column(Form.SECRET_HASH, "SHA-256 of the session cookie"),
+            "licence_id": _LICENCE_ID,
+            "csrf_secret": Column(Form.SECRET, "what the session's forms must carry"),
+            "created_at": _at("when it was signed in"),
+            "last_used_at": _at("when it was last used, for the idle limit"),
+            "expires_at": _at("when it ends, however it is used"),
+        },
+    ),
+    Table(
+        name="erasure_requests",
+        holds="the key holder's requests to erase the licence's data, until staff confirm",
+        retention=Retention("until staff confirm it (the erasure removes it too)"),
+        licence=_use_data("erasure_requests"),
+        columns={
+            "licence_id": _LICENCE_ID,
+            "requested_at": _at("when the key holder asked"),
+        },
+    ),
+    Table(
         name="day_keys",
         holds="one random key per UTC day for net_id",
         retention=Retention("destroyed 48 hours after its day began", fixed_days=2),

@@ -7,7 +7,8 @@ from app.core.auth.models import StaffSession, StaffToken
 from app.core.database import Base
 from app.core.pseudonyms import DayKey
 from app.ingest.models import DailyUsage, pings
-from app.licences.models import Licence, Machine
+from app.licences.models import CustomerSession, Licence, Machine
+from app.privacy.models import ErasureRequest
 from app.releases.models import FeedDelta, FeedVersion, Release
 
 metadata = Base.metadata
@@ -17,8 +18,10 @@ __all__ = [
     "AbuseReportEvent",
     "AbuseSuspect",
     "AuditEntry",
+    "CustomerSession",
     "DailyUsage",
     "DayKey",
+    "ErasureRequest",
     "FeedDelta",
     "FeedVersion",
     "Licence",
