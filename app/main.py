@@ -35,6 +35,9 @@ from app.core.ratelimit import RateLimiter
 from app.core.secrets import pseudonym_key
 from app.core.settings import Settings
 from app.core.signing import Signer, load_signer
+from app.customer.pages import CUSTOMER_PAGES_PATH, create_customer_app
+from app.customer.router import admin_router as customer_admin_router
+from app.customer.router import router as customer_router
 from app.ingest.writer import BatchWriter
 from app.licences.cache import LicenceCache
 from app.licences.changes import on_commit
@@ -49,6 +52,7 @@ from app.ping.steering import Steering
 from app.privacy.maintenance import create_partitions_ahead, maintain_forever
 from app.privacy.router import admin_router as privacy_router
 from app.privacy.router import public_router as privacy_manifest_router
+from app.privacy.router import requests_router as erasure_requests_router
 from app.releases import catalog as release_catalog
 from app.releases.catalog import Catalog
 from app.releases.downloads import DownloadLinks
@@ -168,13 +172,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     if settings.metrics_enabled:
         app.include_router(metrics.router)
     app.include_router(news_router)
+    app.include_router(customer_router)
     app.include_router(privacy_manifest_router)
+    app.mount(CUSTOMER_PAGES_PATH, create_customer_app(app.state))
     if settings.admin_enabled:
         app.include_router(licences_router)
         app.include_router(abuse_router)
         app.include_router(audit_router)
         app.include_router(releases_router)
         app.include_router(privacy_router)
+        app.include_router(erasure_requests_router)
+        app.include_router(customer_admin_router)
         app.mount(STAFF_PAGES_PATH, create_staff_app(app.state))
     _document(app)
     return app

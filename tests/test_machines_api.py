@@ -13,7 +13,7 @@ from app.licences.models import Machine
 from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
-from tests.support.pings import ping
+from tests.support.pings import ping, this_machine
 from tests.support.tokens import staff_headers
 
 LICENCES = "/v1/admin/licences"
@@ -63,6 +63,8 @@ async def test_retiring_frees_the_seat_at_once_and_is_audited(
         "active": 1,
         "over_limit": False,
         "seat": "granted",
+        "this_machine": this_machine(app, licence["id"], "new-pc"),
+        "floating": False,
     }
     again = await client.delete(
         f"{LICENCES}/{licence['id']}/machines/{old['machine_id']}", headers=headers

@@ -21,7 +21,7 @@ from app.licences.models import Machine
 from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
-from tests.support.pings import JSON_HEADERS, ping_body, send_ping, verify_signature
+from tests.support.pings import JSON_HEADERS, ping_body, send_ping, this_machine, verify_signature
 from tests.support.stores import Store
 from tests.support.tokens import staff_headers
 
@@ -44,12 +44,25 @@ async def test_valid_licence_gets_a_signed_valid_verdict(
         client, app, max_machines=2, max_users=25, expires_at="2099-01-01"
     )
     answer = await send_ping(client, app, ping_body(licence["key"], user_count=25))
+    async with app_parts.database(app).sessions() as session:
+        machine_id = await session.scalar(select(Machine.machine_id))
+    assert machine_id is not None
     assert answer["licence"] == {
         "status": "valid",
         "expires_at": "2099-01-01T00:00:00Z",
+        "grace_until": None,
         "max_users": 25,
         "users_over_limit": False,
-        "machines": {"allowed": 2, "active": 1, "over_limit": False, "seat": "granted"},
+        "entitlements": [],
+        "updates_until": None,
+        "machines": {
+            "allowed": 2,
+            "active": 1,
+            "over_limit": False,
+            "seat": "granted",
+            "this_machine": machine_id[:12],
+            "floating": False,
+        },
     }
     assert answer["update"] is None
     assert answer["signatures"] == {}
@@ -155,6 +168,8 @@ async def test_deny_policy_refuses_newcomers_and_keeps_known_machines(
         "active": 2,
         "over_limit": False,
         "seat": "denied",
+        "this_machine": this_machine(app, licence["id"], "pc-2"),
+        "floating": False,
     }
     again = await send_ping(client, app, ping_body(licence["key"], machine="pc-2"))
     assert again["licence"]["machines"]["seat"] == "denied"
@@ -178,6 +193,8 @@ async def test_a_silent_machine_frees_its_seat(
         "active": 1,
         "over_limit": False,
         "seat": "granted",
+        "this_machine": this_machine(app, licence["id"], "new-pc"),
+        "floating": False,
     }
     returning = await send_ping(client, app, ping_body(licence["key"], machine="old-pc"))
     assert returning["licence"]["machines"]["seat"] == "denied"

@@ -22,6 +22,7 @@ from app.core.audit import AuditEntry
 from app.ingest.writer import BatchWriter, PingRecord
 from app.licences.models import Seat
 from app.main import create_app
+from app.privacy import requests as erasure_requests
 from app.privacy.export import linked_tables
 from app.privacy.inventory import INVENTORY
 from app.privacy.maintenance import run_maintenance
@@ -32,7 +33,7 @@ from tests.support.cli import callhome, invoke
 from tests.support.clocks import FrozenClock
 from tests.support.dumps import count_pings, full_dump
 from tests.support.licences import create_licence
-from tests.support.pings import computer_id, ping
+from tests.support.pings import computer_id, ping, this_machine
 from tests.support.stores import Store
 from tests.support.tokens import staff_headers
 
@@ -56,7 +57,8 @@ class Seeded:
 
 async def seed(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock) -> Seeded:
     """A licence with a row in every table that can be about a licence: machines (one
-    retired), pings, a rollup, reports with notes, a suspect and audit entries."""
+    retired), pings, a rollup, reports with notes, a suspect, audit entries and the key
+    holder's erasure request."""
     licence = await create_licence(client, app, max_machines=1)
     await ping(app, licence["key"], "pc-1", address="203.0.113.7")
     await ping(app, licence["key"], "pc-2", address="198.51.100.9")
@@ -76,6 +78,7 @@ async def seed(client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock) -> S
                 figure=3,
             )
         )
+        await erasure_requests.request_erasure(session, uuid.UUID(licence["id"]), clock.now())
     machine_ids = [
         app_parts.pseudonyms(app).machine_id(uuid.UUID(licence["id"]), computer)
         for computer in (computer_id("pc-1"), computer_id("pc-2"))
@@ -146,6 +149,7 @@ async def test_export_holds_every_row_about_the_licence_and_nothing_else(
     document = response.json()
     assert list(document) == [
         "licence", "machines", "pings", "rollups", "reports", "suspects", "audit",
+        "erasure_requests",
     ]  # fmt: skip
     assert exported_counts(document) == held
     assert document["licence"]["id"] == first.id
@@ -263,6 +267,7 @@ async def test_after_erasure_the_hot_path_sees_no_erased_machine(
     again = await ping(app, licence["key"], "pc-1")
     assert again["licence"]["machines"] == {
         "allowed": 2, "active": 1, "over_limit": False, "seat": "granted",
+        "this_machine": this_machine(app, licence["id"], "pc-1"), "floating": False,
     }  # fmt: skip
 
 

@@ -10,6 +10,7 @@ import uuid
 
 import httpx
 import pytest
+from callhome_client import offline_request
 from fastapi import FastAPI
 
 from app.core.auth import Scope
@@ -17,6 +18,8 @@ from app.main import create_app
 from tests.support import app_parts
 from tests.support.clocks import FrozenClock
 from tests.support.dumps import full_dump
+from tests.support.forms import csrf_token
+from tests.support.offline import signed_document
 from tests.support.pings import JSON_HEADERS, ping_body, send_ping
 from tests.support.server import serve
 from tests.support.stores import Store
@@ -56,6 +59,8 @@ async def test_nothing_identifying_is_kept_or_logged(
     app = create_app(trusted, clock=clock)
     async with app.router.lifespan_context(app):
         licence_ids = await _ping_through_every_door(app)
+        for where, text in await _the_customers_doors(app):
+            assert_no_canary(where, text)
         metrics_page = await _scrape_metrics(app)
     served_output, served_metrics = _ping_a_real_server(store)
 
@@ -129,6 +134,50 @@ async def _ping_through_every_door(app: FastAPI) -> list[str]:
                 headers={"X-Forwarded-For": f"{forwarded}, {PROXY}"},
             )
     return licence_ids
+
+
+async def _the_customers_doors(app: FastAPI) -> list[tuple[str, str]]:
+    """A deactivation, a /my/ sign-in and page views, and offline licence files made from
+    the canaries: what each answered, page by page and file by file."""
+    seen: list[tuple[str, str]] = []
+    transport = httpx.ASGITransport(app=app, client=(DIRECT_V4, 4242))
+    async with httpx.AsyncClient(transport=transport, base_url="https://callhome.test") as http:
+        body = {
+            "licence_key": CANARY_KEYS[0],
+            "product": "mail",
+            "computer_id": CANARY_COMPUTERS[0],
+        }
+        deactivated = await http.post("/v1/machines/deactivate", content=json.dumps(body))
+        assert deactivated.json()["status"] == "deactivated"
+        seen.append(("the deactivation's answer", deactivated.text))
+
+        request = offline_request(CANARY_KEYS[1], "mail", "8.2.1", computer_id=CANARY_COMPUTERS[1])
+        issuer = await staff_headers(app, Scope.LICENCES_WRITE)
+        issued = await http.post("/v1/admin/offline-activations", content=request, headers=issuer)
+        assert issued.status_code == 200, issued.text
+        seen.append(("a licence file", issued.text))
+        seen.append(("a licence file's document", json.dumps(signed_document(issued.content))))
+
+        origin = {"Origin": "https://callhome.test"}
+        signed_in = await http.post("/my/sign-in", data={"key": CANARY_KEYS[0]}, headers=origin)
+        assert signed_in.status_code == 303
+        page = await http.get("/my/")
+        assert page.status_code == 200
+        seen.append(("the /my/ page", page.text))
+        seen.append(("the /my/ export", (await http.get("/my/export")).text))
+        upload = offline_request(CANARY_KEYS[0], "mail", "8.2.1", computer_id=CANARY_COMPUTERS[0])
+        uploaded = await http.post(
+            "/my/offline",
+            data={"csrf_token": csrf_token(page.text)},
+            files={"request_file": ("request.json", upload)},
+            headers=origin,
+        )
+        assert uploaded.status_code == 200, uploaded.text
+        seen.append(("the licence file from /my/", uploaded.text))
+        seen.append(("the /my/ page after", (await http.get("/my/")).text))
+        refused = await http.post("/my/sign-in", data={"key": CANARY_KEYS[0] + "X"}, headers=origin)
+        seen.append(("a refused /my/ sign-in", refused.text))
+    return seen
 
 
 def _ping_a_real_server(store: Store) -> tuple[str, str]:

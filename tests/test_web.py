@@ -28,6 +28,7 @@ from app.main import create_app
 from tests.support import app_parts
 from tests.support.abuse import make_report
 from tests.support.clocks import FrozenClock
+from tests.support.forms import csrf_token, set_cookie_attributes
 from tests.support.licences import create_licence
 from tests.support.pings import ping
 from tests.support.stores import Store
@@ -68,12 +69,6 @@ async def signed_in(http: httpx.AsyncClient, app: FastAPI, *scopes: auth.Scope) 
     return token
 
 
-def csrf_token(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found is not None, "the page has no form"
-    return found.group(1)
-
-
 async def post_form(
     http: httpx.AsyncClient, path: str, data: dict[str, str], *, from_page: str
 ) -> httpx.Response:
@@ -100,12 +95,6 @@ async def report_status(app: FastAPI, report_id: str) -> str:
 async def session_rows(app: FastAPI) -> list[StaffSession]:
     async with app_parts.database(app).sessions() as session:
         return list(await session.scalars(select(StaffSession)))
-
-
-def set_cookie_attributes(response: httpx.Response) -> dict[str, str]:
-    header = response.headers["set-cookie"]
-    parts = [part.strip() for part in header.split(";")]
-    return {part.split("=", 1)[0].lower(): part.partition("=")[2] for part in parts[1:]}
 
 
 # -- signing in -----------------------------------------------------------------------

@@ -3,13 +3,9 @@ report queue to a licence, judged from its chart and machines, and acted on."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +16,7 @@ from app.core import auth
 from tests.support import stores
 from tests.support.browser import screenshot
 from tests.support.pings import ping_body
-from tests.support.server import RunningServer, serve
+from tests.support.server import RunningServer, cli_token, serve
 from tests.support.stores import TEST_PSEUDONYM_KEY
 from tests.support.tokens import bearer
 
@@ -38,19 +34,6 @@ WIDEST_ELEMENTS = """[...document.querySelectorAll('body *')]
     .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)"""
 
 
-def _create_token(env: dict[str, str], name: str, scopes: Iterable[auth.Scope]) -> str:
-    """A staff token made the way staff make one: with the CLI."""
-    options = [part for scope in scopes for part in ("--scope", scope.value)]
-    created = subprocess.run(
-        [sys.executable, "-m", "app.cli", "tokens", "create", "--name", name, *options, "--json"],
-        env={**os.environ, **env},
-        capture_output=True,
-        check=True,
-    )
-    token: str = json.loads(created.stdout)["token"]
-    return token
-
-
 @pytest.fixture
 def server(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[RunningServer, str, str]]:
     data_dir = tmp_path / "data"
@@ -62,8 +45,8 @@ def server(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[RunningServe
         # Findings from the ping path are judged at once, not every 5 s.
         "CALLHOME_FINDINGS_FLUSH_S": "0.2",
     }
-    page_token = _create_token(env, "support", EVERY_PAGE_SCOPE)
-    api_token = _create_token(env, "setup", list(auth.Scope))
+    page_token = cli_token(env, "support", EVERY_PAGE_SCOPE)
+    api_token = cli_token(env, "setup", list(auth.Scope))
     with serve(env) as running:
         yield running, page_token, api_token
 

@@ -56,7 +56,7 @@ class Thresholds:
 
 
 def _window(licence: Licence) -> dt.timedelta:
-    return dt.timedelta(days=licence.activity_window_days)
+    return licence.seat_window
 
 
 async def judge_machines(

@@ -23,7 +23,7 @@ from app.abuse.schemas import ReportSort
 from app.core.database import dialect_insert
 from app.core.pagination import CursorInt32, CursorMoment, decode_cursor, encode_cursor
 from app.ingest.models import pings
-from app.licences.models import Licence, Machine
+from app.licences.models import Licence, Machine, seat_window
 from app.licences.repository import seat_held
 
 # -- suspicions ---------------------------------------------------------------
@@ -186,16 +186,22 @@ async def take_sweep_lock(session: AsyncSession, key: int) -> bool:
 
 
 async def over_machine_limit(session: AsyncSession, now: dt.datetime) -> set[uuid.UUID]:
-    windows = await session.scalars(select(Licence.activity_window_days).distinct())
+    windows = await session.execute(
+        select(Licence.activity_window_days, Licence.lease_minutes).distinct()
+    )
     found: set[uuid.UUID] = set()
-    # One grouped count per distinct activity window: few, and portable SQL.
-    for window_days in list(windows):
+    # One grouped count per distinct seat window: few, and portable SQL.
+    for window_days, lease_minutes in list(windows):
+        window = seat_window(window_days, lease_minutes)
         rows = await session.scalars(
             select(Machine.licence_id)
             .join(Licence, Licence.id == Machine.licence_id)
             .where(
                 Licence.activity_window_days == window_days,
-                seat_held(now - dt.timedelta(days=window_days)),
+                Licence.lease_minutes.is_(None)
+                if lease_minutes is None
+                else Licence.lease_minutes == lease_minutes,
+                seat_held(now - window, now),
             )
             .group_by(Machine.licence_id, Licence.max_machines)
             .having(func.count() > Licence.max_machines)

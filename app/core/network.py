@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
+from starlette.requests import HTTPConnection
+
 from app.core.settings import IPNetwork
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -59,3 +61,9 @@ def forwarded_proto(lines: Iterable[str]) -> str:
     values = [value.strip().lower() for line in lines for value in line.split(",")]
     values = [value for value in values if value]
     return values[-1] if values else ""
+
+
+def caller_address(connection: HTTPConnection, proxies: Sequence[IPNetwork]) -> str | None:
+    """The address of whoever sent this request, as `client_address` reads it."""
+    peer = connection.client.host if connection.client else None
+    return client_address(peer, connection.headers.getlist("x-forwarded-for"), proxies)

@@ -31,7 +31,7 @@ from app.core.clock import Clock
 from app.core.components import component
 from app.core.deps import Now, SettingsDep
 from app.core.errors import RateLimited
-from app.core.network import client_address
+from app.core.network import caller_address
 from app.core.pseudonyms import UNKNOWN_NETWORK, NetworkIds
 from app.core.settings import Settings
 
@@ -252,9 +252,7 @@ async def _network_limited(
     settings: SettingsDep,
     now: Now,
 ) -> str:
-    peer = request.client.host if request.client else None
-    forwarded_for = request.headers.getlist("x-forwarded-for")
-    network = await networks.of(client_address(peer, forwarded_for, settings.trusted_proxies), now)
+    network = await networks.of(caller_address(request, settings.trusted_proxies), now)
     limiter.check_network(network, now)
     return network
 

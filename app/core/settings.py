@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     check_in_interval_s: int = Field(default=6 * 3600, ge=60)
     lease_s: int = Field(default=14 * 86400, ge=3600)
+    # An offline licence file runs this long unless staff give --days; never past the
+    # licence's expiry (or the end of its grace).
+    offline_licence_days: int = Field(default=365, ge=1, le=3650)
     licence_cache_ttl_s: float = Field(default=30.0, ge=0)
     licence_cache_size: int = Field(default=100_000, ge=1)
     # How often the release catalog is reread on SQLite; PostgreSQL notifies changes.
@@ -99,6 +102,9 @@ class Settings(BaseSettings):
     # staff_session_lifetime_s whatever their use (docs/staff-web.md).
     staff_session_idle_s: int = Field(default=1800, ge=60)
     staff_session_lifetime_s: int = Field(default=12 * 3600, ge=300)
+    # The key holder's /my/ page: shorter, as a licence key is shared more widely.
+    customer_session_idle_s: int = Field(default=900, ge=60)
+    customer_session_lifetime_s: int = Field(default=2 * 3600, ge=300)
     workers: int = Field(default=1, ge=1)
     # Slow clients (docs/deploy.md): a request's head, then its body, must arrive within
     # these, or the connection is closed.

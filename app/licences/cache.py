@@ -33,6 +33,9 @@ class LicenceSnapshot:
     activity_window: dt.timedelta
     entitlements: frozenset[str]
     updates_until: dt.date | None
+    trial_days: int | None
+    grace: dt.timedelta | None
+    floating: bool
 
     @classmethod
     def of(cls, licence: Licence) -> LicenceSnapshot:
@@ -44,9 +47,28 @@ class LicenceSnapshot:
             max_machines=licence.max_machines,
             max_users=licence.max_users,
             overage=licence.overage,
-            activity_window=dt.timedelta(days=licence.activity_window_days),
+            activity_window=licence.seat_window,
             entitlements=frozenset(licence.entitlements),
             updates_until=licence.updates_until,
+            trial_days=licence.trial_days,
+            grace=dt.timedelta(days=licence.grace_days) if licence.grace_days else None,
+            floating=licence.floating,
+        )
+
+    @property
+    def grace_until(self) -> dt.datetime | None:
+        """Until when the product may keep working after expiry."""
+        if self.expires_at is None or self.grace is None:
+            return None
+        return self.expires_at + self.grace
+
+    def in_grace(self, now: dt.datetime) -> bool:
+        """Expired, but within its grace period: seats still count, the product may run."""
+        grace_until = self.grace_until
+        return (
+            self.status is LicenceStatus.ACTIVE
+            and grace_until is not None
+            and (self.expires_at is not None and self.expires_at <= now < grace_until)
         )
 
 

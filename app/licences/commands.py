@@ -29,6 +29,8 @@ def licence_document(licence: Licence) -> dict[str, Any]:
 
 def licence_summary(licence: Licence) -> str:
     expires = licence.expires_at.date().isoformat() if licence.expires_at else "never"
+    if licence.expires_at is None and licence.trial_days is not None:
+        expires = f"{licence.trial_days} days after its first seat"
     return (
         f"{licence.id}  {licence.product:<16} ...{licence.key_last4}  {licence.status:<9} "
         f"machines {licence.max_machines}  expires {expires}"
@@ -46,6 +48,18 @@ def licences_create(
     entitlement: Annotated[list[str] | None, typer.Option(help="Feed entitled to.")] = None,
     overage: Annotated[Overage, typer.Option(help="Over the machine limit.")] = Overage.REPORT,
     activity_window_days: Annotated[int | None, typer.Option(help="Days a machine counts.")] = None,
+    trial_days: Annotated[
+        int | None, typer.Option(help="A trial: expires this many days after its first seat.")
+    ] = None,
+    grace_days: Annotated[
+        int | None, typer.Option(help="Days the product may keep working after expiry.")
+    ] = None,
+    floating: Annotated[
+        bool, typer.Option("--floating", help="Seats are leases that lapse unless renewed.")
+    ] = False,
+    lease_minutes: Annotated[
+        int | None, typer.Option(help="A floating seat's lease (default 60).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a licence; its key is printed this once."""
@@ -60,6 +74,10 @@ def licences_create(
         entitlements=entitlement or [],
         overage=overage,
         activity_window_days=activity_window_days,
+        trial_days=trial_days,
+        grace_days=grace_days,
+        floating=floating,
+        lease_minutes=lease_minutes,
     )
 
     async def work(session: AsyncSession, settings: Settings) -> licences.NewLicence:

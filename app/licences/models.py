@@ -28,6 +28,14 @@ class Seat(enum.StrEnum):
     DENIED = "denied"
 
 
+def seat_window(activity_window_days: int, lease_minutes: int | None) -> dt.timedelta:
+    """How long after its last ping a machine still holds its seat: a floating licence's
+    lease, else the licence's activity window."""
+    if lease_minutes is not None:
+        return dt.timedelta(minutes=lease_minutes)
+    return dt.timedelta(days=activity_window_days)
+
+
 class Licence(Base):
     __tablename__ = "licences"
     __table_args__ = (
@@ -48,9 +56,23 @@ class Licence(Base):
     entitlements: Mapped[list[str]] = mapped_column(JsonDocument)
     overage: Mapped[str] = mapped_column(String(8))
     activity_window_days: Mapped[int] = mapped_column(Integer)
+    # The expiry of a trial is set at its first seat, this many days on.
+    trial_days: Mapped[int | None] = mapped_column(Integer)
+    # After expiry the product may keep working this many days (the verdict's grace_until).
+    grace_days: Mapped[int | None] = mapped_column(Integer)
+    # Set on a floating licence: a seat is a lease that lapses unless renewed this often.
+    lease_minutes: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    @property
+    def floating(self) -> bool:
+        return self.lease_minutes is not None
+
+    @property
+    def seat_window(self) -> dt.timedelta:
+        return seat_window(self.activity_window_days, self.lease_minutes)
 
 
 class Machine(Base):
@@ -72,3 +94,22 @@ class Machine(Base):
     last_user_count: Mapped[int] = mapped_column(Integer)
     seat: Mapped[str] = mapped_column(String(8))
     retired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # Activated offline: the seat is held until the licence file ends, pings or not.
+    offline_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class CustomerSession(Base):
+    """A key holder signed in to the /my/ page, known to the server by a hash of its cookie."""
+
+    __tablename__ = "customer_sessions"
+
+    # SHA-256 of the cookie's value: a copy of the table opens no session.
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Deleting or erasing the licence ends its sessions.
+    licence_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("licences.id", ondelete="CASCADE"), index=True
+    )
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)

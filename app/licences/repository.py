@@ -7,24 +7,25 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.database import dialect_insert
 from app.core.pagination import newest_first
-from app.licences.models import Licence, Machine, Seat
+from app.licences.models import CustomerSession, Licence, Machine, Seat
 
 
-def seat_held(seen_after: Any) -> ColumnElement[bool]:
-    """A machine holds a seat: granted, not retired, and last seen after `seen_after`.
+def seat_held(seen_after: Any, now: dt.datetime) -> ColumnElement[bool]:
+    """A machine holds a seat: granted, not retired, and last seen after `seen_after` or
+    activated offline by a licence file that has not ended by `now`.
 
-    `seen_after` is now less the licence's activity window: a datetime for one
+    `seen_after` is now less the licence's seat window: a datetime for one
     licence, or an expression when many licences are judged at once.
     """
     return and_(
         Machine.seat == Seat.GRANTED.value,
         Machine.retired_at.is_(None),
-        Machine.last_seen_at > seen_after,
+        or_(Machine.last_seen_at > seen_after, Machine.offline_until > now),
     )
 
 
@@ -32,11 +33,11 @@ def holds_seat(
     licence_id: uuid.UUID, window: dt.timedelta, now: dt.datetime
 ) -> ColumnElement[bool]:
     """Machines of this licence counted against its limit now."""
-    return and_(Machine.licence_id == licence_id, seat_held(now - window))
+    return and_(Machine.licence_id == licence_id, seat_held(now - window, now))
 
 
 def window_of(licence: Licence) -> dt.timedelta:
-    return dt.timedelta(days=licence.activity_window_days)
+    return licence.seat_window
 
 
 # -- licences -----------------------------------------------------------------
@@ -125,11 +126,17 @@ async def existing_licence_ids(
 async def seated_machines(
     session: AsyncSession, licence_id: uuid.UUID, window: dt.timedelta, now: dt.datetime
 ) -> dict[str, dt.datetime]:
-    """Each machine holding a seat now, with its last sighting."""
+    """Each machine holding a seat now, with its last sighting; for a machine activated
+    offline, the sighting that would keep its seat exactly until its licence file ends."""
     rows = await session.execute(
-        select(Machine.machine_id, Machine.last_seen_at).where(holds_seat(licence_id, window, now))
+        select(Machine.machine_id, Machine.last_seen_at, Machine.offline_until).where(
+            holds_seat(licence_id, window, now)
+        )
     )
-    return {machine_id: last_seen for machine_id, last_seen in rows}
+    return {
+        machine_id: last_seen if offline_until is None else max(last_seen, offline_until - window)
+        for machine_id, last_seen, offline_until in rows
+    }
 
 
 async def seated_machine_rows(
@@ -175,6 +182,24 @@ async def count_machines_of(session: AsyncSession, licence_id: uuid.UUID) -> int
         select(func.count()).select_from(Machine).where(Machine.licence_id == licence_id)
     )
     return int(total or 0)
+
+
+async def get_machine(
+    session: AsyncSession, licence_id: uuid.UUID, machine_id: str, *, lock: bool = False
+) -> Machine | None:
+    return await session.get(Machine, (licence_id, machine_id), with_for_update=lock)
+
+
+async def hold_seat_offline(
+    session: AsyncSession, licence_id: uuid.UUID, machine_id: str, until: dt.datetime
+) -> None:
+    """The machine keeps its seat until `until` without a ping (a later file may end sooner:
+    renewing with fewer days shortens the hold)."""
+    await session.execute(
+        update(Machine)
+        .where(Machine.licence_id == licence_id, Machine.machine_id == machine_id)
+        .values(offline_until=until)
+    )
 
 
 async def machines_by_prefix(
@@ -326,3 +351,26 @@ async def record_sightings(connection: AsyncConnection, sightings: Sequence[Sigh
             for m in sightings
         ],
     )
+
+
+# -- the key holder's page sessions ----------------------------------------------
+
+
+async def forget_customer_sessions_ended(
+    session: AsyncSession, *, now: dt.datetime, idle_since: dt.datetime
+) -> None:
+    await session.execute(
+        delete(CustomerSession).where(
+            or_(CustomerSession.expires_at <= now, CustomerSession.last_used_at <= idle_since)
+        )
+    )
+
+
+async def customer_session_for_update(
+    session: AsyncSession, id_hash: str
+) -> CustomerSession | None:
+    return await session.get(CustomerSession, id_hash, with_for_update=True)
+
+
+async def delete_customer_session(session: AsyncSession, id_hash: str) -> None:
+    await session.execute(delete(CustomerSession).where(CustomerSession.id_hash == id_hash))

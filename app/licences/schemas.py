@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from app.core.schemas import Moment, Name, ResponseModel, StrictModel
 from app.licences.models import LicenceStatus, Machine, Overage
@@ -18,6 +18,10 @@ MaxMachines = Annotated[int, Field(ge=1, le=1_000_000)]
 MaxUsers = Annotated[int, Field(ge=1, le=10_000_000)]
 WindowDays = Annotated[int, Field(ge=1, le=365)]
 Entitlements = Annotated[list[Name], Field(max_length=32)]
+TermDays = Annotated[int, Field(ge=1, le=3650)]
+# At least a few minutes: the SDK checks in twice within each lease.
+LeaseMinutes = Annotated[int, Field(ge=5, le=7 * 24 * 60)]
+DEFAULT_LEASE_MINUTES = 60
 
 
 class LicenceCreate(StrictModel):
@@ -30,6 +34,30 @@ class LicenceCreate(StrictModel):
     entitlements: Entitlements = Field(default_factory=list)
     overage: Overage = Overage.REPORT
     activity_window_days: WindowDays | None = None
+    trial_days: TermDays | None = Field(
+        default=None, description="A trial: its expiry is set at its first seat, this many days on"
+    )
+    grace_days: TermDays | None = Field(
+        default=None, description="Days the product may keep working after expiry"
+    )
+    floating: bool = Field(default=False, description="Seats are leases that lapse unless renewed")
+    lease_minutes: LeaseMinutes | None = Field(
+        default=None, description=f"A floating seat's lease (default {DEFAULT_LEASE_MINUTES})"
+    )
+
+    @model_validator(mode="after")
+    def _terms_agree(self) -> LicenceCreate:
+        if self.trial_days is not None and self.expires_at is not None:
+            raise ValueError("a trial's expiry is set at its first seat: give one of the two")
+        if self.lease_minutes is not None and not self.floating:
+            raise ValueError("lease_minutes is for floating licences")
+        return self
+
+    @property
+    def seat_lease_minutes(self) -> int | None:
+        if not self.floating:
+            return None
+        return self.lease_minutes or DEFAULT_LEASE_MINUTES
 
 
 class LicenceChange(StrictModel):
@@ -43,6 +71,10 @@ class LicenceChange(StrictModel):
     entitlements: Entitlements | None = None
     overage: Overage | None = None
     activity_window_days: WindowDays | None = None
+    grace_days: TermDays | None = None
+    lease_minutes: LeaseMinutes | None = Field(
+        default=None, description="A floating seat's lease; null makes the licence non-floating"
+    )
 
 
 class LicenceOut(ResponseModel):
@@ -56,6 +88,10 @@ class LicenceOut(ResponseModel):
     entitlements: list[str]
     overage: Overage
     activity_window_days: int
+    trial_days: int | None
+    grace_days: int | None
+    floating: bool
+    lease_minutes: int | None
     status: LicenceStatus
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.licences import repository
 from app.licences.cache import LicenceSnapshot, seated_machines
 from app.licences.changes import mark_changed
-from app.licences.models import Overage, Seat
+from app.licences.models import Licence, Overage, Seat
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,15 @@ class SeatDecision:
     @property
     def over_limit(self) -> bool:
         return self.active > self.licence.max_machines
+
+
+def start_trial(licence: Licence, now: dt.datetime) -> bool:
+    """A trial's clock starts at its first seat: its expiry is set then, once."""
+    if licence.trial_days is None or licence.expires_at is not None:
+        return False
+    licence.expires_at = now + dt.timedelta(days=licence.trial_days)
+    licence.updated_at = now
+    return True
 
 
 async def claim_seat(
@@ -57,5 +66,7 @@ async def claim_seat(
         session, current.id, machine_id, seat, version=version, user_count=user_count, now=now
     )
     if seat is Seat.GRANTED and not already_seated:
+        if locked is not None and start_trial(locked, now):
+            current = LicenceSnapshot.of(locked)
         await mark_changed(session, current.id)
     return SeatDecision(current, seat, seat is Seat.GRANTED and not already_seated, seated)

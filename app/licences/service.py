@@ -62,6 +62,9 @@ async def create_licence(
         entitlements=sorted(set(data.entitlements)),
         overage=data.overage.value,
         activity_window_days=data.activity_window_days or default_window_days,
+        trial_days=data.trial_days,
+        grace_days=data.grace_days,
+        lease_minutes=data.seat_lease_minutes,
         status=LicenceStatus.ACTIVE.value,
         created_at=now,
         updated_at=now,
@@ -75,7 +78,12 @@ async def create_licence(
         target_type="licence",
         target_id=str(licence.id),
         at=now,
-        detail={"product": licence.product, "max_machines": licence.max_machines},
+        detail={
+            "product": licence.product,
+            "max_machines": licence.max_machines,
+            "trial_days": licence.trial_days,
+            "floating": licence.floating,
+        },
     )
     await mark_changed(session, licence.id)
     return NewLicence(licence, key)
@@ -206,7 +214,10 @@ def is_active(machine: Machine, licence: Licence, now: dt.datetime) -> bool:
     return (
         machine.seat == Seat.GRANTED.value
         and machine.retired_at is None
-        and machine.last_seen_at > now - repository.window_of(licence)
+        and (
+            machine.last_seen_at > now - repository.window_of(licence)
+            or (machine.offline_until is not None and machine.offline_until > now)
+        )
     )
 
 
@@ -236,6 +247,20 @@ async def list_machines(
     return MachineList(machines, await repository.count_machines_of(session, licence.id))
 
 
+async def _machine_by_ref(
+    session: AsyncSession, licence_id: uuid.UUID, machine_ref: str
+) -> Machine:
+    """The licence's one machine whose id starts with `machine_ref`, locked."""
+    if not re.fullmatch(MACHINE_REF_PATTERN, machine_ref):
+        raise InvalidInput("A machine is named by 12 to 32 lower-case hex digits")
+    matches = await repository.machines_by_prefix(session, licence_id, machine_ref, limit=2)
+    if not matches:
+        raise NotFound("The licence has no such machine")
+    if len(matches) > 1:
+        raise Conflict("More than one machine starts so; give more of its id")
+    return matches[0]
+
+
 async def retire_machine(
     session: AsyncSession,
     licence_id: uuid.UUID,
@@ -245,18 +270,12 @@ async def retire_machine(
     now: dt.datetime,
 ) -> Machine:
     """Stop counting a machine at once (hardware replaced); `machine_ref` may be a prefix."""
-    if not re.fullmatch(MACHINE_REF_PATTERN, machine_ref):
-        raise InvalidInput("A machine is named by 12 to 32 lower-case hex digits")
     licence = await get_licence(session, licence_id)
-    matches = await repository.machines_by_prefix(session, licence.id, machine_ref, limit=2)
-    if not matches:
-        raise NotFound("The licence has no such machine")
-    if len(matches) > 1:
-        raise Conflict("More than one machine starts so; give more of its id")
-    machine = matches[0]
+    machine = await _machine_by_ref(session, licence.id, machine_ref)
     if machine.retired_at is not None:
         return machine
     machine.retired_at = now
+    machine.offline_until = None
     await mark_changed(session, licence.id)
     await audit.record(
         session,
@@ -268,3 +287,42 @@ async def retire_machine(
         detail={"machine": short_machine_id(machine.machine_id)},
     )
     return machine
+
+
+CUSTOMER_ACTOR = "customer"
+
+
+async def release_seat(
+    session: AsyncSession, licence_id: uuid.UUID, machine_id: str, *, now: dt.datetime
+) -> bool:
+    """The customer frees this machine's seat at once (deactivation); False if it held none.
+
+    Like a retirement by staff, but asked for by the key holder: a later ping of the
+    machine asks for a seat again, as a newcomer would.
+    """
+    machine = await repository.get_machine(session, licence_id, machine_id, lock=True)
+    if machine is None or machine.retired_at is not None or machine.seat != Seat.GRANTED.value:
+        return False
+    machine.retired_at = now
+    # A licence file on the machine runs on until it ends: it cannot be recalled offline.
+    machine.offline_until = None
+    await mark_changed(session, licence_id)
+    await audit.record(
+        session,
+        actor=CUSTOMER_ACTOR,
+        action="machine.deactivate",
+        target_type="licence",
+        target_id=str(licence_id),
+        at=now,
+        detail={"machine": short_machine_id(machine_id)},
+    )
+    return True
+
+
+async def free_machine(
+    session: AsyncSession, licence_id: uuid.UUID, machine_ref: str, *, now: dt.datetime
+) -> bool:
+    """The key holder frees one of the licence's machines by its short reference (the
+    customer page): the deactivation's rule and audit; False if it held no seat."""
+    machine = await _machine_by_ref(session, licence_id, machine_ref)
+    return await release_seat(session, licence_id, machine.machine_id, now=now)

@@ -85,20 +85,23 @@ class ServedBy:
     path: str
 
 
-async def read_body(receive: Receive, declared_length: bytes | None, limit: int) -> bytes:
-    """The body, refused as soon as it passes `limit` bytes, however it is sent."""
+async def read_body(
+    receive: Receive, declared_length: bytes | None, limit: int, *, what: str = "A ping"
+) -> bytes:
+    """The body, refused as soon as it passes `limit` bytes, however it is sent; the refusal
+    names `what` was too large."""
     if declared_length is not None:
         if not declared_length.isdigit():
             raise BadContentLength()
         if int(declared_length) > limit:
-            raise PayloadTooLarge(f"A ping is at most {limit} bytes")
+            raise PayloadTooLarge(f"{what} is at most {limit} bytes")
     body = b""
     while True:
         message = await receive()
         chunk: bytes = message.get("body", b"")
         body += chunk
         if len(body) > limit:
-            raise PayloadTooLarge(f"A ping is at most {limit} bytes")
+            raise PayloadTooLarge(f"{what} is at most {limit} bytes")
         if not message.get("more_body", False):
             return body
 

@@ -10,6 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from app.core.schemas import Name, StrictModel
 
 FeedVersion = Annotated[int, Field(strict=True, ge=0, le=2**53)]
+LicenceKey = Annotated[
+    str, StringConstraints(min_length=8, max_length=128, pattern=r"^[\x20-\x7e]+$")
+]
+ComputerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=_-]{16,128}$")]
+Nonce = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
+Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.+!_-]{1,32}$")]
 
 
 class PingRequest(StrictModel):
@@ -17,16 +23,14 @@ class PingRequest(StrictModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    licence_key: Annotated[
-        str, StringConstraints(min_length=8, max_length=128, pattern=r"^[\x20-\x7e]+$")
-    ]
+    licence_key: LicenceKey
     product: Name
-    version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.+!_-]{1,32}$")]
-    computer_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=_-]{16,128}$")]
+    version: Version
+    computer_id: ComputerId
     user_count: Annotated[int, Field(strict=True, ge=0, le=10_000_000)]
     channel: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,16}$")] = "stable"
     signatures: Annotated[dict[Name, FeedVersion], Field(max_length=16)] | None = None
-    nonce: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$")] | None = None
+    nonce: Nonce | None = None
 
 
 class Seats(BaseModel):
@@ -34,13 +38,22 @@ class Seats(BaseModel):
     active: int
     over_limit: bool
     seat: Literal["granted", "denied"]
+    this_machine: str | None = Field(
+        description="This machine's short reference (12 hex digits), as staff see it"
+    )
+    floating: bool = Field(description="Seats are leases: check in before the lease lapses")
 
 
 class LicenceVerdict(BaseModel):
     status: Literal["valid", "expired", "revoked", "suspended", "unknown"]
     expires_at: dt.datetime | None
+    grace_until: dt.datetime | None = Field(
+        description="Only after expiry, within grace: until when the product may keep working"
+    )
     max_users: int | None
     users_over_limit: bool
+    entitlements: list[str] = Field(description="The licence's paid add-ons and feeds")
+    updates_until: dt.date | None = Field(description="Maintenance: updates released until then")
     machines: Seats
 
 

@@ -11,13 +11,15 @@ import datetime as dt
 import hashlib
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import ValidationError
+from fastapi import Depends
+from pydantic import BaseModel, ValidationError
 
 from app.abuse.buffer import FindingsBuffer
 from app.core import metrics
 from app.core.clock import Clock, rfc3339
+from app.core.components import component
 from app.core.database import Database, guarded
 from app.core.errors import InvalidInput, describe_errors
 from app.core.json import dumps
@@ -30,9 +32,12 @@ from app.licences.cache import LicenceSnapshot, LicenceState, licence_status
 from app.licences.lookup import LicenceLookup
 from app.licences.models import Seat
 from app.licences.seats import SeatDecision, claim_seat
+from app.licences.service import short_machine_id
 from app.ping.schemas import PingRequest
 from app.ping.steering import Steering
 from app.releases.catalog import Catalog
+
+Contract = TypeVar("Contract", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,20 +46,25 @@ class SignedAnswer:
     signature: str
 
 
-def parse_ping(body: bytes) -> PingRequest:
+def parse_strict(model: type[Contract], body: bytes, refusal: str) -> Contract:
+    """A public call's body read by its contract model; refused with no echo of its values."""
     try:
-        return PingRequest.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as error:
         raise InvalidInput(
-            "The ping does not match the contract",
-            extra={"errors": describe_errors(error.errors(include_input=False))},
+            refusal, extra={"errors": describe_errors(error.errors(include_input=False))}
         ) from error
+
+
+def parse_ping(body: bytes) -> PingRequest:
+    return parse_strict(PingRequest, body, "The ping does not match the contract")
 
 
 @dataclass(frozen=True, slots=True)
 class SeatOutcome:
     seat: Seat
     active: int
+    licence: LicenceSnapshot
 
 
 class PingService:
@@ -91,20 +101,22 @@ class PingService:
         ping = parse_ping(body)
         now = self._clock.now()
         key_hash = self._pseudonyms.key_hash(ping.licence_key)
-        network = await self._networks.of(address, now)
-        self._limiter.check_network(network, now)
-        state = await self._licences.by_key_hash(key_hash, now)
+        network, state = await self.limited_lookup(key_hash, address, now)
         if state is None or state.licence.product != ping.product:
             metrics.count_ping("unknown", Seat.DENIED.value)
             return self._sign(unknown_verdict(), ping, body, now, lease_until=None)
 
-        licence = state.licence
-        machine_id = self._pseudonyms.machine_id(licence.id, ping.computer_id)
-        status = licence_status(licence, now)
-        if status == "valid":
-            outcome = await self._seat(key_hash, state, machine_id, ping, now)
+        machine_id = self._pseudonyms.machine_id(state.licence.id, ping.computer_id)
+        status = licence_status(state.licence, now)
+        if status == "valid" or state.licence.in_grace(now):
+            # In grace the machines holding a seat keep it; no newcomer is admitted.
+            outcome = await self._seat(
+                key_hash, state, machine_id, ping, now, admit_newcomers=status == "valid"
+            )
         else:
-            outcome = SeatOutcome(Seat.DENIED, state.active_count(now))
+            outcome = SeatOutcome(Seat.DENIED, state.active_count(now), state.licence)
+        # The seat check may have started a trial: its verdict names the new expiry.
+        licence = outcome.licence
         record = PingRecord(
             licence_id=licence.id,
             received_at=now,
@@ -119,13 +131,15 @@ class PingService:
             seat=outcome.seat.value,
         )
         durable = self._writer.submit(record)
+        seated = outcome.seat is Seat.GRANTED
         answer = self._sign(
-            licence_verdict(licence, status, outcome, ping.user_count),
+            licence_verdict(licence, status, outcome, ping.user_count, machine_id, now),
             ping,
             body,
             now,
-            lease_until=licence.expires_at if status == "valid" else None,
-            offered_to=licence if status == "valid" else None,
+            lease_until=_lease_until(licence, now) if seated else None,
+            # Updates and paid feeds go to valid licences' seated machines only.
+            offered_to=licence if status == "valid" and seated else None,
             machine_id=machine_id,
         )
         await durable
@@ -134,6 +148,16 @@ class PingService:
             self._findings.note_users_over_limit(licence.id)
         return answer
 
+    async def limited_lookup(
+        self, key_hash: str, address: str | None, now: dt.datetime
+    ) -> tuple[str, LicenceState | None]:
+        """The caller's network and the licence behind the key, once both rate limits admit
+        the call: every public call that names a key is limited as the ping is."""
+        network = await self._networks.of(address, now)
+        self._limiter.check_network(network, now)
+        state = await self._licences.by_key_hash(key_hash, now)
+        return network, state
+
     async def _seat(
         self,
         key_hash: str,
@@ -141,17 +165,21 @@ class PingService:
         machine_id: str,
         ping: PingRequest,
         now: dt.datetime,
+        *,
+        admit_newcomers: bool,
     ) -> SeatOutcome:
         if state.holds_active_seat(machine_id, now):
             state.seated[machine_id] = now
-            return SeatOutcome(Seat.GRANTED, state.active_count(now))
+            return SeatOutcome(Seat.GRANTED, state.active_count(now), state.licence)
+        if not admit_newcomers:
+            return SeatOutcome(Seat.DENIED, state.active_count(now), state.licence)
         decision = await guarded(
             self._claim_seat(state.licence, machine_id, ping, now), self._settings
         )
         self._licences.remember(key_hash, LicenceState(decision.licence, decision.seated))
         if decision.over_limit:
             self._findings.note_machines_over_limit(decision.licence.id, now)
-        return SeatOutcome(decision.seat, decision.active)
+        return SeatOutcome(decision.seat, decision.active, decision.licence)
 
     async def _claim_seat(
         self, licence: LicenceSnapshot, machine_id: str, ping: PingRequest, now: dt.datetime
@@ -181,7 +209,12 @@ class PingService:
         if lease_until is not None:
             # Offline, an install must not outlive its licence on our word.
             lease_expires = min(lease_expires, lease_until)
-        interval = self._settings.check_in_interval_s * self._steering.factor
+        next_check_in = round(
+            self._settings.check_in_interval_s * self._steering.factor * random.uniform(0.9, 1.1)
+        )
+        if offered_to is not None and offered_to.floating:
+            # A floating seat lapses unless renewed: check in twice within each lease.
+            next_check_in = min(next_check_in, int(offered_to.activity_window.total_seconds()) // 2)
         answer = answer_document(
             verdict=verdict,
             # Updates and signature sets are for valid licences only.
@@ -195,7 +228,7 @@ class PingService:
                 if offered_to is not None
                 else {}
             ),
-            next_check_in=round(interval * random.uniform(0.9, 1.1)),
+            next_check_in=next_check_in,
             lease_expires=lease_expires,
             now=now,
             nonce=ping.nonce,
@@ -240,19 +273,41 @@ def users_over_limit(licence: LicenceSnapshot, user_count: int) -> bool:
     return licence.max_users is not None and user_count > licence.max_users
 
 
+def _lease_until(licence: LicenceSnapshot, now: dt.datetime) -> dt.datetime | None:
+    """The latest moment a seated machine may trust its verdict offline: never past the
+    licence's expiry, or the end of its grace; on a floating licence, never past the lease."""
+    until = licence.grace_until or licence.expires_at
+    if licence.floating:
+        lease_end = now + licence.activity_window
+        until = lease_end if until is None else min(until, lease_end)
+    return until
+
+
 def licence_verdict(
-    licence: LicenceSnapshot, status: str, outcome: SeatOutcome, user_count: int
+    licence: LicenceSnapshot,
+    status: str,
+    outcome: SeatOutcome,
+    user_count: int,
+    machine_id: str,
+    now: dt.datetime,
 ) -> dict[str, Any]:
+    """The verdict's `licence` object: what a ping's answer and an offline licence file say."""
+    grace_until = licence.grace_until if licence.in_grace(now) else None
     return {
         "status": status,
         "expires_at": rfc3339(licence.expires_at) if licence.expires_at else None,
+        "grace_until": rfc3339(grace_until) if grace_until else None,
         "max_users": licence.max_users,
         "users_over_limit": users_over_limit(licence, user_count),
+        "entitlements": sorted(licence.entitlements),
+        "updates_until": licence.updates_until.isoformat() if licence.updates_until else None,
         "machines": {
             "allowed": licence.max_machines,
             "active": outcome.active,
             "over_limit": outcome.active > licence.max_machines,
             "seat": outcome.seat.value,
+            "this_machine": short_machine_id(machine_id),
+            "floating": licence.floating,
         },
     }
 
@@ -261,7 +316,20 @@ def unknown_verdict() -> dict[str, Any]:
     return {
         "status": "unknown",
         "expires_at": None,
+        "grace_until": None,
         "max_users": None,
         "users_over_limit": False,
-        "machines": {"allowed": 0, "active": 0, "over_limit": False, "seat": "denied"},
+        "entitlements": [],
+        "updates_until": None,
+        "machines": {
+            "allowed": 0,
+            "active": 0,
+            "over_limit": False,
+            "seat": "denied",
+            "this_machine": None,
+            "floating": False,
+        },
     }
+
+
+PingServiceDep = Annotated[PingService, Depends(component(PingService))]

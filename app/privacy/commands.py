@@ -19,7 +19,7 @@ from app.core.database import Database
 from app.core.settings import Settings
 from app.ingest import repository as ingest
 from app.licences import repository as licences
-from app.privacy import erasure, export
+from app.privacy import erasure, export, requests
 from app.privacy.maintenance import MaintenanceReport, run_maintenance
 
 privacy_app = typer.Typer(help="Privacy requests: export or erase what is held about a licence.")
@@ -70,12 +70,50 @@ def privacy_erase(
             session, licence, delete_licence=delete_licence, actor=CLI_ACTOR, now=now()
         )
 
-    erased = in_session(work)
+    _report_erasure(licence, in_session(work), as_json)
+
+
+def _report_erasure(licence: uuid.UUID, erased: erasure.Erasure, as_json: bool) -> None:
     asyncio.run(_settle())
     document = {"licence_id": str(licence), **erased.document()}
     counts = ", ".join(f"{count} {table}" for table, count in erased.erased.items())
     deleted = "; the licence deleted" if erased.licence_deleted else "; the licence kept"
     emit(as_json, document, f"erased {counts}{deleted}")
+
+
+@privacy_app.command("requests")
+def privacy_requests(as_json: JsonFlag = False) -> None:
+    """Erasure requests key holders made on the /my/ page, awaiting confirmation."""
+    pending = in_session(lambda session, _: requests.pending(session))
+    items = [
+        {**asdict(request), "licence_id": str(request.licence_id),
+         "requested_at": request.requested_at.isoformat()}
+        for request in pending
+    ]  # fmt: skip
+    lines = [
+        f"{request.licence_id}  {request.product:<16} ...{request.key_last4}  "
+        f"asked {request.requested_at:%Y-%m-%d %H:%M} UTC"
+        for request in pending
+    ]
+    emit(as_json, {"items": items}, "\n".join(lines) or "no erasure request is pending")
+
+
+@privacy_app.command("confirm")
+def privacy_confirm(
+    licence: LicenceId,
+    delete_licence: Annotated[
+        bool, typer.Option("--delete-licence", help="Delete the licence itself too.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Confirm a key holder's erasure request: erase as `privacy erase` does (audited)."""
+
+    async def work(session: AsyncSession, _: Settings) -> erasure.Erasure:
+        return await requests.confirm(
+            session, licence, delete_licence=delete_licence, actor=CLI_ACTOR, now=now()
+        )
+
+    _report_erasure(licence, in_session(work), as_json)
 
 
 async def _counts(session: AsyncSession) -> dict[str, int]:

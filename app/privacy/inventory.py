@@ -193,6 +193,9 @@ INVENTORY: tuple[Table, ...] = (
             "entitlements": Column(Form.STAFF_ENTERED, "signature feeds the licence includes"),
             "overage": Column(Form.STAFF_ENTERED, "what happens over the machine limit"),
             "activity_window_days": Column(Form.STAFF_ENTERED, "how long a machine counts"),
+            "trial_days": Column(Form.STAFF_ENTERED, "a trial's length from its first seat"),
+            "grace_days": Column(Form.STAFF_ENTERED, "days the product may run after expiry"),
+            "lease_minutes": Column(Form.STAFF_ENTERED, "a floating seat's lease"),
             "status": Column(Form.STAFF_ENTERED, "active, suspended or revoked"),
             "created_at": _at("when the licence was created"),
             "updated_at": _at("when its terms last changed"),
@@ -202,7 +205,8 @@ INVENTORY: tuple[Table, ...] = (
         name="machines",
         holds="each installation of a licence, by its licence-scoped pseudonym",
         retention=Retention(
-            "deleted once unseen for the machine retention", "machine_retention_days"
+            "deleted once unseen for the machine retention and no licence file of it runs",
+            "machine_retention_days",
         ),
         licence=_use_data("machines"),
         columns={
@@ -214,6 +218,9 @@ INVENTORY: tuple[Table, ...] = (
             "last_user_count": Column(Form.AS_RECEIVED, "its latest user count: the user limit"),
             "seat": Column(Form.SERVER_RECORD, "whether it was granted a seat"),
             "retired_at": _at("when staff retired it (hardware replaced)"),
+            "offline_until": _at(
+                "activated offline: until when its licence file runs and it holds its seat"
+            ),
         },
     ),
     Table(
@@ -368,6 +375,36 @@ INVENTORY: tuple[Table, ...] = (
             "created_at": _at("when it was signed in"),
             "last_used_at": _at("when it was last used, for the idle limit"),
             "expires_at": _at("when it ends, however it is used"),
+        },
+    ),
+    Table(
+        name="customer_sessions",
+        holds=(
+            "signed-in browsers of the key holder's /my/ page: which licence, never the key, "
+            "and no address or browser details"
+        ),
+        retention=Retention(
+            "until sign-out, or until the session is found idle "
+            "(CALLHOME_CUSTOMER_SESSION_IDLE_S) or past its lifetime "
+            "(CALLHOME_CUSTOMER_SESSION_LIFETIME_S); deleted with the licence"
+        ),
+        columns={
+            "id_hash": Column(Form.SECRET_HASH, "SHA-256 of the session cookie"),
+            "licence_id": _LICENCE_ID,
+            "csrf_secret": Column(Form.SECRET, "what the session's forms must carry"),
+            "created_at": _at("when it was signed in"),
+            "last_used_at": _at("when it was last used, for the idle limit"),
+            "expires_at": _at("when it ends, however it is used"),
+        },
+    ),
+    Table(
+        name="erasure_requests",
+        holds="the key holder's requests to erase the licence's data, until staff confirm",
+        retention=Retention("until staff confirm it (the erasure removes it too)"),
+        licence=_use_data("erasure_requests"),
+        columns={
+            "licence_id": _LICENCE_ID,
+            "requested_at": _at("when the key holder asked"),
         },
     ),
     Table(

@@ -13,10 +13,12 @@ from sqlalchemy import (
     Date,
     Select,
     Table,
+    and_,
     delete,
     distinct,
     func,
     literal_column,
+    or_,
     select,
     text,
     update,
@@ -26,10 +28,11 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.core.database import Database, JsonDocument
+from app.core.database import Database, JsonDocument, dialect_insert
 from app.ingest.models import DailyUsage, pings
 from app.licences.models import Licence, Machine
 from app.privacy.inventory import LicenceLink
+from app.privacy.models import ErasureRequest
 
 # -- usage ----------------------------------------------------------------------
 
@@ -211,11 +214,16 @@ async def expire_pings_before(database: Database, day: dt.date, *, sqlite_batch:
 
 
 async def expire_machines_unseen_since(
-    database: Database, unseen_since: dt.datetime, *, sqlite_batch: int
+    database: Database, unseen_since: dt.datetime, now: dt.datetime, *, sqlite_batch: int
 ) -> int:
     table = Machine.__table__
     assert isinstance(table, Table)
-    return await _delete_expired(database, table, table.c.last_seen_at < unseen_since, sqlite_batch)
+    # A machine activated offline never pings: it is kept while its licence file runs.
+    unused = and_(
+        table.c.last_seen_at < unseen_since,
+        or_(table.c.offline_until.is_(None), table.c.offline_until < now),
+    )
+    return await _delete_expired(database, table, unused, sqlite_batch)
 
 
 async def expire_rollups_before(database: Database, day: dt.date, *, sqlite_batch: int) -> int:
@@ -243,3 +251,36 @@ async def exclusive(engine: AsyncEngine, lock_id: int) -> AsyncIterator[bool]:
             if held:
                 await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
             await connection.commit()
+
+
+# -- erasure requests from the customer page -------------------------------------
+
+
+async def add_erasure_request(
+    session: AsyncSession, licence_id: uuid.UUID, now: dt.datetime
+) -> bool:
+    """Record the request unless one is pending already; True if it is new."""
+    statement = (
+        dialect_insert(session.get_bind().dialect.name)(ErasureRequest)
+        .values(licence_id=licence_id, requested_at=now)
+        .on_conflict_do_nothing(index_elements=["licence_id"])
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def erasure_request(session: AsyncSession, licence_id: uuid.UUID) -> ErasureRequest | None:
+    return await session.get(ErasureRequest, licence_id)
+
+
+async def pending_erasure_requests(
+    session: AsyncSession, *, limit: int
+) -> list[tuple[ErasureRequest, Licence]]:
+    """The oldest first, with the licence each is about."""
+    rows = await session.execute(
+        select(ErasureRequest, Licence)
+        .join(Licence, Licence.id == ErasureRequest.licence_id)
+        .order_by(ErasureRequest.requested_at, ErasureRequest.licence_id)
+        .limit(limit)
+    )
+    return [(request, licence) for request, licence in rows]

@@ -120,7 +120,7 @@ async def expire_pings(database: Database, horizon: Horizon) -> Expired:
 async def expire_machines(database: Database, now: dt.datetime, settings: Settings) -> int:
     unseen_since = now - dt.timedelta(days=settings.machine_retention_days)
     return await repository.expire_machines_unseen_since(
-        database, unseen_since, sqlite_batch=SQLITE_DELETE_BATCH
+        database, unseen_since, now, sqlite_batch=SQLITE_DELETE_BATCH
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 from pydantic import Field
 
 from app.core.schemas import ResponseModel
@@ -49,3 +52,14 @@ class ErasureOut(ResponseModel):
     erased: dict[str, int] = Field(description="Rows removed, per table")
     scrubbed: dict[str, int] = Field(description="Audit entries kept without their use data")
     licence_deleted: bool
+
+
+class ErasureRequestOut(ResponseModel):
+    licence_id: uuid.UUID
+    product: str
+    key_last4: str = Field(description="The licence key's last 4 characters")
+    requested_at: dt.datetime
+
+
+class ErasureRequestList(ResponseModel):
+    items: list[ErasureRequestOut] = Field(description="The oldest first")

@@ -8,7 +8,8 @@ from app.core.database import Base
 from app.core.jobs.models import JobRun
 from app.core.models import DayKey
 from app.ingest.models import DailyUsage, pings
-from app.licences.models import Licence, Machine
+from app.licences.models import CustomerSession, Licence, Machine
+from app.privacy.models import ErasureRequest
 from app.releases.models import FeedDelta, FeedVersion, Release
 
 metadata = Base.metadata
@@ -18,8 +19,10 @@ __all__ = [
     "AbuseReportEvent",
     "AbuseSuspect",
     "AuditEntry",
+    "CustomerSession",
     "DailyUsage",
     "DayKey",
+    "ErasureRequest",
     "FeedDelta",
     "FeedVersion",
     "JobRun",

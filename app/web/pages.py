@@ -1,4 +1,5 @@
-"""Rendering the staff pages: the template environment, the page helper, the security headers."""
+"""Rendering the staff pages: the template environment, the page helper, the security headers
+(the customer page under /my/ is built from the same pieces)."""
 
 from __future__ import annotations
 
@@ -39,9 +40,10 @@ def _moment(value: dt.datetime | str | None) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _environment() -> jinja2.Environment:
+def template_environment(directory: Path) -> jinja2.Environment:
+    """Templates from `directory`, autoescaped, with the pages' filters."""
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        loader=jinja2.FileSystemLoader(directory),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -52,7 +54,7 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
-templates = Jinja2Templates(env=_environment())
+templates = Jinja2Templates(env=template_environment(HERE / "templates"))
 
 
 def base_path(request: Request) -> str:

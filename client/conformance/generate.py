@@ -33,6 +33,8 @@ NOW = dt.datetime(2026, 11, 23, 12, 0, 0, tzinfo=dt.UTC)
 LEASE = dt.timedelta(days=14)
 LICENCE_KEY = "CONFORMANCE-KEY-0001"
 COMPUTER_ID = "c0ffee" * 10 + "beef"
+# The pseudonym the server would keep for COMPUTER_ID (its key is the server's secret).
+MACHINE_ID = "3f9a0c1b2d4e" + "0" * 20
 
 
 def seed(name: str) -> bytes:
@@ -81,6 +83,9 @@ def ping_answer(request: bytes, now: dt.datetime = NOW, **edits: Any) -> dict[st
         activity_window=dt.timedelta(days=7),
         entitlements=frozenset({"spam"}),
         updates_until=None,
+        trial_days=None,
+        grace=None,
+        floating=False,
     )
     chain = [
         {
@@ -93,7 +98,9 @@ def ping_answer(request: bytes, now: dt.datetime = NOW, **edits: Any) -> dict[st
         for version in (41233, 41234, 41235)
     ]
     document = answer_document(
-        verdict=licence_verdict(licence, "valid", SeatOutcome(Seat.GRANTED, 1), 12),
+        verdict=licence_verdict(
+            licence, "valid", SeatOutcome(Seat.GRANTED, 1, licence), 12, MACHINE_ID, now
+        ),
         update=None,
         signatures={
             "spam": {

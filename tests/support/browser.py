@@ -30,7 +30,7 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(message)
 
 
-def screenshot(page: Any, name: str) -> None:
-    folder = ARTIFACTS / "staff-web"
+def screenshot(page: Any, name: str, *, folder_name: str = "staff-web") -> None:
+    folder = ARTIFACTS / folder_name
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)

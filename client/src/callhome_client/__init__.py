@@ -27,9 +27,11 @@ from ._exceptions import (
     StaleAnswerError,
     UnknownKeyError,
     UntrustedAnswer,
+    WrongMachineError,
 )
-from ._models import ChainStep, Delta, Seats, SignatureSet, Update, Verdict
+from ._models import ChainStep, Deactivation, Delta, Seats, SignatureSet, Update, Verdict
 from ._news import FeedNews, UpdateNews
+from ._offline import OfflineLicence, offline_request, read_offline_licence
 from ._scheduler import AsyncCheckInLoop, CheckInLoop, CheckInRhythm
 from ._signing import key_id
 
@@ -46,6 +48,7 @@ __all__ = [
     "ClockSkewError",
     "ComputerIdUnavailable",
     "ConfigurationError",
+    "Deactivation",
     "Delta",
     "DownloadMismatchError",
     "ExpiredAnswerError",
@@ -54,6 +57,7 @@ __all__ = [
     "MalformedAnswerError",
     "NetworkInterface",
     "NoTrustedVerdict",
+    "OfflineLicence",
     "RequestRejected",
     "RollbackError",
     "Seats",
@@ -66,9 +70,12 @@ __all__ = [
     "Update",
     "UpdateNews",
     "Verdict",
+    "WrongMachineError",
     "__version__",
     "gather_hardware_facts",
     "hardware_computer_id",
     "key_id",
+    "offline_request",
     "persistent_computer_id",
+    "read_offline_licence",
 ]

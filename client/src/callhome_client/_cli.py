@@ -1,4 +1,5 @@
-"""The command line: `python -m callhome_client check-in ...`, one ping or a dry run."""
+"""The command line: `callhome-client check-in ...` (one ping or a dry run), `deactivate`, and
+offline activation (`offline-request`, `offline-verify`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from ._client import Client
 from ._computer_id import persistent_computer_id
 from ._constants import DEFAULT_TIMEOUT
+from ._core import ComputerIdSource
 from ._exceptions import (
     CallhomeError,
     ComputerIdUnavailable,
@@ -19,6 +21,7 @@ from ._exceptions import (
     RequestRejected,
     UntrustedAnswer,
 )
+from ._offline import offline_request, read_offline_licence
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -51,16 +54,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 a trusted verdict (fresh or cached), 2 usage or configuration, "
         "3 untrusted answer, 4 server unavailable and no cached lease, 5 request rejected",
     )
-    check_in.add_argument("--server", required=True, help="base URL, e.g. https://licences.example")
-    check_in.add_argument("--licence", required=True, help="the licence key")
-    check_in.add_argument("--product", required=True)
+    _add_identity_arguments(check_in)
     check_in.add_argument("--version", required=True)
-    check_in.add_argument(
-        "--public-key",
-        action="append",
-        required=True,
-        help="pinned Ed25519 public key, base64 of its 32 raw bytes (repeat for a rotation)",
-    )
     check_in.add_argument("--users", type=int, default=0, help="users in use (default 0)")
     check_in.add_argument("--channel", help="release channel (the server defaults to stable)")
     check_in.add_argument(
@@ -73,40 +68,105 @@ def _parser() -> argparse.ArgumentParser:
     )
     check_in.add_argument("--cache", help="file that keeps the last good verdict for offline use")
     check_in.add_argument(
-        "--computer-id-file",
-        help="keep a random computer ID in this file instead of hashing hardware facts "
-        "(for containers)",
-    )
-    check_in.add_argument("--timeout", type=float, help="seconds to wait for the server")
-    check_in.add_argument(
         "--dry-run",
         action="store_true",
         help="print exactly the JSON body that would be sent, and send nothing",
     )
+    deactivate = commands.add_parser(
+        "deactivate",
+        help="free this machine's seat at once (hardware swap, uninstall) and print the answer",
+        epilog="exit codes: 0 the seat is free (or the key is unknown: see status), 2 usage, "
+        "3 untrusted answer, 4 server unavailable, 5 request rejected",
+    )
+    _add_identity_arguments(deactivate)
+    deactivate.add_argument("--cache", help="the verdict cache file, removed with the seat")
+    request = commands.add_parser(
+        "offline-request",
+        help="print this machine's offline activation request (for a machine with no way out)",
+        epilog="hand the output to staff (callhome offline issue) or upload it on the /my/ "
+        "page; the licence file you get back is checked with offline-verify",
+    )
+    request.add_argument("--licence-key", "--licence", dest="licence", required=True)
+    request.add_argument("--product", required=True)
+    request.add_argument("--version", default="0", help="the product version installed (default 0)")
+    _add_computer_id_argument(request)
+    verify = commands.add_parser(
+        "offline-verify",
+        help="check an offline licence file on this machine, with no network, and print "
+        "its verdict as JSON",
+        epilog="exit codes: 0 the file holds for this machine now, 2 usage, 3 refused "
+        "(another machine, expired, tampered, or an unpinned key)",
+    )
+    verify.add_argument("--licence-file", required=True)
+    verify.add_argument("--product", required=True)
+    _add_public_key_argument(verify)
+    _add_computer_id_argument(verify)
     return parser
+
+
+def _add_public_key_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--public-key",
+        action="append",
+        required=True,
+        help="pinned Ed25519 public key, base64 of its 32 raw bytes (repeat for a rotation)",
+    )
+
+
+def _add_computer_id_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--computer-id-file",
+        help="keep a random computer ID in this file instead of hashing hardware facts "
+        "(for containers)",
+    )
+
+
+def _add_identity_arguments(parser: argparse.ArgumentParser) -> None:
+    """What names this machine's seat to the server, for every command."""
+    parser.add_argument("--server", required=True, help="base URL, e.g. https://licences.example")
+    parser.add_argument("--licence", required=True, help="the licence key")
+    parser.add_argument("--product", required=True)
+    _add_public_key_argument(parser)
+    _add_computer_id_argument(parser)
+    parser.add_argument("--timeout", type=float, help="seconds to wait for the server")
 
 
 def _exit_code(error: CallhomeError) -> int:
     return next((code for kind, code in _EXIT_CODES if isinstance(error, kind)), 1)
 
 
-def _check_in(args: argparse.Namespace) -> str:
-    """The text to print: the dry-run body, or the verdict as JSON."""
-    computer_id = (
-        functools.partial(persistent_computer_id, args.computer_id_file)
-        if args.computer_id_file
-        else None
-    )
-    with Client(
+def _computer_id(args: argparse.Namespace) -> ComputerIdSource:
+    if args.computer_id_file:
+        return functools.partial(persistent_computer_id, args.computer_id_file)
+    return None
+
+
+def _client(args: argparse.Namespace, version: str) -> Client:
+    computer_id = _computer_id(args)
+    return Client(
         args.server,
         args.licence,
         args.product,
-        args.version,
+        version,
         args.public_key,
         computer_id=computer_id,
         cache_path=args.cache,
         timeout=DEFAULT_TIMEOUT if args.timeout is None else args.timeout,
-    ) as client:
+        # One command is no clean shutdown of a product: check-in never frees the seat.
+        release_floating_seat=False,
+    )
+
+
+def _deactivate(args: argparse.Namespace) -> str:
+    # The deactivation names no version; any valid one satisfies the client's checks.
+    with _client(args, "0") as client:
+        deactivation = client.deactivate()
+    return json.dumps(deactivation.to_dict(), indent=2)
+
+
+def _check_in(args: argparse.Namespace) -> str:
+    """The text to print: the dry-run body, or the verdict as JSON."""
+    with _client(args, args.version) as client:
         ping_arguments = {
             "user_count": args.users,
             "signatures": dict(args.signature),
@@ -118,13 +178,43 @@ def _check_in(args: argparse.Namespace) -> str:
     return json.dumps(verdict.to_dict(), indent=2)
 
 
+def _offline_request(args: argparse.Namespace) -> str:
+    body = offline_request(args.licence, args.product, args.version, computer_id=_computer_id(args))
+    return body.decode("ascii")
+
+
+def _offline_verify(args: argparse.Namespace) -> str:
+    try:
+        with open(args.licence_file, "rb") as file:
+            data = file.read()
+    except OSError as error:
+        raise ConfigurationError(f"cannot read the licence file: {error.strerror}") from None
+    licence = read_offline_licence(
+        data, product=args.product, public_keys=args.public_key, computer_id=_computer_id(args)
+    )
+    return json.dumps(licence.to_dict(), indent=2)
+
+
+_COMMANDS = {
+    "check-in": _check_in,
+    "deactivate": _deactivate,
+    "offline-request": _offline_request,
+    "offline-verify": _offline_verify,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        output = _check_in(args)
+        output = _COMMANDS[args.command](args)
     except CallhomeError as error:
         sys.stderr.write(f"callhome-client: {error}\n")
         return _exit_code(error)
     sys.stdout.write(output + "\n")
     return EXIT_OK
+
+
+def run() -> None:
+    """The `callhome-client` console script."""
+    raise SystemExit(main())

@@ -20,7 +20,7 @@ from ._core import CheckInCore, ComputerIdSource
 from ._download import Downloadable, async_download, download
 from ._exceptions import CallhomeError, ServerUnavailable, UnknownKeyError
 from ._keylist import KEYS_PATH
-from ._models import Verdict
+from ._models import Deactivation, Verdict
 from ._news import FeedNews, NewsRequest, UpdateNews, feed_news, update_news
 from ._request import prepare_ping
 from ._time import Clock, Monotonic, utc_now
@@ -58,6 +58,7 @@ class _ClientBase(ABC, Generic[HttpClientT]):
         max_age_s: float = DEFAULT_MAX_AGE_S,
         clock: Clock = utc_now,
         monotonic: Monotonic = time.monotonic,
+        release_floating_seat: bool = True,
     ) -> None:
         self._core = CheckInCore(
             base_url=base_url,
@@ -72,6 +73,8 @@ class _ClientBase(ABC, Generic[HttpClientT]):
             clock=clock,
             monotonic=monotonic,
         )
+        # On a floating licence a clean shutdown frees the seat at once for another machine.
+        self._release_floating_seat = release_floating_seat
         # the timeout is passed with each request, so it also holds on an injected client
         self._timeout = timeout
         self._owns_http_client = http_client is None
@@ -126,6 +129,10 @@ def _kept_key_list_on_failure() -> Iterator[None]:
         logger.warning("callhome: could not refresh the key list: %s", error)
 
 
+def _log_unreleased(error: CallhomeError) -> None:
+    logger.warning("callhome: could not free the floating seat on close: %s", error)
+
+
 def _network_failure(error: httpx.TransportError) -> ServerUnavailable:
     return ServerUnavailable(f"network failure ({type(error).__name__})")
 
@@ -161,6 +168,25 @@ class Client(_ClientBase[httpx.Client]):
             return self._core.fall_back(_network_failure(error))
         return self._following_keys(
             lambda: self._core.accept(step, response.status_code, response.headers, body)
+        )
+
+    def deactivate(self) -> Deactivation:
+        """Free this machine's seat at once (hardware swap, uninstall); a second call is harmless.
+
+        Raises ServerUnavailable when the server cannot be reached, RequestRejected for a
+        4xx, UntrustedAnswer for an answer that does not verify.
+        """
+        request = self._core.prepare_deactivation()
+        try:
+            response, body = self._send(
+                "POST", self._core.deactivate_url, content=request.body, headers=_HEADERS
+            )
+        except httpx.TransportError as error:
+            raise _network_failure(error) from error
+        return self._following_keys(
+            lambda: self._core.accept_deactivation(
+                request, response.status_code, response.headers, body
+            )
         )
 
     def check_updates(self, *, channel: str = "stable") -> UpdateNews:
@@ -227,7 +253,13 @@ class Client(_ClientBase[httpx.Client]):
         return response, bytes(body)
 
     def close(self) -> None:
-        """Close the HTTP client, unless it was passed in (its owner closes it)."""
+        """Free a floating seat this machine holds (when asked to), then close the HTTP client,
+        unless it was passed in (its owner closes it)."""
+        if self._release_floating_seat and self._core.holds_floating_seat():
+            try:
+                self.deactivate()
+            except CallhomeError as error:
+                _log_unreleased(error)
         if self._owns_http_client:
             self._http.close()
 
@@ -268,6 +300,21 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
             return self._core.fall_back(_network_failure(error))
         return await self._following_keys(
             lambda: self._core.accept(step, response.status_code, response.headers, body)
+        )
+
+    async def deactivate(self) -> Deactivation:
+        """Free this machine's seat at once; see Client.deactivate()."""
+        request = self._core.prepare_deactivation()
+        try:
+            response, body = await self._send(
+                "POST", self._core.deactivate_url, content=request.body, headers=_HEADERS
+            )
+        except httpx.TransportError as error:
+            raise _network_failure(error) from error
+        return await self._following_keys(
+            lambda: self._core.accept_deactivation(
+                request, response.status_code, response.headers, body
+            )
         )
 
     async def check_updates(self, *, channel: str = "stable") -> UpdateNews:
@@ -332,7 +379,13 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
         return response, bytes(body)
 
     async def aclose(self) -> None:
-        """Close the HTTP client, unless it was passed in (its owner closes it)."""
+        """Free a floating seat this machine holds (when asked to), then close the HTTP client,
+        unless it was passed in (its owner closes it)."""
+        if self._release_floating_seat and self._core.holds_floating_seat():
+            try:
+                await self.deactivate()
+            except CallhomeError as error:
+                _log_unreleased(error)
         if self._owns_http_client:
             await self._http.aclose()
 

@@ -7,6 +7,7 @@ import httpx
 __version__ = "0.1.0"
 
 PING_PATH = "/v1/ping"
+DEACTIVATE_PATH = "/v1/machines/deactivate"
 SIGNATURE_HEADER = "Callhome-Signature"
 
 MAX_REQUEST_BYTES = 4 * 1024
@@ -18,6 +19,10 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # A fresh answer's nonce proves it fresh; its server_time then sets this machine's clock
 # skew. A skew beyond this is a broken clock (or a forged time): the answer is refused.
 DEFAULT_MAX_AGE_S = 86400.0
+
+# A file checked with no network has no nonce to measure the clock by: one issued more
+# than this after this machine's clock time means the clock was turned back.
+MAX_OFFLINE_CLOCK_BEHIND_S = 300.0
 
 NONCE_BYTES = 24
 

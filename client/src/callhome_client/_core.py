@@ -16,7 +16,13 @@ import httpx
 from ._answer import SignedAnswer, decode_object, verify_answer, verify_document
 from ._cache import AnswerCache
 from ._computer_id import hardware_computer_id
-from ._constants import KEY_LIST_REFRESH_S, MAX_RETRY_AFTER_S, PING_PATH, SIGNATURE_HEADER
+from ._constants import (
+    DEACTIVATE_PATH,
+    KEY_LIST_REFRESH_S,
+    MAX_RETRY_AFTER_S,
+    PING_PATH,
+    SIGNATURE_HEADER,
+)
 from ._exceptions import (
     ClockBehindError,
     ClockSkewError,
@@ -30,7 +36,7 @@ from ._exceptions import (
 )
 from ._freshness import VERDICT, TrustRecord
 from ._keylist import KEY_LIST_KIND, key_list_version, verify_key_list
-from ._models import Verdict, parse_verdict
+from ._models import Deactivation, Verdict, parse_deactivation, parse_verdict
 from ._news import NewsCache, NewsRequest, check_echo, feed_request, updates_request
 from ._request import (
     Identity,
@@ -39,6 +45,7 @@ from ._request import (
     check_licence_key,
     check_product,
     check_version,
+    prepare_deactivation,
     prepare_ping,
 )
 from ._signing import PinnedKeys
@@ -78,6 +85,7 @@ class CheckInCore:
             check_computer_id(computer_id)
         self.base_url = base_url.rstrip("/")
         self.url = self.base_url + PING_PATH
+        self.deactivate_url = self.base_url + DEACTIVATE_PATH
         self._licence_key = licence_key
         self._product = product
         self._version = version
@@ -203,6 +211,35 @@ class CheckInCore:
         self._cache.save(answer, self._trust_record)
         self._last_answer = answer
         return verdict
+
+    def prepare_deactivation(self) -> PreparedPing:
+        return prepare_deactivation(self.identity())
+
+    def accept_deactivation(
+        self, request: PreparedPing, status_code: int, headers: httpx.Headers, body: bytes
+    ) -> Deactivation:
+        """The verified answer to a deactivation; the kept verdict is dropped with the seat
+        (the trust record stays: it guards against replays whatever the seat)."""
+        if status_code != 200:
+            if 400 <= status_code < 500 and status_code not in _TRANSIENT_CLIENT_ERRORS:
+                raise RequestRejected(status_code, _problem_summary(body))
+            retry_after_s = parse_retry_after(headers.get("Retry-After"), self._clock())
+            raise ServerUnavailable(f"the server answered {status_code}", retry_after_s)
+        answer = SignedAnswer(request.body, body, headers.get(SIGNATURE_HEADER))
+        deactivation = parse_deactivation(verify_answer(self._keys, answer))
+        if self._clock() >= deactivation.expires_at:
+            raise ExpiredAnswerError("the deactivation answer has expired")
+        if deactivation.seat_free:
+            self._load_cache_once()
+            self._last_good = None
+            self._last_answer = None
+            self._cache.save(None, self._trust_record)
+        return deactivation
+
+    def holds_floating_seat(self) -> bool:
+        """The last good verdict is a floating seat this machine holds: free it on close."""
+        verdict = self._last_good
+        return verdict is not None and verdict.seats.floating and verdict.seats.granted
 
     def trust_document(self, kind: str, body: bytes, signature: str | None) -> dict[str, Any]:
         """A signed document other than the verdict (news), once its signature holds and it

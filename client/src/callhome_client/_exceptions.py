@@ -57,6 +57,10 @@ class RollbackError(StaleAnswerError):
     """The signed document was issued before one of its kind already trusted: a replay."""
 
 
+class WrongMachineError(UntrustedAnswer):
+    """The offline licence file was issued to another machine (a copied file)."""
+
+
 class MalformedAnswerError(UntrustedAnswer):
     """The signed answer is not the JSON document the wire contract describes."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from ._exceptions import MalformedAnswerError
@@ -21,6 +21,10 @@ class Seats:
     over_limit: bool
     seat: str
     """"granted" or "denied"."""
+    this_machine: str | None = None
+    """This machine's short reference (12 hex digits), the one staff see: for an About box."""
+    floating: bool = False
+    """Seats are leases: the client frees its seat on close so another machine may take it."""
 
     @property
     def granted(self) -> bool:
@@ -98,22 +102,91 @@ class Verdict:
     server_time_at: datetime
     cached: bool = False
     """True when the server was unavailable and this is the last good verdict, still leased."""
+    entitlements: frozenset[str] = frozenset()
+    """The licence's paid add-ons and feeds."""
+    updates_until: date | None = None
+    """The end of the licence's maintenance: releases after it are not offered."""
+    grace_until: datetime | None = None
+    """Only after expiry, within the licence's grace period: until when the product may run."""
 
     @property
     def licensed(self) -> bool:
         """The licence is valid and this machine holds a seat."""
         return self.licence_status == "valid" and self.seats.granted
 
+    @property
+    def in_grace(self) -> bool:
+        """Expired, but within grace and still seated: the product may keep working."""
+        return (
+            self.licence_status == "expired"
+            and self.grace_until is not None
+            and (self.seats.granted)
+        )
+
+    @property
+    def may_run(self) -> bool:
+        """Licensed, or in grace: whether the product runs (read-only or full is its choice)."""
+        return self.licensed or self.in_grace
+
+    @property
+    def may_run_until(self) -> datetime | None:
+        """The end this verdict gives to running: grace_until in grace, the expiry when
+        licensed (None: no end). None too when the product may not run: see may_run."""
+        if self.in_grace:
+            return self.grace_until
+        return self.expires_at if self.licensed else None
+
+    def entitled(self, name: str) -> bool:
+        """Whether a paid add-on may be switched on: the product may run and the licence has it."""
+        return self.may_run and name in self.entitlements
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the verdict, timestamps in RFC 3339."""
-        return dataclasses.asdict(self, dict_factory=_json_ready)
+        return dataclasses.asdict(self, dict_factory=json_ready)
 
 
-def _json_ready(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    return {
-        name: format_rfc3339(value) if isinstance(value, datetime) else value
-        for name, value in pairs
-    }
+@dataclass(frozen=True)
+class Deactivation:
+    """The server's signed answer to Client.deactivate()."""
+
+    status: str
+    """"deactivated" (the seat is free now), "not_seated" (it held none) or "unknown"."""
+    this_machine: str | None
+    issued_at: datetime
+    expires_at: datetime
+
+    @property
+    def seat_free(self) -> bool:
+        """This machine holds no seat now (freed by this call or an earlier one)."""
+        return self.status in ("deactivated", "not_seated")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary of the answer, timestamps in RFC 3339."""
+        return dataclasses.asdict(self, dict_factory=json_ready)
+
+
+def parse_deactivation(document: object) -> Deactivation:
+    answer = _Fields(document, "")
+    return Deactivation(
+        status=answer.text("status"),
+        this_machine=answer.optional_text("this_machine"),
+        issued_at=answer.timestamp("issued_at"),
+        expires_at=answer.timestamp("expires_at"),
+    )
+
+
+def json_ready(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {name: _json_value(value) for name, value in pairs}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_rfc3339(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, frozenset):
+        return sorted(value)
+    return value
 
 
 class _Fields:
@@ -165,6 +238,34 @@ class _Fields:
     def optional_timestamp(self, name: str) -> datetime | None:
         return None if self._get(name, (str,), optional=True) is None else self.timestamp(name)
 
+    # Fields newer servers send: an older server's answer, without them, still parses.
+
+    def optional_text_if_present(self, name: str) -> str | None:
+        return self.optional_text(name) if name in self._document else None
+
+    def flag_if_present(self, name: str) -> bool:
+        return self.flag(name) if name in self._document else False
+
+    def optional_timestamp_if_present(self, name: str) -> datetime | None:
+        return self.optional_timestamp(name) if name in self._document else None
+
+    def optional_date(self, name: str) -> date | None:
+        text = self.optional_text_if_present(name)
+        if text is None:
+            return None
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise MalformedAnswerError(f"answer field {self._path}{name} is no date") from None
+
+    def optional_names(self, name: str) -> list[str]:
+        if name not in self._document:
+            return []
+        names = self._get(name, (list,))
+        if not all(isinstance(item, str) for item in names):
+            raise MalformedAnswerError(f"answer field {self._path}{name} is not a list of names")
+        return list(names)
+
     def child(self, name: str) -> _Fields:
         return _Fields(self._get(name, (dict,)), f"{self._path}{name}.")
 
@@ -189,14 +290,9 @@ class _Fields:
 def parse_verdict(document: object, *, cached: bool) -> Verdict:
     """Build a Verdict from a verified answer document; extra fields are ignored."""
     answer = _Fields(document, "")
-    licence = answer.child("licence")
     update = answer.optional_child("update")
     return Verdict(
-        licence_status=licence.text("status"),
-        expires_at=licence.optional_timestamp("expires_at"),
-        max_users=licence.optional_integer("max_users"),
-        users_over_limit=licence.flag("users_over_limit"),
-        seats=_parse_seats(licence.child("machines")),
+        **_licence_terms(answer.child("licence")),
         update=None if update is None else _parse_update(update),
         signatures={
             feed: _parse_signature_set(fields)
@@ -209,12 +305,53 @@ def parse_verdict(document: object, *, cached: bool) -> Verdict:
     )
 
 
+def licence_fields(document: object) -> _Fields:
+    """A verified document's fields, read as the answer's are."""
+    return _Fields(document, "")
+
+
+def parse_licence(
+    licence: _Fields, *, issued_at: datetime, expires_at: datetime, now: datetime
+) -> Verdict:
+    """The verdict an offline licence file carries, as of `now`: a file runs past the
+    licence's expiry only into its grace (the server caps it there), so from the expiry on
+    the licence is expired and in grace until the file ends."""
+    verdict = Verdict(
+        **_licence_terms(licence),
+        update=None,
+        signatures={},
+        next_check_in_s=0,
+        lease_expires_at=expires_at,
+        server_time_at=issued_at,
+        cached=True,
+    )
+    if verdict.licence_status == "valid" and verdict.expires_at and now >= verdict.expires_at:
+        return dataclasses.replace(verdict, licence_status="expired", grace_until=expires_at)
+    return verdict
+
+
+def _licence_terms(licence: _Fields) -> dict[str, Any]:
+    """The Verdict fields read from a `licence` object, in an answer or a licence file."""
+    return {
+        "licence_status": licence.text("status"),
+        "expires_at": licence.optional_timestamp("expires_at"),
+        "max_users": licence.optional_integer("max_users"),
+        "users_over_limit": licence.flag("users_over_limit"),
+        "seats": _parse_seats(licence.child("machines")),
+        "entitlements": frozenset(licence.optional_names("entitlements")),
+        "updates_until": licence.optional_date("updates_until"),
+        "grace_until": licence.optional_timestamp_if_present("grace_until"),
+    }
+
+
 def _parse_seats(machines: _Fields) -> Seats:
     return Seats(
         allowed=machines.integer("allowed"),
         active=machines.integer("active"),
         over_limit=machines.flag("over_limit"),
         seat=machines.text("seat"),
+        this_machine=machines.optional_text_if_present("this_machine"),
+        floating=machines.flag_if_present("floating"),
     )
 
 

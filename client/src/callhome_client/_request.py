@@ -107,6 +107,18 @@ def prepare_ping(
     return PreparedPing(body=encoded, nonce=nonce)
 
 
+def prepare_deactivation(identity: Identity) -> PreparedPing:
+    """The deactivation request: the machine named as the ping names it, and a nonce."""
+    nonce = new_nonce()
+    body = {
+        "licence_key": identity.licence_key,
+        "product": identity.product,
+        "computer_id": identity.computer_id,
+        "nonce": nonce,
+    }
+    return PreparedPing(body=json.dumps(body, separators=(",", ":")).encode("ascii"), nonce=nonce)
+
+
 def request_digest(body: bytes) -> str:
     """The lowercase hex SHA-256 the answer's request_sha256 must equal."""
     return hashlib.sha256(body).hexdigest()

@@ -23,7 +23,7 @@ def key_id(raw_public_key: bytes) -> str:
     return hashlib.sha256(raw_public_key).hexdigest()[:16]
 
 
-def _strict_base64(text: str) -> bytes:
+def strict_base64(text: str) -> bytes:
     return base64.b64decode(text.strip(), validate=True)
 
 
@@ -58,7 +58,7 @@ class PinnedKeys:
     @staticmethod
     def _decode(encoded: str) -> bytes:
         try:
-            raw = _strict_base64(encoded)
+            raw = strict_base64(encoded)
         except (binascii.Error, ValueError):
             raise ConfigurationError("a public key is not valid base64") from None
         if len(raw) != _ED25519_KEY_BYTES:
@@ -95,7 +95,7 @@ def _parse_signature_header(header: str) -> tuple[str, bytes]:
     if not keyid or not encoded:
         raise SignatureError("the signature header lacks keyid or ed25519")
     try:
-        signature = _strict_base64(encoded)
+        signature = strict_base64(encoded)
     except (binascii.Error, ValueError):
         raise SignatureError("the signature is not valid base64") from None
     if len(signature) != _ED25519_SIGNATURE_BYTES:
