@@ -82,6 +82,9 @@ def licence(**fields: Any) -> LicenceSnapshot:
         "activity_window": dt.timedelta(days=7),
         "entitlements": frozenset({"spam"}),
         "updates_until": None,
+        "trial_days": None,
+        "grace": None,
+        "floating": False,
     }
     values.update(fields)
     return LicenceSnapshot(**values)
