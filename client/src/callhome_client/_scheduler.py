@@ -21,6 +21,7 @@ from ._constants import (
 )
 from ._exceptions import CallhomeError
 from ._models import Verdict
+from ._request import check_channel
 
 logger = logging.getLogger("callhome_client")
 
@@ -90,6 +91,8 @@ class _LoopBase(Generic[ClientT]):
         on_first_verdict: VerdictCallback | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        if channel is not None:
+            check_channel(channel)
         self._client: ClientT = client
         self._on_verdict = on_verdict
         self._on_first_verdict = on_first_verdict
