@@ -33,10 +33,10 @@ async def test_cli_and_api_see_the_same_licences(
 
     response = await client.post(
         "/v1/admin/licences",
-        json={"product": "fax", "key": "FAX-KEY-123456"},
+        json={"product": "fax", "key": "FAX-KEY-123456-ABCD"},
         headers=admin_headers,
     )
-    by_key = await callhome_json(store, "licences", "show", "fax-key-123456")
+    by_key = await callhome_json(store, "licences", "show", "fax-key-123456-abcd")
     assert by_key["id"] == response.json()["id"]
     listed = await callhome_json(store, "licences", "list", "--product", "fax")
     assert [item["id"] for item in listed["items"]] == [response.json()["id"]]
@@ -96,3 +96,26 @@ async def test_stats_counts_what_the_store_holds(
     assert await callhome_json(store, "stats") == {
         "licences": 1, "machines": 1, "pings": 1, "open_reports": 1,
     }  # fmt: skip
+
+
+async def test_cli_shows_and_filters_expired_licences(store: Store) -> None:
+    ended = await callhome_json(
+        store, "licences", "create", "--product", "mail", "--expires", "2020-01-01"
+    )
+    running = await callhome_json(store, "licences", "create", "--product", "mail")
+
+    assert ended["status"] == "expired" and running["status"] == "active"
+    expired = await callhome_json(store, "licences", "list", "--status", "expired")
+    assert [item["id"] for item in expired["items"]] == [ended["id"]]
+    active = await callhome_json(store, "licences", "list", "--status", "active")
+    assert [item["id"] for item in active["items"]] == [running["id"]]
+    listed = await invoke(store, "licences", "list")
+    assert f"{ended['id']}  mail" in listed.stdout and "expired" in listed.stdout
+
+
+async def test_cli_refuses_a_weak_custom_key(store: Store) -> None:
+    result = await invoke(store, "licences", "create", "--product", "mail", "--key", "ABCD-EFGH")
+
+    assert result.exit_code == 1
+    assert "at least 16 characters" in result.stderr
+    assert (await callhome_json(store, "licences", "list"))["items"] == []
