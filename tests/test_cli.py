@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import stat
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from app.abuse.models import ReportKind
+from app.core.signing import signer_from_pem
 from tests.support.abuse import make_report
 from tests.support.cli import callhome_json, invoke
 from tests.support.pings import ping_body, send_ping
@@ -119,3 +122,35 @@ async def test_cli_refuses_a_weak_custom_key(store: Store) -> None:
     assert result.exit_code == 1
     assert "at least 16 characters" in result.stderr
     assert (await callhome_json(store, "licences", "list"))["items"] == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("licences", "create"), ("releases", "publish"), ("feeds", "publish")],
+)
+async def test_help_keeps_the_name_patterns(store: Store, command: tuple[str, ...]) -> None:
+    """Rich markup would read `[a-z0-9-]` as a style tag and drop it."""
+    result = await invoke(store, *command, "--help")
+
+    assert result.exit_code == 0
+    assert "[a-z0-9-]{1,32}" in result.stdout
+
+
+async def test_keys_generate_writes_a_private_key_file_and_prints_its_id(
+    store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "signing.pem"
+
+    made = await callhome_json(store, "keys", "generate", str(path))
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    signer = signer_from_pem(path.read_bytes())
+    assert made == {
+        "keyid": signer.key_id,
+        "algorithm": "ed25519",
+        "public_key": signer.public_key_b64,
+    }
+    before = path.read_bytes()
+    again = await invoke(store, "keys", "generate", str(path))
+    assert again.exit_code == 1 and "never overwritten" in again.stderr
+    assert path.read_bytes() == before
