@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from app.core import migrations
-from app.core.commands import JsonFlag, emit, now
+from app.core.commands import JsonFlag, emit, now, require_store
 from app.core.database import Database
 from app.core.secrets import read_or_create_secret_file
 from app.core.settings import Settings
@@ -94,7 +94,9 @@ def _emit_public_key(signer: Signer, as_json: bool) -> None:
 @keys_app.command("show")
 def keys_show(as_json: JsonFlag = False) -> None:
     """Print the public key that SDKs pin, and its id."""
-    _emit_public_key(load_signer(Settings()), as_json)
+    settings = Settings()
+    require_store(settings)
+    _emit_public_key(load_signer(settings), as_json)
 
 
 @keys_app.command("generate")

@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.abuse.models import ReportKind
+from app.core.settings import Settings
 from app.core.signing import signer_from_pem
 from tests.support.abuse import make_report
 from tests.support.cli import callhome_json, invoke
@@ -154,3 +155,29 @@ async def test_keys_generate_writes_a_private_key_file_and_prints_its_id(
     again = await invoke(store, "keys", "generate", str(path))
     assert again.exit_code == 1 and "never overwritten" in again.stderr
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "command", [("licences", "list"), ("keys", "show"), ("maintain",), ("stats",)]
+)
+async def test_a_command_away_from_the_store_names_it_and_creates_none(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    elsewhere = Store("sqlite", Settings(data_dir=tmp_path / "var"))
+
+    result = await invoke(elsewhere, *command)
+
+    assert result.exit_code == 1
+    assert f"no callhome store at {tmp_path / 'var' / 'callhome.sqlite3'}" in result.stderr
+    assert "CALLHOME_DATA_DIR" in result.stderr
+    assert not (tmp_path / "var").exists()
+
+
+async def test_init_creates_the_embedded_store_and_later_commands_use_it(tmp_path: Path) -> None:
+    fresh = Store("sqlite", Settings(data_dir=tmp_path / "var"))
+
+    made = await callhome_json(fresh, "init")
+
+    assert (tmp_path / "var" / "callhome.sqlite3").exists()
+    listed = await callhome_json(fresh, "licences", "list")
+    assert [item["id"] for item in listed["items"]] == [made["licence_id"]]

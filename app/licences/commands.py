@@ -246,7 +246,7 @@ def init(as_json: JsonFlag = False) -> None:
             "staff_token": issued.secret,
         }
 
-    made = in_session(work)
+    made = in_session(work, create_store=True)
     if made is None:
         emit(as_json, {}, "callhome: the store has licences already; nothing created")
         return
