@@ -13,7 +13,11 @@ from app.privacy.commands import maintain, privacy_app, stats
 from app.releases.commands import feeds_app, releases_app
 from app.server_commands import db_app, keys_app, serve
 
-app = typer.Typer(help="callhome: a licence call-home server that keeps no personal data.")
+# Help texts are shown as written: Rich markup would take `[a-z0-9-]` for a style tag.
+app = typer.Typer(
+    help="callhome: a licence call-home server that keeps no personal data.",
+    rich_markup_mode=None,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(licences_app, name="licences")
 app.add_typer(tokens_app, name="tokens")

@@ -12,7 +12,7 @@ import typer
 
 from app.core import migrations
 from app.core.clock import rfc3339
-from app.core.commands import JsonFlag, emit, now
+from app.core.commands import JsonFlag, emit, now, require_store
 from app.core.database import Database
 from app.core.keylist import (
     DEFAULT_VALID_DAYS,
@@ -28,8 +28,9 @@ from app.core.keylist import (
     retire_key,
     rotate_root,
 )
+from app.core.secrets import read_or_create_secret_file
 from app.core.settings import Settings
-from app.core.signing import load_signer, new_private_key_pem
+from app.core.signing import Signer, load_signer, new_private_key_pem, signer_from_pem
 from app.ingest.repository import ensure_ping_partitions
 
 db_app = typer.Typer(help="Database migrations.")
@@ -107,7 +108,25 @@ def db_downgrade(revision: str) -> None:
 @keys_app.command("show")
 def keys_show(as_json: JsonFlag = False) -> None:
     """Print the public key that SDKs pin, and its id."""
-    signer = load_signer(Settings())
+    settings = Settings()
+    require_store(settings)
+    _emit_public_key(load_signer(settings), as_json)
+
+
+@keys_app.command("generate")
+def keys_generate(
+    path: Annotated[Path, typer.Argument(help="The new key file (PKCS#8 PEM, mode 0600).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a new signing key to PATH and print its id and public key (never overwrites)."""
+    if path.exists():
+        _fail(f"{path} exists already; a signing key is never overwritten (the SDKs pin it)")
+    _emit_public_key(
+        signer_from_pem(read_or_create_secret_file(path, new_private_key_pem())), as_json
+    )
+
+
+def _emit_public_key(signer: Signer, as_json: bool) -> None:
     document = {"keyid": signer.key_id, "algorithm": "ed25519", "public_key": signer.public_key_b64}
     emit(as_json, document, f"keyid {signer.key_id}\npublic key {signer.public_key_b64}")
 

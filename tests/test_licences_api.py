@@ -53,9 +53,9 @@ async def test_created_licence_shows_its_generated_key_once(
 async def test_keys_are_unique_as_customers_type_them(
     client: httpx.AsyncClient, admin_headers: dict[str, str], app: FastAPI
 ) -> None:
-    await create(client, admin_headers, key="ABCD-EFGH-IJKL")
+    await create(client, admin_headers, key="ABCD-EFGH-IJKL-MNPQ")
     again = await client.post(
-        LICENCES, json={"product": "mail", "key": "abcd efgh ijkl"}, headers=admin_headers
+        LICENCES, json={"product": "mail", "key": "abcd efgh ijkl mnpq"}, headers=admin_headers
     )
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
@@ -140,7 +140,7 @@ async def test_pages_cover_every_licence_once_while_new_ones_arrive(
 
 
 async def test_list_filters(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
-    mail = await create(client, admin_headers, product="mail", key="MAILKEY-0001")
+    mail = await create(client, admin_headers, product="mail", key="MAILKEY-ABCD-EFGH-0001")
     await create(client, admin_headers, product="fax")
     await client.patch(
         f"{LICENCES}/{mail['id']}", json={"status": "suspended"}, headers=admin_headers
@@ -251,3 +251,135 @@ async def test_bad_patches_and_paths(
     assert bad_cursor.status_code == 422
     too_many = await client.get(LICENCES, params={"limit": 1000}, headers=admin_headers)
     assert too_many.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "ABCD-EFGH",  # 8 characters: the old minimum, guessable
+        "abcd-efgh-jkmn-pqr",  # 15 once dashes are ignored
+        "ABCD EFGH - JKMN - PQR",  # spaces do not count either
+        "AAAA-AAAA-AAAA-AAAA",  # 16, but one character over and over
+        "1212-1212-1212-1212-1212",
+    ],
+)
+async def test_weak_custom_keys_are_refused_with_a_clear_problem(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], app: FastAPI, key: str
+) -> None:
+    response = await client.post(
+        LICENCES, json={"product": "mail", "key": key}, headers=admin_headers
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "at least 16 characters" in response.json()["detail"]
+    assert key not in response.text
+    assert await count_licences(app) == 0
+
+
+async def test_a_strong_custom_key_and_a_generated_key_are_taken(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    custom = await create(client, admin_headers, key="abcd-efgh-jkmn-pqrs")
+    generated = await create(client, admin_headers)
+
+    assert custom["key"] == "abcd-efgh-jkmn-pqrs"
+    assert re.fullmatch(r"([0-9A-HJKMNP-TV-Z]{5}-){4}[0-9A-HJKMNP-TV-Z]{5}", generated["key"])
+
+
+async def test_a_licence_past_its_expiry_is_shown_and_filtered_as_expired(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], clock: FrozenClock
+) -> None:
+    tomorrow = (clock.now() + dt.timedelta(days=1)).isoformat()
+    ending = await create(client, admin_headers, expires_at=tomorrow)
+    lasting = await create(client, admin_headers)
+    suspended = await create(client, admin_headers, expires_at=tomorrow)
+    await client.patch(
+        f"{LICENCES}/{suspended['id']}", json={"status": "suspended"}, headers=admin_headers
+    )
+
+    async def statuses(**params: str) -> dict[str, str]:
+        page = await client.get(LICENCES, params=params, headers=admin_headers)
+        assert page.status_code == 200
+        return {item["id"]: item["status"] for item in page.json()["items"]}
+
+    assert (await statuses())[ending["id"]] == "active"
+    clock.advance(days=2)
+
+    assert await statuses() == {
+        ending["id"]: "expired",
+        lasting["id"]: "active",
+        suspended["id"]: "suspended",
+    }
+    assert await statuses(status="expired") == {ending["id"]: "expired"}
+    assert await statuses(status="active") == {lasting["id"]: "active"}
+    assert await statuses(status="suspended") == {suspended["id"]: "suspended"}
+    detail = await client.get(f"{LICENCES}/{ending['id']}", headers=admin_headers)
+    assert detail.json()["status"] == "expired"
+
+    renewed = await client.patch(
+        f"{LICENCES}/{ending['id']}",
+        json={"expires_at": (clock.now() + dt.timedelta(days=365)).isoformat()},
+        headers=admin_headers,
+    )
+    assert renewed.json()["status"] == "active"
+    assert await statuses(status="expired") == {}
+
+
+async def audit_entries(app: FastAPI, action: str) -> list[AuditEntry]:
+    async with app_parts.database(app).sessions() as session:
+        found = await session.scalars(select(AuditEntry).where(AuditEntry.action == action))
+        return list(found)
+
+
+async def test_a_licence_is_found_by_its_full_key_sent_in_the_body(
+    client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
+) -> None:
+    created = await create(client, admin_headers, key="FIND-ME-BY-KEY-ABCD-9876")
+    await create(client, admin_headers)
+    reader = await staff_headers(app, auth.Scope.LICENCES_READ, name="support-anna")
+
+    found = await client.post(
+        f"{LICENCES}/lookup", json={"key": "find me by key abcd 9876"}, headers=reader
+    )
+
+    assert found.status_code == 200, found.text
+    assert found.json()["id"] == created["id"]
+    assert found.json()["status"] == "active" and found.json()["machines"] == []
+    assert "key" not in found.json()
+    [entry] = await audit_entries(app, "licence.lookup")
+    assert (entry.actor, entry.target_id) == ("support-anna", created["id"])
+    assert "9876" not in str(entry.detail)
+
+
+async def test_a_key_lookup_miss_is_a_404_and_is_audited(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    reader = await staff_headers(app, auth.Scope.LICENCES_READ, name="support-anna")
+
+    missing = await client.post(
+        f"{LICENCES}/lookup", json={"key": "NO-SUCH-KEY-ABCD-EFGH"}, headers=reader
+    )
+
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert "NO-SUCH" not in missing.text
+    [entry] = await audit_entries(app, "licence.lookup")
+    assert entry.actor == "support-anna" and entry.detail == {"found": False}
+
+
+async def test_the_key_lookup_is_guarded_and_validated(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    url = f"{LICENCES}/lookup"
+    body = {"key": "SOME-KEY-ABCD-EFGH"}
+    reports_only = await staff_headers(app, auth.Scope.REPORTS_READ)
+    reader = await staff_headers(app, auth.Scope.LICENCES_READ)
+    assert (await client.post(url, json=body)).status_code == 401
+    assert (await client.post(url, json=body, headers=reports_only)).status_code == 403
+    for bad in ({}, {"key": "short"}, {"key": "tab\tinside-key"}, {**body, "product": "mail"}):
+        refused = await client.post(url, json=bad, headers=reader)
+        assert refused.status_code == 422, bad
+        assert "inside-key" not in refused.text
+    assert (await client.get(url, headers=reader)).status_code in (404, 405, 422)
+    assert await audit_entries(app, "licence.lookup") == []

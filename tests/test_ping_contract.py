@@ -20,7 +20,7 @@ from tests.support import app_parts
 from tests.support.pings import JSON_HEADERS, computer_id
 
 VALID = {
-    "licence_key": "CONTRACT-TEST-KEY",
+    "licence_key": "CONTRACT-TEST-KEY-1",
     "product": "mail",
     "version": "8.2.1",
     "computer_id": computer_id("pc"),

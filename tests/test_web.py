@@ -493,6 +493,25 @@ async def test_licences_are_found_by_key_ending_or_id(
     assert by_id.headers["location"] == f"/staff/licences/{wanted['id']}"
 
 
+async def test_the_licences_page_shows_and_filters_expired_licences(
+    page: httpx.AsyncClient, app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    tomorrow = (clock.now() + dt.timedelta(days=1)).isoformat()
+    await create_licence(client, app, key="ENDS-SOON-ABCD-WXYZ", expires_at=tomorrow)
+    await create_licence(client, app, key="GOES-ON-ABCD-EFGH-QRST")
+    clock.advance(days=2)
+    await signed_in(page, app, *EVERY_PAGE_SCOPE)
+
+    listing = (await page.get("/staff/licences")).text
+    assert re.search(r"WXYZ</a></th>\s*<td>mail</td>\s*<td>expired</td>", listing)
+    assert re.search(r"QRST</a></th>\s*<td>mail</td>\s*<td>active</td>", listing)
+    assert '<option value="expired"' in listing
+    expired = (await page.get("/staff/licences", params={"status": "expired"})).text
+    assert "Key ending WXYZ" in expired and "QRST" not in expired
+    active = (await page.get("/staff/licences", params={"status": "active"})).text
+    assert "Key ending QRST" in active and "WXYZ" not in active
+
+
 async def test_the_releases_page_shows_rollouts(
     page: httpx.AsyncClient, app: FastAPI, client: httpx.AsyncClient
 ) -> None:

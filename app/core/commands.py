@@ -29,11 +29,33 @@ def now() -> dt.datetime:
     return SystemClock().now()
 
 
-def in_session(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
-    """Run `work` in one committed transaction, as the per-request session does."""
+def require_store(settings: Settings) -> None:
+    """Refuse to work on an embedded store that does not exist yet.
+
+    Only `callhome init` and `callhome serve` create one: a command run from another
+    directory must not quietly start a second, empty store in its ./var.
+    """
+    if settings.is_embedded and not settings.embedded_store.exists():
+        typer.echo(
+            f"error: no callhome store at {settings.embedded_store.absolute()}. "
+            "Set CALLHOME_DATA_DIR to the directory of the store in use (relative paths "
+            "start from the current directory), or create one here with `callhome init`.",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+def in_session(
+    work: Callable[[AsyncSession, Settings], Awaitable[T]], *, create_store: bool = False
+) -> T:
+    """Run `work` in one committed transaction, as the per-request session does.
+
+    The embedded store must exist unless `create_store` (for `callhome init`)."""
+    settings = Settings()
+    if not create_store:
+        require_store(settings)
 
     async def run() -> T:
-        settings = Settings()
         database = Database(settings)
         try:
             if settings.is_embedded:

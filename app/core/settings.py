@@ -133,10 +133,15 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def embedded_store(self) -> Path:
+        """The SQLite file of the embedded default."""
+        return self.data_dir / "callhome.sqlite3"
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.data_dir / 'callhome.sqlite3'}"
+        return f"sqlite+aiosqlite:///{self.embedded_store}"
 
     @property
     def is_embedded(self) -> bool:

@@ -65,6 +65,10 @@ def load_signer(settings: Settings) -> Signer:
         )
     else:
         raise MissingSecret("CALLHOME_SIGNING_KEY_FILE is required outside the embedded default")
+    return signer_from_pem(pem)
+
+
+def signer_from_pem(pem: bytes) -> Signer:
     private_key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(private_key, Ed25519PrivateKey):
         raise MissingSecret("the signing key is not an Ed25519 private key")

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import metrics
 from app.licences import repository
-from app.licences.models import Licence, LicenceStatus
+from app.licences.models import EffectiveStatus, Licence, LicenceStatus, effective_status
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,9 @@ class LicenceSnapshot:
 
 
 def licence_status(licence: LicenceSnapshot, now: dt.datetime) -> str:
-    if licence.status is not LicenceStatus.ACTIVE:
-        return licence.status.value
-    if licence.expires_at is not None and licence.expires_at <= now:
-        return "expired"
-    return "valid"
+    """The verdict's status: the one staff are shown, with an active licence called valid."""
+    status = effective_status(licence.status, licence.expires_at, now)
+    return "valid" if status is EffectiveStatus.ACTIVE else status.value
 
 
 @dataclass

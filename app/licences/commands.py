@@ -16,7 +16,7 @@ from app.core.secrets import pseudonym_key
 from app.core.settings import Settings
 from app.licences import repository
 from app.licences import service as licences
-from app.licences.models import Licence, LicenceStatus, Overage
+from app.licences.models import EffectiveStatus, Licence, LicenceStatus, Overage
 from app.licences.schemas import LicenceChange, LicenceCreate, LicenceOut, MachineOut
 
 licences_app = typer.Typer(help="Licence administration.")
@@ -24,7 +24,7 @@ machines_app = typer.Typer(help="A licence's machines: list, retire.")
 
 
 def licence_document(licence: Licence) -> dict[str, Any]:
-    return LicenceOut.model_validate(licence).model_dump(mode="json")
+    return LicenceOut.of(licence, now()).model_dump(mode="json")
 
 
 def licence_summary(licence: Licence) -> str:
@@ -32,7 +32,8 @@ def licence_summary(licence: Licence) -> str:
     if licence.expires_at is None and licence.trial_days is not None:
         expires = f"{licence.trial_days} days after its first seat"
     return (
-        f"{licence.id}  {licence.product:<16} ...{licence.key_last4}  {licence.status:<9} "
+        f"{licence.id}  {licence.product:<16} ...{licence.key_last4}  "
+        f"{licence.status_at(now()):<9} "
         f"machines {licence.max_machines}  expires {expires}"
     )
 
@@ -98,7 +99,9 @@ def licences_create(
 @licences_app.command("list")
 def licences_list(
     product: str | None = None,
-    status: LicenceStatus | None = None,
+    status: Annotated[
+        EffectiveStatus | None, typer.Option(help="expired: active, but past its expiry.")
+    ] = None,
     limit: int = 50,
     cursor: str | None = None,
     as_json: JsonFlag = False,
@@ -107,7 +110,7 @@ def licences_list(
 
     async def work(session: AsyncSession, _: Settings) -> tuple[list[Licence], str | None]:
         wanted = licences.LicenceFilter(product=product, status=status)
-        return await licences.list_licences(session, wanted, cursor=cursor, limit=limit)
+        return await licences.list_licences(session, wanted, now=now(), cursor=cursor, limit=limit)
 
     rows, next_cursor = in_session(work)
     emit_page(
@@ -261,7 +264,7 @@ def init(as_json: JsonFlag = False) -> None:
             "staff_token": issued.secret,
         }
 
-    made = in_session(work)
+    made = in_session(work, create_store=True)
     if made is None:
         emit(as_json, {}, "callhome: the store has licences already; nothing created")
         return

@@ -18,6 +18,24 @@ class LicenceStatus(enum.StrEnum):
     REVOKED = "revoked"
 
 
+class EffectiveStatus(enum.StrEnum):
+    """The status staff are shown and filter by: a stored `active` past its expiry is expired."""
+
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+
+
+def effective_status(
+    status: LicenceStatus, expires_at: dt.datetime | None, now: dt.datetime
+) -> EffectiveStatus:
+    """Suspended and revoked stand as they are; an active licence expires at its `expires_at`."""
+    if status is LicenceStatus.ACTIVE and expires_at is not None and expires_at <= now:
+        return EffectiveStatus.EXPIRED
+    return EffectiveStatus(status.value)
+
+
 class Overage(enum.StrEnum):
     REPORT = "report"
     DENY = "deny"
@@ -73,6 +91,9 @@ class Licence(Base):
     @property
     def seat_window(self) -> dt.timedelta:
         return seat_window(self.activity_window_days, self.lease_minutes)
+
+    def status_at(self, now: dt.datetime) -> EffectiveStatus:
+        return effective_status(LicenceStatus(self.status), self.expires_at, now)
 
 
 class Machine(Base):

@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.database import dialect_insert
 from app.core.pagination import newest_first
-from app.licences.models import CustomerSession, Licence, Machine, Seat
+from app.licences.models import (
+    CustomerSession,
+    EffectiveStatus,
+    Licence,
+    LicenceStatus,
+    Machine,
+    Seat,
+)
 
 
 def seat_held(seen_after: Any, now: dt.datetime) -> ColumnElement[bool]:
@@ -79,7 +86,8 @@ async def list_licences(
     session: AsyncSession,
     *,
     product: str | None,
-    status: str | None,
+    status: EffectiveStatus | None,
+    now: dt.datetime,
     key_last4: str | None,
     cursor: str | None,
     limit: int,
@@ -89,12 +97,22 @@ async def list_licences(
     if product:
         query = query.where(Licence.product == product)
     if status:
-        query = query.where(Licence.status == status)
+        query = query.where(_has_effective_status(status, now))
     if key_last4:
         query = query.where(Licence.key_last4 == key_last4)
     return await newest_first(
         session, query, Licence.created_at, Licence.id, cursor=cursor, limit=limit
     )
+
+
+def _has_effective_status(status: EffectiveStatus, now: dt.datetime) -> ColumnElement[bool]:
+    """SQL for `Licence.status_at(now) == status`."""
+    if status in (EffectiveStatus.SUSPENDED, EffectiveStatus.REVOKED):
+        return Licence.status == status.value
+    is_active = Licence.status == LicenceStatus.ACTIVE.value
+    if status is EffectiveStatus.EXPIRED:
+        return and_(is_active, Licence.expires_at <= now)
+    return and_(is_active, or_(Licence.expires_at.is_(None), Licence.expires_at > now))
 
 
 async def count_licences(session: AsyncSession) -> int:

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.deps import Now, PseudonymsDep, ReadSession, SettingsDep, WriteSession
-from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, problem_responses
+from app.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    problem_response,
+    problem_responses,
+)
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorQuery
 from app.core.schemas import PRINTABLE_PATTERN, PRODUCT_PATTERN
 from app.licences import service
 from app.licences.auth import LicencesReader, LicencesWriter
-from app.licences.models import LicenceStatus
+from app.licences.models import EffectiveStatus, Licence
 from app.licences.schemas import (
     LicenceChange,
     LicenceCreate,
     LicenceCreated,
     LicenceDetail,
+    LicenceKeyLookup,
     LicenceOut,
     LicencePage,
     MachineOut,
@@ -50,7 +60,7 @@ async def create_licence(
         now=now,
     )
     return LicenceCreated.model_validate(
-        {**LicenceOut.model_validate(created.licence).model_dump(), "key": created.key}
+        {**LicenceOut.of(created.licence, now).model_dump(), "key": created.key}
     )
 
 
@@ -58,8 +68,9 @@ async def create_licence(
 async def list_licences(
     _: LicencesReader,
     session: ReadSession,
+    now: Now,
     product: Annotated[str | None, Query(pattern=PRODUCT_PATTERN)] = None,
-    status: LicenceStatus | None = None,
+    status: EffectiveStatus | None = None,
     key_last4: Annotated[
         str | None, Query(min_length=4, max_length=4, pattern=PRINTABLE_PATTERN)
     ] = None,
@@ -67,21 +78,46 @@ async def list_licences(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> LicencePage:
     wanted = service.LicenceFilter(product=product, status=status, key_last4=key_last4)
-    licences, next_cursor = await service.list_licences(session, wanted, cursor=cursor, limit=limit)
+    licences, next_cursor = await service.list_licences(
+        session, wanted, now=now, cursor=cursor, limit=limit
+    )
     return LicencePage(
-        items=[LicenceOut.model_validate(licence) for licence in licences],
+        items=[LicenceOut.of(licence, now) for licence in licences],
         next_cursor=next_cursor,
     )
+
+
+@router.post("/lookup", response_model=LicenceDetail, responses=problem_responses(NotFound))
+async def look_up_licence(
+    lookup: LicenceKeyLookup,
+    staff: LicencesReader,
+    session: WriteSession,
+    pseudonyms: PseudonymsDep,
+    now: Now,
+) -> LicenceDetail | Response:
+    """The licence a full key opens. The key travels in the body, never in a URL (URLs end
+    up in logs); every lookup, found or not, is audited without the key."""
+    licence = await service.look_up_by_key(
+        session, pseudonyms, lookup.key, actor=staff.name, now=now
+    )
+    if licence is None:
+        # answered, not raised: the audit entry of a miss must commit too
+        error = NotFound("No licence has this key")
+        return problem_response(error.status, error.code, error.title, error.detail)
+    return await _detail(session, licence, now)
 
 
 @router.get("/{licence_id}", responses=problem_responses(NotFound))
 async def show_licence(
     licence_id: uuid.UUID, _: LicencesReader, session: ReadSession, now: Now
 ) -> LicenceDetail:
-    licence = await service.get_licence(session, licence_id)
+    return await _detail(session, await service.get_licence(session, licence_id), now)
+
+
+async def _detail(session: AsyncSession, licence: Licence, now: dt.datetime) -> LicenceDetail:
     listed = await service.list_machines(session, licence)
     return LicenceDetail.model_validate(
-        LicenceOut.model_validate(licence).model_dump()
+        LicenceOut.of(licence, now).model_dump()
         | {
             "machines": [
                 MachineOut.of(machine, active=service.is_active(machine, licence, now))
@@ -115,4 +151,4 @@ async def change_licence(
     now: Now,
 ) -> LicenceOut:
     licence = await service.change_licence(session, licence_id, change, actor=staff.name, now=now)
-    return LicenceOut.model_validate(licence)
+    return LicenceOut.of(licence, now)

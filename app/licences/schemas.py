@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from app.core.schemas import Moment, Name, ResponseModel, StrictModel
-from app.licences.models import LicenceStatus, Machine, Overage
+from app.licences.models import EffectiveStatus, Licence, LicenceStatus, Machine, Overage
 
 LicenceKey = Annotated[
     str, StringConstraints(min_length=8, max_length=128, pattern=r"^[\x20-\x7e]+$")
@@ -60,6 +60,10 @@ class LicenceCreate(StrictModel):
         return self.lease_minutes or DEFAULT_LEASE_MINUTES
 
 
+class LicenceKeyLookup(StrictModel):
+    key: LicenceKey = Field(description="The full licence key, as the customer typed it")
+
+
 class LicenceChange(StrictModel):
     """Only the fields present change; null clears a limit or a date."""
 
@@ -92,9 +96,16 @@ class LicenceOut(ResponseModel):
     grace_days: int | None
     floating: bool
     lease_minutes: int | None
-    status: LicenceStatus
+    status: EffectiveStatus = Field(
+        description="`expired` once an active licence's `expires_at` has passed"
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, licence: Licence, now: dt.datetime) -> LicenceOut:
+        """The licence as staff see it at `now`: its status is the effective one."""
+        return cls.model_validate(licence).model_copy(update={"status": licence.status_at(now)})
 
 
 class LicenceCreated(LicenceOut):

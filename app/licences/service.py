@@ -16,12 +16,16 @@ from app.core.pagination import DEFAULT_LIMIT
 from app.core.pseudonyms import Pseudonyms, normalise_licence_key
 from app.licences import repository
 from app.licences.changes import mark_changed
-from app.licences.models import Licence, LicenceStatus, Machine, Seat
+from app.licences.models import EffectiveStatus, Licence, LicenceStatus, Machine, Seat
 from app.licences.schemas import MACHINE_REF_PATTERN, LicenceChange, LicenceCreate
 
 # Crockford's base32: no I, L, O or U to misread. 25 symbols carry 125 bits.
 KEY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 KEY_GROUPS, KEY_GROUP_SIZE = 5, 5
+# A key staff choose must resist guessing too: 16 symbols of a 32-symbol alphabet carry
+# 80 bits; a key of few different characters (AAAA..., 1212...) is a pattern, not a secret.
+MIN_CUSTOM_KEY_LENGTH = 16
+MIN_CUSTOM_KEY_DISTINCT = 8
 
 
 def generate_key() -> str:
@@ -30,6 +34,17 @@ def generate_key() -> str:
         for _ in range(KEY_GROUPS)
     )
     return "-".join(groups)
+
+
+def check_custom_key(key: str) -> None:
+    """Refuse a staff-set key that could be guessed (case, spaces and dashes ignored)."""
+    normalised = normalise_licence_key(key)
+    if len(normalised) < MIN_CUSTOM_KEY_LENGTH or len(set(normalised)) < MIN_CUSTOM_KEY_DISTINCT:
+        raise InvalidInput(
+            f"A custom key needs at least {MIN_CUSTOM_KEY_LENGTH} characters besides spaces "
+            f"and dashes, case ignored, with {MIN_CUSTOM_KEY_DISTINCT} or more different ones: "
+            "a shorter key can be guessed. Leave the key out to have one generated."
+        )
 
 
 @dataclass(frozen=True)
@@ -47,9 +62,9 @@ async def create_licence(
     actor: str,
     now: dt.datetime,
 ) -> NewLicence:
+    if data.key is not None:
+        check_custom_key(data.key)
     key = data.key or generate_key()
-    if len(normalise_licence_key(key)) < 8:
-        raise InvalidInput("The key needs at least 8 characters besides spaces and dashes")
     licence = Licence(
         id=uuid.uuid4(),
         product=data.product,
@@ -105,10 +120,28 @@ async def find_by_key(session: AsyncSession, pseudonyms: Pseudonyms, key: str) -
     return licence
 
 
+async def look_up_by_key(
+    session: AsyncSession, pseudonyms: Pseudonyms, key: str, *, actor: str, now: dt.datetime
+) -> Licence | None:
+    """The licence a full key opens, or None; audited either way (never the key itself),
+    so a staff token used to try keys leaves a trail."""
+    licence = await repository.find_by_key_hash(session, pseudonyms.key_hash(key))
+    await audit.record(
+        session,
+        actor=actor,
+        action="licence.lookup",
+        target_type="licence",
+        target_id=str(licence.id) if licence else "",
+        at=now,
+        detail={"found": licence is not None},
+    )
+    return licence
+
+
 @dataclass(frozen=True)
 class LicenceFilter:
     product: str | None = None
-    status: LicenceStatus | None = None
+    status: EffectiveStatus | None = None
     key_last4: str | None = None
 
 
@@ -125,13 +158,15 @@ async def list_licences(
     session: AsyncSession,
     wanted: LicenceFilter,
     *,
+    now: dt.datetime,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> tuple[list[Licence], str | None]:
     return await repository.list_licences(
         session,
         product=wanted.product,
-        status=wanted.status.value if wanted.status else None,
+        status=wanted.status,
+        now=now,
         key_last4=_key_last4(wanted),
         cursor=cursor,
         limit=limit,

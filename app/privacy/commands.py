@@ -14,7 +14,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.abuse import repository as abuse
-from app.core.commands import CLI_ACTOR, JsonFlag, emit, in_session, now
+from app.core.commands import CLI_ACTOR, JsonFlag, emit, in_session, now, require_store
 from app.core.database import Database
 from app.core.settings import Settings
 from app.ingest import repository as ingest
@@ -133,9 +133,10 @@ def stats(as_json: JsonFlag = False) -> None:
 
 def maintain(as_json: JsonFlag = False) -> None:
     """Run the maintenance steps once (for cron; servers also run them hourly)."""
+    settings = Settings()
+    require_store(settings)
 
     async def run() -> MaintenanceReport:
-        settings = Settings()
         database = Database(settings)
         try:
             return await run_maintenance(database, settings, now())

@@ -25,7 +25,7 @@ from app.core.pagination import CursorQuery
 from app.core.schemas import PRINTABLE_PATTERN, PRODUCT_PATTERN
 from app.licences import service as licences
 from app.licences.cache import LicenceSnapshot, licence_status
-from app.licences.models import LicenceStatus
+from app.licences.models import EffectiveStatus
 from app.licences.schemas import MACHINE_REF_PATTERN
 from app.releases import service as releases
 from app.web import usage_chart
@@ -244,7 +244,7 @@ class LicenceQuery(BaseModel):
     product: Annotated[
         str | None, BeforeValidator(_blank_is_none), Query(pattern=PRODUCT_PATTERN)
     ] = None
-    status: Annotated[LicenceStatus | None, BeforeValidator(_blank_is_none)] = None
+    status: Annotated[EffectiveStatus | None, BeforeValidator(_blank_is_none)] = None
 
 
 @router.get("/licences")
@@ -252,6 +252,7 @@ async def licence_list(
     request: Request,
     staff: LicencesPage,
     session: ReadSession,
+    now: Now,
     filters: Annotated[LicenceQuery, Query()],
     cursor: CursorQuery = None,
 ) -> Response:
@@ -270,16 +271,16 @@ async def licence_list(
         product=filters.product, status=filters.status, key_last4=key_last4
     )
     found, next_cursor = await licences.list_licences(
-        session, wanted, cursor=cursor or None, limit=LICENCES_PER_PAGE
+        session, wanted, now=now, cursor=cursor or None, limit=LICENCES_PER_PAGE
     )
     links = {"search": search, "product": filters.product, "status": filters.status}
     return render(
         request,
         "licences.html",
         staff,
-        licences=found,
+        licences=[(licence, licence.status_at(now)) for licence in found],
         filters=filters,
-        statuses=list(LicenceStatus),
+        statuses=list(EffectiveStatus),
         next_url=next_cursor and page_url(request, "/licences", **links, cursor=next_cursor),
         first_url=cursor and page_url(request, "/licences", **links),
     )

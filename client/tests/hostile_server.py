@@ -41,6 +41,7 @@ class Misbehaviour(enum.Enum):
     RATE_LIMITED_429 = "429 with Retry-After"
     REJECT_422 = "422 problem"
     SLOW = "a good answer, too late"
+    BAD_GZIP = "a body that claims gzip and is not"
 
 
 def public_key_base64(private_key: Ed25519PrivateKey) -> str:
@@ -142,6 +143,7 @@ class HostileServer:
             Misbehaviour.UNAVAILABLE_503: self._problem(503, "store unavailable", retry=True),
             Misbehaviour.RATE_LIMITED_429: self._problem(429, "rate limited", retry=True),
             Misbehaviour.REJECT_422: self._problem(422, "user_count is out of range"),
+            Misbehaviour.BAD_GZIP: (200, {"Content-Encoding": "gzip"}, b"not gzip at all"),
         }
         if misbehaviour in refusals:
             return refusals[misbehaviour]

@@ -173,3 +173,136 @@ async def test_the_asyncio_task_delivers_verdicts_and_stops_at_once(
 
     assert task.done()
     assert len(server.requests) == 1
+
+
+class Flaky:
+    """A product callable that raises its first `failures` calls, then returns `value`."""
+
+    def __init__(self, failures: int, value: int = 7) -> None:
+        self.failures = failures
+        self.value = value
+        self.calls = 0
+
+    def __call__(self) -> int:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeError("the product's user database is locked")
+        return self.value
+
+
+def _always_raises(argument: object) -> None:
+    raise ValueError("a bug in the product's callback")
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_loop_survives_product_and_network_exceptions_and_sees_a_later_suspension(
+    kind: str, server: HostileServer, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """User count raising, a broken encoding, a 500, callbacks raising: the loop goes on."""
+    server.script(Misbehaviour.BAD_GZIP, Misbehaviour.ERROR_500)
+    user_count = Flaky(failures=2)
+    verdicts: list[Verdict] = []
+    delays: list[float] = []
+    loop: Any = None
+
+    def on_verdict(verdict: Verdict) -> None:
+        verdicts.append(verdict)
+        raise ValueError("a bug in the product's verdict handler")
+
+    def record(delay_s: float) -> bool:
+        delays.append(delay_s)
+        if len(delays) == 5:  # after the first good verdict, the vendor suspends the licence
+            server.licence_status = "suspended"
+        return len(delays) == 6
+
+    callbacks: dict[str, Any] = {
+        "on_verdict": on_verdict,
+        "on_error": _always_raises,
+        "user_count": user_count,
+        "rng": Extreme(upper=True),
+    }
+    if kind == "sync":
+        with Client(**client_arguments(server, clock)) as client:
+            loop = CheckInLoop(client, **callbacks)
+            loop.run_forever(sleep=lambda delay_s: record(delay_s) and loop.stop())
+    else:
+
+        async def run() -> None:
+            async with AsyncClient(**client_arguments(server, clock)) as client:
+                loop = AsyncCheckInLoop(client, **callbacks)
+
+                async def sleep(delay_s: float) -> None:
+                    if record(delay_s):
+                        await loop.stop()
+
+                await loop.run_forever(sleep=sleep)
+
+        asyncio.run(run())
+
+    # two user-count failures, a body that cannot be decoded, a 500: four backoffs
+    assert delays[:4] == [BACKOFF_BASE_S * 2**failure for failure in range(4)]
+    assert delays[4:] == [1.1 * server.next_check_in_s] * 2
+    assert len(server.requests) == 4, "the loop kept checking after every failure"
+    assert [verdict.licence_status for verdict in verdicts] == ["valid", "suspended"]
+    logged = caplog.text
+    assert "user database is locked" in logged and "verdict handler" in logged
+    assert "DecodingError" in logged
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_first_verdict_hook_runs_once_with_the_first_verdict(
+    kind: str, server: HostileServer, clock: FakeClock
+) -> None:
+    server.script(Misbehaviour.ERROR_500)
+    firsts: list[Verdict] = []
+    recorder = Recorder(waits=3)
+    callbacks: dict[str, Any] = {
+        "on_verdict": recorder.verdicts.append,
+        "on_error": recorder.errors.append,
+        "on_first_verdict": firsts.append,
+        "user_count": lambda: 7,
+    }
+    if kind == "sync":
+        with Client(**client_arguments(server, clock)) as client:
+            recorder.loop = CheckInLoop(client, **callbacks)
+            recorder.loop.run_forever(sleep=recorder.sleep)
+    else:
+
+        async def run() -> None:
+            async with AsyncClient(**client_arguments(server, clock)) as client:
+                recorder.loop = AsyncCheckInLoop(client, **callbacks)
+                await recorder.loop.run_forever(sleep=recorder.async_sleep)
+
+        asyncio.run(run())
+
+    assert len(recorder.verdicts) == 2
+    assert firsts == recorder.verdicts[:1]
+
+
+def test_a_loop_started_after_a_check_in_by_hand_does_not_call_again_at_once(
+    server: HostileServer, clock: FakeClock
+) -> None:
+    """Start-up makes exactly one check-in: the loop takes over the rhythm from it."""
+    with Client(**client_arguments(server, clock)) as client:
+        verdict = client.check_in(user_count=1)
+        loop = CheckInLoop(client, lambda verdict: None, user_count=lambda: 1)
+        loop.start(after=verdict)
+        time.sleep(0.5)
+        requests_at_start = len(server.requests)
+        loop.stop()
+
+    assert requests_at_start == 1
+
+
+async def test_an_asyncio_loop_started_after_a_check_in_by_hand_does_not_call_again_at_once(
+    server: HostileServer, clock: FakeClock
+) -> None:
+    async with AsyncClient(**client_arguments(server, clock)) as client:
+        verdict = await client.check_in(user_count=1)
+        loop = AsyncCheckInLoop(client, lambda verdict: None, user_count=lambda: 1)
+        loop.start(after=verdict)
+        await asyncio.sleep(0.5)
+        requests_at_start = len(server.requests)
+        await loop.stop()
+
+    assert requests_at_start == 1

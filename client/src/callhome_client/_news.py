@@ -13,7 +13,7 @@ from ._constants import SIGNATURE_HEADER
 from ._exceptions import AnswerMismatchError, RequestRejected, ServerUnavailable
 from ._freshness import window_of
 from ._models import SignatureSet, Update, _Fields, _parse_signature_set, _parse_update
-from ._request import _check_channel, _check_signatures
+from ._request import check_channel, check_signatures
 
 _ACCEPT = "application/json"
 
@@ -48,7 +48,7 @@ class NewsRequest:
 
 
 def updates_request(licence_key: str, product: str, version: str, channel: str) -> NewsRequest:
-    _check_channel(channel)
+    check_channel(channel)
     return NewsRequest(
         path=f"/v1/updates/{product}",
         params={"version": version, "channel": channel},
@@ -61,7 +61,7 @@ def updates_request(licence_key: str, product: str, version: str, channel: str) 
 def feed_request(
     licence_key: str, feed: str, installed: int, product_version: str | None
 ) -> NewsRequest:
-    _check_signatures({feed: installed})
+    check_signatures({feed: installed})
     params = {"version": str(installed)}
     if product_version is not None:
         params["product_version"] = product_version

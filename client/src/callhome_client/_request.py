@@ -12,11 +12,18 @@ from dataclasses import dataclass, field
 from ._constants import MAX_REQUEST_BYTES, NONCE_BYTES
 from ._exceptions import ConfigurationError
 
+# The server's ping contract (app/ping/schemas.py), field by field: a value outside these
+# is refused with 422 on every check-in, so it is refused here first, at construction.
+# tests/test_sdk_contract.py feeds the same values to both and fails when they disagree.
+_LICENCE_KEY = re.compile(r"[\x20-\x7e]{8,128}")
 _PRODUCT = re.compile(r"[a-z0-9-]{1,32}")
+_VERSION = re.compile(r"[A-Za-z0-9.+!_-]{1,32}")
 _CHANNEL = re.compile(r"[a-z0-9-]{1,16}")
 _FEED = re.compile(r"[a-z0-9-]{1,32}")
 _COMPUTER_ID = re.compile(r"[A-Za-z0-9+/=_-]{16,128}")
 _MAX_USER_COUNT = 10_000_000
+_MAX_FEEDS = 16
+_MAX_FEED_VERSION = 2**53
 
 
 @dataclass(frozen=True)
@@ -38,39 +45,52 @@ class PreparedPing:
 
 
 def check_licence_key(licence_key: str) -> None:
-    if not (8 <= len(licence_key) <= 128 and licence_key.isprintable()):
-        raise ConfigurationError("the licence key must be 8 to 128 printable characters")
+    if not _matches(_LICENCE_KEY, licence_key):
+        raise ConfigurationError("the licence key must be 8 to 128 printable ASCII characters")
+
+
+def _matches(pattern: re.Pattern[str], value: object) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
 
 
 def check_product(product: str) -> None:
-    if not _PRODUCT.fullmatch(product):
+    if not _matches(_PRODUCT, product):
         raise ConfigurationError("the product name must match [a-z0-9-]{1,32}")
 
 
 def check_version(version: str) -> None:
-    if not 1 <= len(version) <= 32:
-        raise ConfigurationError("the version must be 1 to 32 characters")
+    """The one place the SDK's rule for the product version lives."""
+    if not _matches(_VERSION, version):
+        raise ConfigurationError("the version must be 1 to 32 of [A-Za-z0-9.+!_-], e.g. 8.2.1")
 
 
 def check_computer_id(computer_id: str) -> None:
-    if not _COMPUTER_ID.fullmatch(computer_id):
+    if not _matches(_COMPUTER_ID, computer_id):
         raise ConfigurationError("the computer ID must be 16 to 128 of [A-Za-z0-9+/=_-]")
 
 
-def _check_user_count(user_count: int) -> None:
-    if isinstance(user_count, bool) or not 0 <= user_count <= _MAX_USER_COUNT:
+def check_user_count(user_count: int) -> None:
+    if type(user_count) is not int or not 0 <= user_count <= _MAX_USER_COUNT:
         raise ConfigurationError(f"the user count must be an integer from 0 to {_MAX_USER_COUNT}")
 
 
-def _check_channel(channel: str) -> None:
-    if not _CHANNEL.fullmatch(channel):
+def check_channel(channel: str) -> None:
+    if not _matches(_CHANNEL, channel):
         raise ConfigurationError("the channel must match [a-z0-9-]{1,16}")
 
 
-def _check_signatures(signatures: Mapping[str, int]) -> None:
+def check_signatures(signatures: Mapping[str, int]) -> None:
+    if len(signatures) > _MAX_FEEDS:
+        raise ConfigurationError(f"at most {_MAX_FEEDS} signature feeds")
     for feed, version in signatures.items():
-        if not _FEED.fullmatch(feed) or isinstance(version, bool) or not isinstance(version, int):
-            raise ConfigurationError("signatures map feed names [a-z0-9-]{1,32} to integers")
+        if not _matches(_FEED, feed) or not _is_feed_version(version):
+            raise ConfigurationError(
+                "signatures map feed names [a-z0-9-]{1,32} to integers 0..2**53"
+            )
+
+
+def _is_feed_version(version: object) -> bool:
+    return type(version) is int and 0 <= version <= _MAX_FEED_VERSION
 
 
 def new_nonce() -> str:
@@ -85,7 +105,7 @@ def prepare_ping(
     channel: str | None,
 ) -> PreparedPing:
     """Check the per-call fields and serialise the body: only the contract's fields, compact."""
-    _check_user_count(user_count)
+    check_user_count(user_count)
     body: dict[str, object] = {
         "licence_key": identity.licence_key,
         "product": identity.product,
@@ -94,10 +114,10 @@ def prepare_ping(
         "user_count": user_count,
     }
     if channel is not None:
-        _check_channel(channel)
+        check_channel(channel)
         body["channel"] = channel
     if signatures:
-        _check_signatures(signatures)
+        check_signatures(signatures)
         body["signatures"] = dict(signatures)
     nonce = new_nonce()
     body["nonce"] = nonce
