@@ -41,7 +41,7 @@ from app.customer.router import router as customer_router
 from app.ingest.writer import BatchWriter
 from app.licences.cache import LicenceCache
 from app.licences.changes import on_commit
-from app.licences.listener import follow_licence_changes
+from app.licences.listener import ChangeCounterWatch, follow_licence_changes
 from app.licences.lookup import LicenceLookup
 from app.licences.router import router as licences_router
 from app.ping.router import PingRoute
@@ -107,6 +107,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if listener is not None:
             follow_licence_changes(listener, cache)
             catalog.follow(listener)
+        # SQLite has no NOTIFY: a counter tells of changes other processes made.
+        watch = (
+            None
+            if settings.is_postgresql
+            else ChangeCounterWatch(database, cache, interval_s=settings.licence_change_poll_s)
+        )
         components.replace(Catalog, catalog)
         abuse = components.replace(AbuseWorker, AbuseWorker(database, settings, clock))
         licences = components.replace(
@@ -137,6 +143,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         maintenance = asyncio.create_task(maintain_forever(database, settings, clock))
         if listener is not None:
             listener.start()
+        if watch is not None:
+            await watch.poll()
+            watch.start()
         try:
             yield
         finally:
@@ -147,6 +156,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 await maintenance
             if listener is not None:
                 await listener.stop()
+            if watch is not None:
+                await watch.stop()
             await catalog.stop()
             await writer.stop()
             await limiter.stop()

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # licence's expiry (or the end of its grace).
     offline_licence_days: int = Field(default=365, ge=1, le=3650)
     licence_cache_ttl_s: float = Field(default=30.0, ge=0)
+    # On SQLite, how often a server looks whether another process changed a licence.
+    licence_change_poll_s: float = Field(default=0.5, gt=0)
     licence_cache_size: int = Field(default=100_000, ge=1)
     # How often the release catalog is reread on SQLite; PostgreSQL notifies changes.
     catalog_refresh_s: float = Field(default=10.0, gt=0)

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, JsonDocument, UtcDateTime
@@ -94,6 +94,16 @@ class Licence(Base):
 
     def status_at(self, now: dt.datetime) -> EffectiveStatus:
         return effective_status(LicenceStatus(self.status), self.expires_at, now)
+
+
+class LicenceChanges(Base):
+    """One row counting licence changes: on an embedded store, where no NOTIFY reaches
+    other processes, each server polls it to learn that its cache is out of date."""
+
+    __tablename__ = "licence_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    counter: Mapped[int] = mapped_column(BigInteger)
 
 
 class Machine(Base):

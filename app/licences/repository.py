@@ -16,6 +16,7 @@ from app.licences.models import (
     CustomerSession,
     EffectiveStatus,
     Licence,
+    LicenceChanges,
     LicenceStatus,
     Machine,
     Seat,
@@ -392,3 +393,12 @@ async def customer_session_for_update(
 
 async def delete_customer_session(session: AsyncSession, id_hash: str) -> None:
     await session.execute(delete(CustomerSession).where(CustomerSession.id_hash == id_hash))
+
+
+async def count_licence_change(session: AsyncSession) -> None:
+    await session.execute(update(LicenceChanges).values(counter=LicenceChanges.counter + 1))
+
+
+async def licence_changes_counted(connection: AsyncConnection) -> int | None:
+    counted: int | None = await connection.scalar(select(LicenceChanges.counter))
+    return counted

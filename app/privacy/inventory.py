@@ -418,6 +418,15 @@ INVENTORY: tuple[Table, ...] = (
         },
     ),
     Table(
+        name="licence_changes",
+        holds="how many licence changes were committed, for servers on an embedded store to poll",
+        retention=Retention("one row, kept while the store exists"),
+        columns={
+            "id": Column(Form.SERVER_RECORD, "the one row"),
+            "counter": Column(Form.SERVER_RECORD, "changes committed so far"),
+        },
+    ),
+    Table(
         name="job_runs",
         holds="when each background job (maintenance, the detection sweep) last started",
         retention=Retention("one row per job, overwritten at each run"),

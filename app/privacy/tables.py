@@ -8,7 +8,7 @@ from app.core.database import Base
 from app.core.jobs.models import JobRun
 from app.core.models import DayKey
 from app.ingest.models import DailyUsage, pings
-from app.licences.models import CustomerSession, Licence, Machine
+from app.licences.models import CustomerSession, Licence, LicenceChanges, Machine
 from app.privacy.models import ErasureRequest
 from app.releases.models import FeedDelta, FeedVersion, Release
 
@@ -27,6 +27,7 @@ __all__ = [
     "FeedVersion",
     "JobRun",
     "Licence",
+    "LicenceChanges",
     "Machine",
     "Release",
     "StaffSession",
