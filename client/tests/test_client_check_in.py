@@ -34,6 +34,7 @@ TRANSIENT_FAILURES = [
     Misbehaviour.UNAVAILABLE_503,
     Misbehaviour.RATE_LIMITED_429,
     Misbehaviour.SLOW,
+    Misbehaviour.BAD_GZIP,
 ]
 
 

@@ -133,7 +133,12 @@ def _log_unreleased(error: CallhomeError) -> None:
     logger.warning("callhome: could not free the floating seat on close: %s", error)
 
 
-def _network_failure(error: httpx.TransportError) -> ServerUnavailable:
+# The answer never arrived whole: the connection failed, or its encoding was broken on
+# the way. Either way a cached verdict stands in, as for a server that is down.
+_ANSWER_NOT_RECEIVED = (httpx.TransportError, httpx.DecodingError)
+
+
+def _network_failure(error: httpx.RequestError) -> ServerUnavailable:
     return ServerUnavailable(f"network failure ({type(error).__name__})")
 
 
@@ -164,7 +169,7 @@ class Client(_ClientBase[httpx.Client]):
             return step
         try:
             response, body = self._send("POST", self._core.url, content=step.body, headers=_HEADERS)
-        except httpx.TransportError as error:
+        except _ANSWER_NOT_RECEIVED as error:
             return self._core.fall_back(_network_failure(error))
         return self._following_keys(
             lambda: self._core.accept(step, response.status_code, response.headers, body)
@@ -181,7 +186,7 @@ class Client(_ClientBase[httpx.Client]):
             response, body = self._send(
                 "POST", self._core.deactivate_url, content=request.body, headers=_HEADERS
             )
-        except httpx.TransportError as error:
+        except _ANSWER_NOT_RECEIVED as error:
             raise _network_failure(error) from error
         return self._following_keys(
             lambda: self._core.accept_deactivation(
@@ -215,7 +220,7 @@ class Client(_ClientBase[httpx.Client]):
                 params=request.params,
                 headers=self._core.news_headers(request),
             )
-        except httpx.TransportError as error:
+        except _ANSWER_NOT_RECEIVED as error:
             raise _network_failure(error) from error
         return self._following_keys(
             lambda: self._core.judge_news(request, response.status_code, response.headers, body)
@@ -239,7 +244,7 @@ class Client(_ClientBase[httpx.Client]):
     def _learn_keys(self) -> None:
         try:
             response, body = self._send("GET", self._core.base_url + KEYS_PATH, headers=_ACCEPT)
-        except httpx.TransportError as error:
+        except _ANSWER_NOT_RECEIVED as error:
             raise _network_failure(error) from error
         self._core.learn_keys(response.status_code, body)
 
@@ -296,7 +301,7 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
             response, body = await self._send(
                 "POST", self._core.url, content=step.body, headers=_HEADERS
             )
-        except httpx.TransportError as error:
+        except _ANSWER_NOT_RECEIVED as error:
             return self._core.fall_back(_network_failure(error))
         return await self._following_keys(
             lambda: self._core.accept(step, response.status_code, response.headers, body)
@@ -309,7 +314,7 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
             response, body = await self._send(
                 "POST", self._core.deactivate_url, content=request.body, headers=_HEADERS
             )
-        except httpx.TransportError as error:
+        except _ANSWER_NOT_RECEIVED as error:
             raise _network_failure(error) from error
         return await self._following_keys(
             lambda: self._core.accept_deactivation(
@@ -340,7 +345,7 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
                 params=request.params,
                 headers=self._core.news_headers(request),
             )
-        except httpx.TransportError as error:
+        except _ANSWER_NOT_RECEIVED as error:
             raise _network_failure(error) from error
         return await self._following_keys(
             lambda: self._core.judge_news(request, response.status_code, response.headers, body)
@@ -365,7 +370,7 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
             response, body = await self._send(
                 "GET", self._core.base_url + KEYS_PATH, headers=_ACCEPT
             )
-        except httpx.TransportError as error:
+        except _ANSWER_NOT_RECEIVED as error:
             raise _network_failure(error) from error
         self._core.learn_keys(response.status_code, body)
 
