@@ -4,12 +4,14 @@ switched off; with several worker processes it sums them."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.auth import Scope
+from app.core.metrics import HAND_OVER_S
 from app.main import create_app
 from app.privacy.inventory import METRICS, RUNTIME_METRIC_PREFIXES
 from tests.support.clocks import FrozenClock
@@ -109,6 +111,8 @@ def test_several_workers_are_summed(store: Store) -> None:
                 headers=JSON_HEADERS,
             )
             assert answer.status_code == 200, answer.text
+        # A worker hands its counts to the shared files within HAND_OVER_S of counting.
+        time.sleep(HAND_OVER_S + 0.5)
         for _ in range(4):
             page = httpx.get(f"{server.base_url}/metrics").text
             assert sample(page, "callhome_pings_total", status="valid", seat="granted") == 12

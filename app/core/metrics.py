@@ -7,6 +7,8 @@ Labelled children the ping path touches are bound once here, not per ping.
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import os
 from pathlib import Path
 from typing import Final
@@ -36,6 +38,8 @@ LICENCE_STATUSES = ("valid", "expired", "revoked", "suspended", "unknown")
 SEATS = ("granted", "denied")
 RATE_LIMIT_KINDS = ("licence", "network")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+BATCH_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 _pings = Counter(
     "callhome_pings",
@@ -60,12 +64,12 @@ _cache_misses = _cache_lookups.labels("miss")
 _batch_size = Histogram(
     "callhome_batch_size",
     "Pings per group commit.",
-    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
+    buckets=BATCH_SIZES,
 )
 _batch_commit = Histogram(
     "callhome_batch_commit_seconds",
     "Time to write and commit one batch of pings.",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=SECONDS,
 )
 _batch_failures = Counter("callhome_batch_failures", "Batches the store did not take.")
 _queue_depth = Gauge(
@@ -87,39 +91,109 @@ _requests = Histogram(
     "callhome_request_duration_seconds",
     "Request latency by method, route template and status.",
     ["method", "route", "status"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=SECONDS,
 )
 # Children by (method, route, status): all three come from closed sets, so this stays small.
 _request_children: dict[tuple[str, str, int], Histogram] = {}
 
 
+# The longest a count waits in the process before /metrics on another worker shows it.
+HAND_OVER_S: Final = 1.0
+
+
+class _Tally:
+    """What this process counted since prometheus-client last took it, in plain numbers.
+
+    Each prometheus-client value change takes a lock and, with several workers, writes
+    the value to this process's file; a ping changes half a dozen. Counting here costs an
+    addition, and the values take the sums at most `HAND_OVER_S` later, before /metrics
+    is read in this process, and when the process stops.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[Counter, int] = {}
+        # A histogram child's observations: their sum and a count per bucket.
+        self.observed: dict[Histogram, tuple[list[float], list[int]]] = {}
+        self.gauges: dict[Gauge, float] = {}
+        # The loop a hand-over is due on; a loop that ended before it came is forgotten.
+        self._due_on: asyncio.AbstractEventLoop | None = None
+
+    def count(self, child: Counter, amount: int = 1) -> None:
+        self.counts[child] = self.counts.get(child, 0) + amount
+        self._schedule()
+
+    def observe(self, child: Histogram, bounds: tuple[float, ...], value: float) -> None:
+        """`bounds`: the histogram's buckets; a value above the last falls in +Inf's."""
+        observed = self.observed.get(child)
+        if observed is None:
+            observed = self.observed[child] = ([0.0], [0] * (len(bounds) + 1))
+        observed[0][0] += value
+        observed[1][bisect.bisect_left(bounds, value)] += 1
+        self._schedule()
+
+    def set(self, child: Gauge, value: float) -> None:
+        self.gauges[child] = value
+        self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # counted outside a server (a command): no later to wait for
+            self.hand_over()
+            return
+        if self._due_on is not loop:
+            self._due_on = loop
+            loop.call_later(HAND_OVER_S, self.hand_over)
+
+    def hand_over(self) -> None:
+        self._due_on = None
+        counts, self.counts = self.counts, {}
+        observed, self.observed = self.observed, {}
+        gauges, self.gauges = self.gauges, {}
+        for counter, amount in counts.items():
+            counter.inc(amount)
+        for histogram, (total, per_bucket) in observed.items():
+            # prometheus-client keeps a histogram as its sum and one count per bucket
+            # (cumulated when read); the version is pinned by uv.lock and
+            # tests/test_metrics.py reads the page these values make.
+            histogram._sum.inc(total[0])
+            for bucket, count in zip(histogram._buckets, per_bucket, strict=True):
+                if count:
+                    bucket.inc(count)
+        for gauge, value in gauges.items():
+            gauge.set(value)
+
+
+_tally = _Tally()
+
+
 def count_ping(status: str, seat: str) -> None:
-    _verdicts[status, seat].inc()
+    _tally.count(_verdicts[status, seat])
 
 
 def count_rate_limited(kind: str) -> None:
-    _rate_limited_by_kind[kind].inc()
+    _tally.count(_rate_limited_by_kind[kind])
 
 
 def count_cache_lookup(hit: bool) -> None:
-    (_cache_hits if hit else _cache_misses).inc()
+    _tally.count(_cache_hits if hit else _cache_misses)
 
 
 def observe_batch(size: int, seconds: float, stored: bool, queued: int) -> None:
-    _batch_size.observe(size)
-    _batch_commit.observe(seconds)
+    _tally.observe(_batch_size, BATCH_SIZES, size)
+    _tally.observe(_batch_commit, SECONDS, seconds)
     if not stored:
-        _batch_failures.inc()
-    _queue_depth.set(queued)
+        _tally.count(_batch_failures)
+    _tally.set(_queue_depth, queued)
 
 
 def set_check_in_factor(factor: float) -> None:
-    _check_in_factor.set(factor)
+    _tally.set(_check_in_factor, factor)
 
 
 def count_reports_opened(kinds: list[str]) -> None:
     for kind in kinds:
-        _reports_opened.labels(kind).inc()
+        _tally.count(_reports_opened.labels(kind))
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
@@ -128,7 +202,12 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     child = _request_children.get(key)
     if child is None:
         child = _request_children[key] = _requests.labels(*key)
-    child.observe(seconds)
+    _tally.observe(child, SECONDS, seconds)
+
+
+def hand_over() -> None:
+    """Give prometheus-client what this process counted: before a read, and at its end."""
+    _tally.hand_over()
 
 
 def prepare_multiprocess_dir(data_dir: Path) -> Path:
@@ -146,7 +225,8 @@ def prepare_multiprocess_dir(data_dir: Path) -> Path:
 
 
 def forget_this_process() -> None:
-    """At a worker's shutdown: its live gauges stop counting in the sum."""
+    """At a worker's shutdown: its counts are handed over, its live gauges stop counting."""
+    hand_over()
     if MULTIPROCESS_ENV in os.environ:
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
@@ -157,6 +237,7 @@ router = APIRouter()
 @router.get("/metrics", include_in_schema=False)
 def serve_metrics() -> Response:
     """Prometheus text format; with several workers, the sum over all of them."""
+    hand_over()
     registry = REGISTRY
     if MULTIPROCESS_ENV in os.environ:
         registry = CollectorRegistry()

@@ -1,8 +1,8 @@
 """POST /v1/ping, served ahead of the framework, and GET /v1/keys.
 
-The ping is most of the traffic, so it is a plain ASGI route in front of
-FastAPI: no routing table, dependency solving or response classes between
-the socket and the ping service. Its OpenAPI entry is added by `document`.
+The ping is most of the traffic, so it is a plain ASGI app in front of
+FastAPI: no framework middleware, routing table, dependency solving or
+response classes between the socket and the ping service. Its OpenAPI entry is added by `document`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from app.core.components import components_of
 from app.core.deps import KeyDirectoryDep, Now
@@ -106,51 +106,47 @@ async def read_body(
             return body
 
 
-class PingRoute:
-    """ASGI middleware that answers POST /v1/ping itself and passes everything else on."""
+def is_ping(scope: Scope) -> bool:
+    return bool(scope["type"] == "http" and scope["path"] == PING_PATH)
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PING_PATH:
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = ServedBy(PING_PATH)
-        components = components_of(scope["app"].state)
-        declared_length = content_type = None
-        forwarded_for: list[str] = []
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                declared_length = value
-            elif name == b"content-type":
-                content_type = value
-            elif name == b"x-forwarded-for":
-                forwarded_for.append(value.decode("latin-1"))
-        peer = scope.get("client")
-        try:
-            if scope["method"] != "POST":
-                raise PostOnly()
-            if not is_json(content_type):
-                raise NotJson()
-            body = await read_body(receive, declared_length, MAX_PING_BYTES)
-            address = client_address(
-                peer[0] if peer else None, forwarded_for, components.get(Settings).trusted_proxies
-            )
-            answer = await components.get(PingService).answer(body, address)
-        except CallhomeError as error:
-            problem = problem_response(
-                error.status, error.code, error.title, error.detail, error.headers, **error.extra
-            )
-            await problem(scope, receive, send)
-            return
-        headers = [
-            _JSON,
-            (b"content-length", str(len(answer.body)).encode()),
-            (_SIGNATURE_HEADER, answer.signature.encode()),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": answer.body})
+async def answer_ping(scope: Scope, receive: Receive, send: Send) -> None:
+    """The ASGI app of /v1/ping, served ahead of the framework (`app.main.Callhome`)."""
+    scope["route"] = ServedBy(PING_PATH)
+    components = components_of(scope["app"].state)
+    declared_length = content_type = None
+    forwarded_for: list[str] = []
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            declared_length = value
+        elif name == b"content-type":
+            content_type = value
+        elif name == b"x-forwarded-for":
+            forwarded_for.append(value.decode("latin-1"))
+    peer = scope.get("client")
+    try:
+        if scope["method"] != "POST":
+            raise PostOnly()
+        if not is_json(content_type):
+            raise NotJson()
+        body = await read_body(receive, declared_length, MAX_PING_BYTES)
+        address = client_address(
+            peer[0] if peer else None, forwarded_for, components.get(Settings).trusted_proxies
+        )
+        answer = await components.get(PingService).answer(body, address)
+    except CallhomeError as error:
+        problem = problem_response(
+            error.status, error.code, error.title, error.detail, error.headers, **error.extra
+        )
+        await problem(scope, receive, send)
+        return
+    headers = [
+        _JSON,
+        (b"content-length", str(len(answer.body)).encode()),
+        (_SIGNATURE_HEADER, answer.signature.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
 
 
 def document(openapi: dict[str, Any]) -> None:
