@@ -46,6 +46,7 @@ def licences_create(
     entitlement: Annotated[list[str] | None, typer.Option(help="Feed entitled to.")] = None,
     overage: Annotated[Overage, typer.Option(help="Over the machine limit.")] = Overage.REPORT,
     activity_window_days: Annotated[int | None, typer.Option(help="Days a machine counts.")] = None,
+    external_ref: Annotated[str | None, typer.Option(help="Your own reference (CRM).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a licence; its key is printed this once."""
@@ -60,6 +61,7 @@ def licences_create(
         entitlements=entitlement or [],
         overage=overage,
         activity_window_days=activity_window_days,
+        external_ref=external_ref,
     )
 
     async def work(session: AsyncSession, settings: Settings) -> licences.NewLicence:
@@ -81,6 +83,7 @@ def licences_create(
 def licences_list(
     product: str | None = None,
     status: LicenceStatus | None = None,
+    external_ref: Annotated[str | None, typer.Option(help="Your own reference.")] = None,
     limit: int = 50,
     cursor: str | None = None,
     as_json: JsonFlag = False,
@@ -88,7 +91,7 @@ def licences_list(
     """List licences, newest first."""
 
     async def work(session: AsyncSession, _: Settings) -> tuple[list[Licence], str | None]:
-        wanted = licences.LicenceFilter(product=product, status=status)
+        wanted = licences.LicenceFilter(product=product, status=status, external_ref=external_ref)
         return await licences.list_licences(session, wanted, cursor=cursor, limit=limit)
 
     rows, next_cursor = in_session(work)
@@ -171,6 +174,21 @@ def licences_extend(
         max_machines=max_machines,
         max_users=max_users,
     )
+    _change(licence, change, as_json)
+
+
+@licences_app.command("set-ref")
+def licences_set_ref(
+    licence: LicenceRef,
+    external_ref: Annotated[
+        str | None, typer.Argument(help="Your own reference; leave out to clear it.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set (or clear) the vendor's own reference of a licence, as events carry it."""
+    change = parse(LicenceChange, external_ref=external_ref)
+    if external_ref is None:
+        change = LicenceChange(external_ref=None)
     _change(licence, change, as_json)
 
 

@@ -49,6 +49,8 @@ class Licence(Base):
     overage: Mapped[str] = mapped_column(String(8))
     activity_window_days: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
+    # The vendor's own reference (a CRM account, an order): opaque to us, in every event.
+    external_ref: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 

@@ -14,6 +14,7 @@ from app.licences import service
 from app.licences.auth import LicencesReader, LicencesWriter
 from app.licences.models import LicenceStatus
 from app.licences.schemas import (
+    ExternalRef,
     LicenceChange,
     LicenceCreate,
     LicenceCreated,
@@ -60,10 +61,13 @@ async def list_licences(
     product: Annotated[str | None, Query(max_length=32)] = None,
     status: LicenceStatus | None = None,
     key_last4: Annotated[str | None, Query(min_length=4, max_length=4)] = None,
+    external_ref: Annotated[ExternalRef | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> LicencePage:
-    wanted = service.LicenceFilter(product=product, status=status, key_last4=key_last4)
+    wanted = service.LicenceFilter(
+        product=product, status=status, key_last4=key_last4, external_ref=external_ref
+    )
     licences, next_cursor = await service.list_licences(session, wanted, cursor=cursor, limit=limit)
     return LicencePage(
         items=[LicenceOut.model_validate(licence) for licence in licences],

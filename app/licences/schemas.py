@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from app.core.schemas import Moment, Name, ResponseModel, StrictModel
+from app.core.schemas import PRINTABLE_PATTERN, Moment, Name, ResponseModel, StrictModel
 from app.licences.models import LicenceStatus, Machine, Overage
 
 LicenceKey = Annotated[
@@ -18,6 +18,11 @@ MaxMachines = Annotated[int, Field(ge=1, le=1_000_000)]
 MaxUsers = Annotated[int, Field(ge=1, le=10_000_000)]
 WindowDays = Annotated[int, Field(ge=1, le=365)]
 Entitlements = Annotated[list[Name], Field(max_length=32)]
+ExternalRef = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE_PATTERN),
+    Field(description="The vendor's own reference for the licence (a CRM id); opaque here"),
+]
 
 
 class LicenceCreate(StrictModel):
@@ -30,6 +35,7 @@ class LicenceCreate(StrictModel):
     entitlements: Entitlements = Field(default_factory=list)
     overage: Overage = Overage.REPORT
     activity_window_days: WindowDays | None = None
+    external_ref: ExternalRef | None = None
 
 
 class LicenceChange(StrictModel):
@@ -43,6 +49,7 @@ class LicenceChange(StrictModel):
     entitlements: Entitlements | None = None
     overage: Overage | None = None
     activity_window_days: WindowDays | None = None
+    external_ref: ExternalRef | None = None
 
 
 class LicenceOut(ResponseModel):
@@ -57,6 +64,7 @@ class LicenceOut(ResponseModel):
     overage: Overage
     activity_window_days: int
     status: LicenceStatus
+    external_ref: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -16,6 +16,7 @@ from app.core.pagination import DEFAULT_LIMIT
 from app.core.pseudonyms import Pseudonyms, normalise_licence_key
 from app.licences import repository
 from app.licences.changes import mark_changed
+from app.licences.events import record_licence_event
 from app.licences.models import Licence, LicenceStatus, Machine, Seat
 from app.licences.schemas import MACHINE_REF_PATTERN, LicenceChange, LicenceCreate
 
@@ -63,6 +64,7 @@ async def create_licence(
         overage=data.overage.value,
         activity_window_days=data.activity_window_days or default_window_days,
         status=LicenceStatus.ACTIVE.value,
+        external_ref=data.external_ref,
         created_at=now,
         updated_at=now,
     )
@@ -78,6 +80,7 @@ async def create_licence(
         detail={"product": licence.product, "max_machines": licence.max_machines},
     )
     await mark_changed(session, licence.id)
+    await record_licence_event(session, "licence.created", licence, at=now)
     return NewLicence(licence, key)
 
 
@@ -102,6 +105,7 @@ class LicenceFilter:
     product: str | None = None
     status: LicenceStatus | None = None
     key_last4: str | None = None
+    external_ref: str | None = None
 
 
 def _key_last4(wanted: LicenceFilter) -> str | None:
@@ -125,6 +129,7 @@ async def list_licences(
         product=wanted.product,
         status=wanted.status.value if wanted.status else None,
         key_last4=_key_last4(wanted),
+        external_ref=wanted.external_ref,
         cursor=cursor,
         limit=limit,
     )
@@ -165,8 +170,11 @@ async def change_licence(
     before = {name: getattr(licence, name) for name in fields}
     for name, value in fields.items():
         setattr(licence, name, value.value if hasattr(value, "value") else value)
+    changed = sorted(name for name in fields if getattr(licence, name) != before[name])
     licence.updated_at = now
     await mark_changed(session, licence.id)
+    if changed:
+        await record_licence_event(session, "licence.changed", licence, at=now, changed=changed)
     await audit.record(
         session,
         actor=actor,
@@ -266,5 +274,13 @@ async def retire_machine(
         target_id=str(licence.id),
         at=now,
         detail={"machine": short_machine_id(machine.machine_id)},
+    )
+    await record_licence_event(
+        session,
+        "machine.deactivated",
+        licence,
+        at=now,
+        machine=short_machine_id(machine.machine_id),
+        by="staff",
     )
     return machine

@@ -5,7 +5,9 @@ from app.abuse.models import AbuseReport, AbuseReportEvent, AbuseSuspect
 from app.core.audit import AuditEntry
 from app.core.auth.models import StaffSession, StaffToken
 from app.core.database import Base
+from app.core.events.models import Event
 from app.core.pseudonyms import DayKey
+from app.events.models import WebhookDelivery, WebhookEndpoint
 from app.ingest.models import DailyUsage, pings
 from app.licences.models import Licence, Machine
 from app.releases.models import FeedDelta, FeedVersion, Release
@@ -19,6 +21,7 @@ __all__ = [
     "AuditEntry",
     "DailyUsage",
     "DayKey",
+    "Event",
     "FeedDelta",
     "FeedVersion",
     "Licence",
@@ -26,6 +29,8 @@ __all__ = [
     "Release",
     "StaffSession",
     "StaffToken",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "metadata",
     "pings",
 ]
