@@ -31,6 +31,8 @@ from app.core.pseudonyms import Pseudonyms
 from app.core.secrets import pseudonym_key
 from app.core.settings import Settings
 from app.core.signing import Signer, load_signer
+from app.events.delivery import WebhookWorker
+from app.events.router import router as webhooks_router
 from app.ingest.writer import BatchWriter
 from app.licences.cache import LicenceCache
 from app.licences.changes import on_commit
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             catalog.follow(listener)
         components.replace(Catalog, catalog)
         abuse = components.replace(AbuseWorker, AbuseWorker(database, settings, clock))
+        webhooks = components.replace(WebhookWorker, WebhookWorker(database, settings, clock))
         licences = components.replace(
             LicenceLookup,
             LicenceLookup(database=database, cache=cache, clock=clock, settings=settings),
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         writer.start()
         limiter.start()
         abuse.start()
+        webhooks.start()
         catalog.start()
         maintenance = asyncio.create_task(maintain_forever(database, settings, clock))
         if listener is not None:
@@ -137,6 +141,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await writer.stop()
             await limiter.stop()
             await abuse.stop()
+            await webhooks.stop()
             await database.dispose()
             metrics.forget_this_process()
 
@@ -164,6 +169,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.include_router(audit_router)
         app.include_router(releases_router)
         app.include_router(privacy_router)
+        app.include_router(webhooks_router)
         app.mount(STAFF_PAGES_PATH, create_staff_app(app.state))
     _document(app)
     return app
