@@ -377,3 +377,38 @@ async def test_an_endpoint_hears_nothing_it_did_not_subscribe_to(
     assert request.document["data"]["external_ref"] == "ACME-1"
     found = await http.get("/v1/admin/licences?external_ref=ACME-1", headers=headers)
     assert [item["id"] for item in found.json()["items"]] == [licence["id"]]
+
+
+async def test_two_instances_deliver_each_event_once_between_them(
+    store: Store, hook_app: FastAPI, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    import asyncio
+
+    from app.core.clock import SystemClock
+    from app.core.database import Database
+    from app.events.delivery import WebhookWorker
+
+    if store.kind != "postgresql":
+        pytest.skip("several nodes share one store on PostgreSQL")
+    added = await add_endpoint(http, hook_app, receiver.url, ["licence.created"])
+    receiver.secrets = [added["secret"]]
+    receiver.delay_s = 0.02
+    for _ in range(30):
+        await create_licence(http, hook_app)
+    settings = webhook_settings(store, webhook_concurrency=4)
+    nodes = [Database(settings), Database(settings)]
+    workers = [WebhookWorker(database, settings, SystemClock()) for database in nodes]
+
+    async def drain(worker: WebhookWorker) -> None:
+        for _ in range(40):
+            await worker.run_once()
+
+    try:
+        await asyncio.gather(*(drain(worker) for worker in workers))
+    finally:
+        for worker, database in zip(workers, nodes, strict=True):
+            await worker.stop()
+            await database.dispose()
+    ids = [request.message_id for request in receiver.received]
+    assert len(ids) == 30 and len(set(ids)) == 30
+    assert receiver.forged == []
