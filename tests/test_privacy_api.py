@@ -144,8 +144,9 @@ async def test_export_holds_every_row_about_the_licence_and_nothing_else(
     assert response.headers["content-type"] == "application/json"
     document = response.json()
     assert list(document) == [
-        "licence", "machines", "pings", "rollups", "reports", "suspects", "audit",
+        "licence", "machines", "pings", "rollups", "reports", "suspects", "audit", "events",
     ]  # fmt: skip
+    assert "licence.created" in {event["type"] for event in document["events"]}
     assert exported_counts(document) == held
     assert document["licence"]["id"] == first.id
     assert sorted(m["machine_id"] for m in document["machines"]) == sorted(first.machine_ids)

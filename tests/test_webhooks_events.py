@@ -33,16 +33,16 @@ async def test_every_event_carries_only_declared_fields_and_nothing_identifying(
         client, app, key="EVENT-KEY-CANARY-7", max_machines=1, overage="deny", external_ref="C-1"
     )
     writer = await staff_headers(app, Scope.LICENCES_WRITE, Scope.RELEASES_WRITE)
-    await client.patch(
-        f"/v1/admin/licences/{licence['id']}", json={"max_users": 5}, headers=writer
-    )
+    await client.patch(f"/v1/admin/licences/{licence['id']}", json={"max_users": 5}, headers=writer)
     for machine in ("pc-1", "pc-2", "pc-3"):
         await send_ping(client, app, ping_body("EVENT-KEY-CANARY-7", machine=machine))
     machine_ref = (
         await client.get(f"/v1/admin/licences/{licence['id']}", headers=await staff_headers(
             app, Scope.LICENCES_READ))
     ).json()["machines"][0]["machine_id"][:12]  # fmt: skip
-    await client.delete(f"/v1/admin/licences/{licence['id']}/machines/{machine_ref}", headers=writer)
+    await client.delete(
+        f"/v1/admin/licences/{licence['id']}/machines/{machine_ref}", headers=writer
+    )
     release = await client.post(
         "/v1/admin/releases",
         json={
