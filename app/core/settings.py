@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -128,6 +128,19 @@ class Settings(BaseSettings):
         if any(days < 1 or days > 365 for days in value):
             raise ValueError("notice days lie between 1 and 365")
         return tuple(sorted(set(value), reverse=True))
+
+    @model_validator(mode="after")
+    def _retention_outlasts_notices(self) -> Settings:
+        # A notice's dedupe key lives in the outbox: were its event deleted before the
+        # licence expires, the same notice would be sent again.
+        longest = max(self.expiring_notice_days, default=0)
+        if self.webhook_retention_days <= longest:
+            raise ValueError(
+                f"CALLHOME_WEBHOOK_RETENTION_DAYS ({self.webhook_retention_days}) must exceed "
+                f"the longest of CALLHOME_EXPIRING_NOTICE_DAYS ({longest}), or expiry notices "
+                "would be sent twice"
+            )
+        return self
 
     @property
     def effective_database_url(self) -> str:
