@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # Made anew at each start: an app may be started again after it stopped.
         database = components.replace(Database, Database(settings))
         if settings.is_embedded:
-            await migrations.upgrade(database.engine)
+            await migrations.upgrade(database.engine, settings=settings)
         # Partitions for the coming days exist before the first ping is taken.
         await create_partitions_ahead(database, clock.now())
         cache = LicenceCache(

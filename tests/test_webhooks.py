@@ -18,63 +18,15 @@ from tests.support.licences import create_licence
 from tests.support.receiver import Receiver
 from tests.support.stores import Store
 from tests.support.tokens import staff_headers
+from tests.support.webhooks import add_endpoint, client_of, deliver_until_idle, webhook_settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 
-def webhook_settings(store: Store, **overrides: Any) -> Any:
-    # A long poll: the test turns the worker's rounds itself.
-    return store.settings.model_copy(
-        update={"webhook_allow_http": True, "webhook_poll_s": 3600.0, **overrides}
-    )
-
-
-@pytest.fixture
-async def hook_app(store: Store, clock: FrozenClock) -> AsyncIterator[FastAPI]:
-    application = create_app(webhook_settings(store), clock=clock)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
 @pytest.fixture
 async def http(hook_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=hook_app, client=("203.0.113.7", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://callhome.test") as client:
+    async with client_of(hook_app) as client:
         yield client
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    running = Receiver()
-    await running.up()
-    yield running
-    await running.down()
-
-
-async def add_endpoint(
-    http: httpx.AsyncClient, app: FastAPI, url: str, events: list[str], **fields: Any
-) -> dict[str, Any]:
-    headers = await staff_headers(app, Scope.WEBHOOKS_WRITE, name="vendor-ops")
-    response = await http.post(
-        "/v1/admin/webhooks", json={"url": url, "events": events, **fields}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    added: dict[str, Any] = response.json()
-    return added
-
-
-async def deliver_until_idle(app: FastAPI, clock: FrozenClock, rounds: int = 60) -> None:
-    """Turn the worker's rounds, moving the clock past each backoff, until nothing waits."""
-    worker = app_parts.webhooks(app)
-    for _ in range(rounds):
-        await worker.run_once()
-        async with app_parts.database(app).sessions() as session:
-            from app.events.repository import queue_state
-
-            if (await queue_state(session)).depth == 0:
-                return
-        clock.advance(minutes=10)
-    raise AssertionError("deliveries still waiting")
 
 
 async def test_events_arrive_signed_by_the_specs_algorithm(

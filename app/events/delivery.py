@@ -25,6 +25,7 @@ from app.core import audit, metrics
 from app.core.clock import Clock, rfc3339
 from app.core.database import Database
 from app.core.json import dumps
+from app.core.sealing import Unsealable
 from app.core.settings import Settings
 from app.events import guard, notices, repository, signing
 from app.events.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
@@ -87,17 +88,6 @@ def message_body(claimed: Claimed) -> bytes:
     )
 
 
-def signing_secrets(endpoint: WebhookEndpoint, now: dt.datetime) -> list[str]:
-    secrets = [endpoint.secret]
-    if (
-        endpoint.previous_secret
-        and endpoint.previous_secret_until is not None
-        and endpoint.previous_secret_until > now
-    ):
-        secrets.append(endpoint.previous_secret)
-    return secrets
-
-
 class WebhookWorker:
     """Runs in every server: the delivery loop and, hourly, the expiry notices."""
 
@@ -112,6 +102,7 @@ class WebhookWorker:
         self._database = database
         self._settings = settings
         self._clock = clock
+        self._secrets = signing.EndpointSecrets(settings)
         self._window = dt.timedelta(hours=settings.webhook_retry_hours)
         # The claim outlives the longest attempt by a margin.
         self._lease = dt.timedelta(seconds=settings.webhook_timeout_s + 30)
@@ -220,12 +211,14 @@ class WebhookWorker:
             target = await guard.vet(claimed.endpoint.url, self._settings)
         except guard.Refused:
             return outcome(delivered=False, error="address_refused")
+        try:
+            signing_secrets = self._secrets.signing(claimed.endpoint, now)
+        except Unsealable:
+            # Sealed under another key (the pseudonym key was changed): nothing can sign.
+            return outcome(delivered=False, error="secret_unreadable")
         body = message_body(claimed)
         headers = signing.headers(
-            signing_secrets(claimed.endpoint, now),
-            signing.message_id(str(claimed.event.id)),
-            now,
-            body,
+            signing_secrets, signing.message_id(str(claimed.event.id)), now, body
         )
         headers |= {
             "content-type": "application/json",

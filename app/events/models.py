@@ -43,9 +43,11 @@ class WebhookEndpoint(Base):
     events: Mapped[list[str]] = mapped_column(JsonDocument)
     # Deliveries one at a time, in the order the events happened.
     ordered: Mapped[bool] = mapped_column(Boolean)
-    secret: Mapped[str] = mapped_column(String(64))
+    # The signing secret, sealed (app/core/sealing.py) under a key kept outside the
+    # database: a copy of the database alone cannot sign.
+    secret_sealed: Mapped[str] = mapped_column(String(128))
     # After a rotation the old secret signs too, until previous_secret_until.
-    previous_secret: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_sealed: Mapped[str | None] = mapped_column(String(128))
     previous_secret_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

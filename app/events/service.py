@@ -47,13 +47,14 @@ async def add_endpoint(
     except guard.Refused as refused:
         raise InvalidInput(str(refused)) from refused
     secret = signing.new_secret()
+    endpoint_id = uuid.uuid4()
     endpoint = WebhookEndpoint(
-        id=uuid.uuid4(),
+        id=endpoint_id,
         url=data.url,
         events=sorted({kind.value for kind in data.events}),
         ordered=data.ordered,
-        secret=secret,
-        previous_secret=None,
+        secret_sealed=signing.EndpointSecrets(settings).seal(endpoint_id, secret),
+        previous_secret_sealed=None,
         previous_secret_until=None,
         status=EndpointStatus.ACTIVE.value,
         created_at=now,
@@ -120,9 +121,9 @@ async def rotate_secret(
     endpoint = await get_endpoint(session, endpoint_id, lock=True)
     overlap = dt.timedelta(hours=settings.webhook_secret_overlap_hours)
     secret = signing.new_secret()
-    endpoint.previous_secret = endpoint.secret if overlap else None
+    endpoint.previous_secret_sealed = endpoint.secret_sealed if overlap else None
     endpoint.previous_secret_until = now + overlap if overlap else None
-    endpoint.secret = secret
+    endpoint.secret_sealed = signing.EndpointSecrets(settings).seal(endpoint.id, secret)
     endpoint.updated_at = now
     await audit.record(
         session,

@@ -31,6 +31,7 @@ class Form(enum.StrEnum):
     TRUNCATED = "truncated"
     SECRET_HASH = "secret hash"
     SECRET = "secret"
+    SEALED = "sealed"
     PUBLISHED = "published"
 
 
@@ -50,6 +51,10 @@ FORM_MEANINGS: Mapping[Form, str] = {
     Form.TRUNCATED: "a few characters of a secret, enough to recognise it, never to use it",
     Form.SECRET_HASH: "a hash of a secret: a copy of the database yields no usable secret",
     Form.SECRET: "random key material",
+    Form.SEALED: (
+        "a secret the server must use again, encrypted (AES-256-GCM) under a key kept outside "
+        "the database: a copy of the database alone yields nothing usable"
+    ),
     Form.PUBLISHED: "what release engineering publishes for every install to download",
 }
 
@@ -415,15 +420,17 @@ INVENTORY: tuple[Table, ...] = (
     ),
     Table(
         name="webhook_endpoints",
-        holds="the vendor's own receivers of events, and their signing secrets",
+        holds="the vendor's own receivers of events, and their signing secrets, sealed",
         retention=Retention("until staff remove the endpoint"),
         columns={
             "id": _id("the endpoint's random id"),
             "url": Column(Form.STAFF_ENTERED, "where events are sent (https, public address)"),
             "events": Column(Form.STAFF_ENTERED, "which event types it receives"),
             "ordered": Column(Form.STAFF_ENTERED, "whether deliveries keep event order"),
-            "secret": Column(Form.SECRET, "the key its signatures are made with"),
-            "previous_secret": Column(Form.SECRET, "the key before a rotation, for the overlap"),
+            "secret_sealed": Column(Form.SEALED, "the key its signatures are made with"),
+            "previous_secret_sealed": Column(
+                Form.SEALED, "the key before a rotation, for the overlap"
+            ),
             "previous_secret_until": _at("until when the previous key signs too"),
             "status": Column(Form.SERVER_RECORD, "active, or disabled after failing too long"),
             "created_at": _at("when it was added"),
