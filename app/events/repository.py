@@ -141,6 +141,41 @@ async def deliveries_of(
     return [DeliveryRow(*row) for row in rows.all()]
 
 
+async def latest_attempts(session: AsyncSession) -> dict[uuid.UUID, WebhookDelivery]:
+    """Each endpoint's most recently attempted delivery: how its last try went."""
+    latest = (
+        select(
+            WebhookDelivery.endpoint_id,
+            func.max(WebhookDelivery.last_attempt_at).label("attempted_at"),
+        )
+        .where(WebhookDelivery.last_attempt_at.is_not(None))
+        .group_by(WebhookDelivery.endpoint_id)
+        .subquery()
+    )
+    rows = await session.scalars(
+        select(WebhookDelivery)
+        .join(
+            latest,
+            and_(
+                latest.c.endpoint_id == WebhookDelivery.endpoint_id,
+                latest.c.attempted_at == WebhookDelivery.last_attempt_at,
+            ),
+        )
+        .order_by(WebhookDelivery.event_seq)
+    )
+    # Deliveries tried in the same round share the moment; the latest event speaks for them.
+    return {delivery.endpoint_id: delivery for delivery in rows}
+
+
+async def pending_counts(session: AsyncSession) -> dict[uuid.UUID, int]:
+    rows = await session.execute(
+        select(WebhookDelivery.endpoint_id, func.count())
+        .where(WebhookDelivery.status == DeliveryStatus.PENDING.value)
+        .group_by(WebhookDelivery.endpoint_id)
+    )
+    return {endpoint_id: int(count) for endpoint_id, count in rows.all()}
+
+
 @dataclass(frozen=True)
 class QueueState:
     """Deliveries waiting (and events not yet planned), and since when the oldest waits."""

@@ -15,7 +15,7 @@ from app.core.events.models import Event, EventType
 from app.core.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from app.core.settings import Settings
 from app.events import guard, repository, signing
-from app.events.models import DeliveryStatus, EndpointStatus, WebhookEndpoint
+from app.events.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
 from app.events.repository import DeliveryRow
 from app.events.schemas import DeliveryOut, EndpointCreate
 
@@ -29,6 +29,22 @@ class NewEndpoint:
 def _audit_detail(endpoint: WebhookEndpoint) -> dict[str, object]:
     # The host only: a receiver may carry a token in its URL's path or query.
     return {"host": urlsplit(endpoint.url).hostname, "events": endpoint.events}
+
+
+def url_host(endpoint: WebhookEndpoint) -> str:
+    """Where an endpoint's URL points, with its port: what staff may see of it anywhere (a
+    receiver may carry a token in its path or query)."""
+    return urlsplit(endpoint.url).netloc
+
+
+@dataclass(frozen=True)
+class EndpointOverview:
+    """An endpoint as the staff page lists it: how its last attempt went, what waits."""
+
+    endpoint: WebhookEndpoint
+    host: str
+    last_attempt: WebhookDelivery | None
+    waiting: int
 
 
 async def add_endpoint(
@@ -88,6 +104,17 @@ async def get_endpoint(
 
 async def list_endpoints(session: AsyncSession) -> list[WebhookEndpoint]:
     return await repository.list_endpoints(session)
+
+
+async def endpoint_overviews(session: AsyncSession) -> list[EndpointOverview]:
+    latest = await repository.latest_attempts(session)
+    waiting = await repository.pending_counts(session)
+    return [
+        EndpointOverview(
+            endpoint, url_host(endpoint), latest.get(endpoint.id), waiting.get(endpoint.id, 0)
+        )
+        for endpoint in await repository.list_endpoints(session)
+    ]
 
 
 async def remove_endpoint(
