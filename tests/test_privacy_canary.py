@@ -164,8 +164,8 @@ async def test_the_outbox_and_the_webhooks_as_received_hold_no_canary(
     store: Store, clock: FrozenClock, receiver: Receiver
 ) -> None:
     """Every event a licence, a machine or a report can cause, with the canaries behind it:
-    the outbox table and what the vendor's receiver gets carry none of them, nor a key hash,
-    a machine id in full or a net_id."""
+    the outbox table and what the vendor's receiver gets carry none of them, nor a key hash
+    or a machine id in full."""
     app = create_app(webhook_settings(store), clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=(DIRECT_V4, 4242))

@@ -9,6 +9,8 @@ import contextlib
 import hashlib
 import hmac
 import json
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,3 +108,21 @@ class Receiver:
         ]
         request = Received(headers, body, verified)
         (self.received if verified else self.forged).append(request)
+
+
+@contextlib.contextmanager
+def receiver_in_thread(**settings: Any) -> Iterator[Receiver]:
+    """A Receiver on a loop of its own thread, for tests that block while a served
+    process delivers to it (starting and stopping `callhome serve`)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    receiver = Receiver(**settings)
+    asyncio.run_coroutine_threadsafe(receiver.up(), loop).result(timeout=10)
+    try:
+        yield receiver
+    finally:
+        asyncio.run_coroutine_threadsafe(receiver.down(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
