@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -85,15 +85,18 @@ def test_sigterm_mid_delivery_then_a_restart_delivers_every_event(store: Store) 
     assert receiver.forged == []
 
 
-@contextlib.contextmanager
-def sqlite_locked(store: Store) -> Iterator[None]:
-    """Another process holding SQLite's write lock: the store refuses every write."""
-    blocker = sqlite3.connect(store.settings.data_dir / "callhome.sqlite3", timeout=5)
-    blocker.execute("BEGIN EXCLUSIVE")
+@contextlib.asynccontextmanager
+async def sqlite_locked(store: Store) -> AsyncIterator[None]:
+    """Another connection holding SQLite's write lock: the store refuses every write. Taken
+    off the event loop, which must go on to finish the app's transaction under way."""
+    blocker = sqlite3.connect(
+        store.settings.data_dir / "callhome.sqlite3", timeout=10, check_same_thread=False
+    )
+    await asyncio.to_thread(blocker.execute, "BEGIN EXCLUSIVE")
     try:
         yield
     finally:
-        blocker.rollback()
+        await asyncio.to_thread(blocker.rollback)
         blocker.close()
 
 
@@ -123,7 +126,7 @@ async def outage_app(
             finally:
                 await proxy.restore()
         else:
-            with sqlite_locked(store):
+            async with sqlite_locked(store):
                 yield
 
     async with app.router.lifespan_context(app):
