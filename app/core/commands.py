@@ -37,7 +37,7 @@ def in_session(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
         database = Database(settings)
         try:
             if settings.is_embedded:
-                await migrations.upgrade(database.engine)
+                await migrations.upgrade(database.engine, settings=settings)
             async with database.sessions() as session, session.begin():
                 return await work(session, settings)
         finally:

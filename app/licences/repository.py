@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.database import dialect_insert
 from app.core.pagination import newest_first
-from app.licences.models import CustomerSession, Licence, Machine, Seat
+from app.licences.models import CustomerSession, Licence, LicenceStatus, Machine, Seat
 
 
 def seat_held(seen_after: Any, now: dt.datetime) -> ColumnElement[bool]:
@@ -81,6 +81,7 @@ async def list_licences(
     product: str | None,
     status: str | None,
     key_last4: str | None,
+    external_ref: str | None,
     cursor: str | None,
     limit: int,
 ) -> tuple[list[Licence], str | None]:
@@ -92,8 +93,27 @@ async def list_licences(
         query = query.where(Licence.status == status)
     if key_last4:
         query = query.where(Licence.key_last4 == key_last4)
+    if external_ref:
+        query = query.where(Licence.external_ref == external_ref)
     return await newest_first(
         session, query, Licence.created_at, Licence.id, cursor=cursor, limit=limit
+    )
+
+
+async def ending_between(
+    session: AsyncSession, after: dt.datetime, until: dt.datetime
+) -> list[Licence]:
+    """Active licences whose expires_at lies in (after, until]."""
+    return list(
+        await session.scalars(
+            select(Licence)
+            .where(
+                Licence.status == LicenceStatus.ACTIVE.value,
+                Licence.expires_at > after,
+                Licence.expires_at <= until,
+            )
+            .order_by(Licence.expires_at, Licence.id)
+        )
     )
 
 

@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.licences import repository
 from app.licences.cache import LicenceSnapshot, seated_machines
 from app.licences.changes import mark_changed
+from app.licences.events import record_seat_denied
 from app.licences.models import Licence, Overage, Seat
+from app.licences.service import short_machine_id
 
 
 @dataclass(frozen=True)
@@ -69,4 +71,8 @@ async def claim_seat(
         if locked is not None and start_trial(locked, now):
             current = LicenceSnapshot.of(locked)
         await mark_changed(session, current.id)
+    if seat is Seat.DENIED and locked is not None:
+        await record_seat_denied(
+            session, locked, machine=short_machine_id(machine_id), active=len(seated), at=now
+        )
     return SeatDecision(current, seat, seat is Seat.GRANTED and not already_seated, seated)
