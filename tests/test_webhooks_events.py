@@ -107,6 +107,24 @@ async def test_every_event_carries_only_declared_fields_and_nothing_identifying(
             assert event.payload["external_ref"] == "C-1"
 
 
+async def test_a_trial_starting_at_its_first_seat_is_a_change_of_its_terms(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    licence = await create_licence(
+        client, app, key="TRIAL-KEY-0001", max_machines=2, trial_days=14, grace_days=3
+    )
+    clock.advance(days=3)
+    await send_ping(client, app, ping_body("TRIAL-KEY-0001", machine="first"))
+    await send_ping(client, app, ping_body("TRIAL-KEY-0001", machine="second"))
+    events = await outbox(app)
+    assert [event.type for event in events] == ["licence.created", "licence.changed"]
+    created, started = (event.payload for event in events)
+    assert (created["expires_at"], created["trial_days"], created["grace_days"]) == (None, 14, 3)
+    assert started["changed"] == ["expires_at"]
+    assert started["expires_at"] == (clock.now() + dt.timedelta(days=14)).isoformat()
+    assert started["licence_id"] == licence["id"] and started["lease_minutes"] is None
+
+
 async def test_a_refused_newcomer_is_told_once_an_hour(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:

@@ -30,6 +30,9 @@ def licence_terms(licence: Licence) -> dict[str, Any]:
         "max_users": licence.max_users,
         "overage": licence.overage,
         "entitlements": list(licence.entitlements),
+        "trial_days": licence.trial_days,
+        "grace_days": licence.grace_days,
+        "lease_minutes": licence.lease_minutes,
     }
 
 

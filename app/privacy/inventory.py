@@ -581,6 +581,9 @@ EVENT_FIELDS: Mapping[str, Column] = {
     "max_users": Column(Form.STAFF_ENTERED, "users allowed"),
     "overage": Column(Form.STAFF_ENTERED, "what happens over the machine limit"),
     "entitlements": Column(Form.STAFF_ENTERED, "signature feeds the licence includes"),
+    "trial_days": Column(Form.STAFF_ENTERED, "a trial's length from its first seat"),
+    "grace_days": Column(Form.STAFF_ENTERED, "days the product may run after expiry"),
+    "lease_minutes": Column(Form.STAFF_ENTERED, "a floating seat's lease (null: not floating)"),
     "changed": Column(Form.SERVER_RECORD, "the names of the licence fields that changed"),
     "days": Column(Form.SERVER_RECORD, "licence.expiring: days left, as configured"),
     "machine": Column(
