@@ -8,6 +8,7 @@ from app.abuse.commands import detect, reports_app
 from app.audit.commands import audit
 from app.core.auth.commands import tokens_app
 from app.customer.commands import offline_app
+from app.events.commands import webhooks_app
 from app.licences.commands import init, licences_app, machines_app
 from app.privacy.commands import maintain, privacy_app, stats
 from app.releases.commands import feeds_app, releases_app
@@ -28,6 +29,7 @@ app.add_typer(reports_app, name="reports")
 app.add_typer(machines_app, name="machines")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(offline_app, name="offline")
+app.add_typer(webhooks_app, name="webhooks")
 app.command("detect")(detect)
 app.command("audit")(audit)
 app.command("serve")(serve)

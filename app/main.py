@@ -39,6 +39,8 @@ from app.core.signing import Signer, load_signer
 from app.customer.pages import CUSTOMER_PAGES_PATH, create_customer_app
 from app.customer.router import admin_router as customer_admin_router
 from app.customer.router import router as customer_router
+from app.events.delivery import WebhookWorker
+from app.events.router import router as webhooks_router
 from app.ingest.writer import BatchWriter
 from app.licences.cache import LicenceCache
 from app.licences.changes import on_commit
@@ -96,7 +98,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # Made anew at each start: an app may be started again after it stopped.
         database = components.replace(Database, Database(settings))
         if settings.is_embedded:
-            await migrations.upgrade(database.engine)
+            await migrations.upgrade(database.engine, settings=settings)
         # Partitions for the coming days exist before the first ping is taken.
         await create_partitions_ahead(database, clock.now())
         cache = LicenceCache(
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         )
         components.replace(Catalog, catalog)
         abuse = components.replace(AbuseWorker, AbuseWorker(database, settings, clock))
+        webhooks = components.replace(WebhookWorker, WebhookWorker(database, settings, clock))
         licences = components.replace(
             LicenceLookup,
             LicenceLookup(
@@ -158,6 +161,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         writer.start()
         limiter.start()
         abuse.start()
+        webhooks.start()
         catalog.start()
         maintenance = asyncio.create_task(maintain_forever(database, settings, clock))
         if listener is not None:
@@ -181,6 +185,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await writer.stop()
             await limiter.stop()
             await abuse.stop()
+            await webhooks.stop()
             await database.dispose()
             metrics.forget_this_process()
 
@@ -210,6 +215,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.include_router(privacy_router)
         app.include_router(erasure_requests_router)
         app.include_router(customer_admin_router)
+        app.include_router(webhooks_router)
         app.mount(STAFF_PAGES_PATH, create_staff_app(app.state))
     _document(app)
     return app

@@ -76,7 +76,7 @@ def serve(
 async def _upgrade(settings: Settings, revision: str = "head") -> None:
     database = Database(settings)
     try:
-        await migrations.upgrade(database.engine, revision)
+        await migrations.upgrade(database.engine, revision, settings=settings)
         async with database.engine.begin() as connection:
             await ensure_ping_partitions(connection, now().date())
     finally:
@@ -95,9 +95,10 @@ def db_downgrade(revision: str) -> None:
     """Roll migrations back to REVISION ("base" removes every table)."""
 
     async def run() -> None:
-        database = Database(Settings())
+        settings = Settings()
+        database = Database(settings)
         try:
-            await migrations.downgrade(database.engine, revision)
+            await migrations.downgrade(database.engine, revision, settings=settings)
         finally:
             await database.dispose()
 

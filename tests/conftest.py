@@ -18,8 +18,10 @@ from app.core.settings import Settings
 from app.main import create_app
 from tests.support import browser, stores
 from tests.support.clocks import FrozenClock
+from tests.support.receiver import Receiver
 from tests.support.stores import TEST_PSEUDONYM_KEY, Store
 from tests.support.tokens import staff_headers
+from tests.support.webhooks import webhook_settings
 
 REDIS_ENV = "CALLHOME_TEST_REDIS_URL"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -113,6 +115,23 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def admin_headers(app: FastAPI) -> dict[str, str]:
     return await staff_headers(app, *auth.Scope, name="admin")
+
+
+@pytest.fixture
+async def hook_app(store: Store, clock: FrozenClock) -> AsyncIterator[FastAPI]:
+    """An app whose webhooks may go to a loopback receiver; the test turns the worker."""
+    application = create_app(webhook_settings(store), clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver listening on a loopback socket."""
+    running = Receiver()
+    await running.up()
+    yield running
+    await running.down()
 
 
 # Module scope: Playwright's sync API holds an event loop in this thread while it runs,

@@ -3,6 +3,7 @@ every door, and then appear nowhere: not in any table, file, dump, log line or m
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 import logging
@@ -10,20 +11,26 @@ import uuid
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from callhome_client import offline_request
 from fastapi import FastAPI
 
 from app.core.auth import Scope
+from app.core.events.models import SUBSCRIBABLE
+from app.events import notices
 from app.main import create_app
 from tests.support import app_parts
+from tests.support.abuse import detect
 from tests.support.clocks import FrozenClock
 from tests.support.dumps import full_dump
 from tests.support.forms import csrf_token
 from tests.support.offline import signed_document
 from tests.support.pings import JSON_HEADERS, ping_body, send_ping
+from tests.support.receiver import Receiver
 from tests.support.server import serve
 from tests.support.stores import Store
 from tests.support.tokens import staff_headers
+from tests.support.webhooks import add_endpoint, deliver_until_idle, webhook_settings
 
 CANARY_KEYS = ["CANARY-LICENCE-KEY-0042", "CANARY-LICENCE-KEY-0043"]
 CANARY_COMPUTERS = ["CanaryComputerIdAlpha0001", "CanaryComputerIdBravo0002"]
@@ -202,6 +209,99 @@ def _ping_a_real_server(store: Store) -> tuple[str, str]:
         output = server.stop()
     assert "POST /v1/ping 200" in output  # the access log is there, and speaks of routes
     return output, metrics_page
+
+
+async def test_the_outbox_and_the_webhooks_as_received_hold_no_canary(
+    store: Store, clock: FrozenClock, receiver: Receiver
+) -> None:
+    """Every event a licence, a machine or a report can cause, with the canaries behind it:
+    the outbox table and what the vendor's receiver gets carry none of them, nor a key hash
+    or a machine id in full."""
+    app = create_app(webhook_settings(store), clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=(DIRECT_V4, 4242))
+        async with httpx.AsyncClient(transport=transport, base_url="http://callhome.test") as http:
+            added = await add_endpoint(
+                http, app, receiver.url, [str(kind) for kind in SUBSCRIBABLE]
+            )
+            receiver.secrets = [added["secret"]]
+            headers = await staff_headers(app, Scope.LICENCES_WRITE, Scope.LICENCES_READ)
+            licences = []
+            for key, overage in zip(CANARY_KEYS, ("deny", "report"), strict=True):
+                created = await http.post(
+                    "/v1/admin/licences",
+                    json={"product": "mail", "key": key, "max_machines": 1, "overage": overage},
+                    headers=headers,
+                )
+                assert created.status_code == 201
+                licences.append(created.json())
+            for key in CANARY_KEYS:
+                for computer in CANARY_COMPUTERS:
+                    await send_ping(http, app, ping_body(key, computer_id=computer))
+            await detect(app)
+            soon = (clock.now() + dt.timedelta(days=3)).isoformat()
+            for licence in licences:
+                changed = await http.patch(
+                    f"/v1/admin/licences/{licence['id']}",
+                    json={"expires_at": soon},
+                    headers=headers,
+                )
+                assert changed.status_code == 200
+            shown = await http.get(f"/v1/admin/licences/{licences[1]['id']}", headers=headers)
+            machine = shown.json()["machines"][0]["machine_id"][:12]
+            retired = await http.delete(
+                f"/v1/admin/licences/{licences[1]['id']}/machines/{machine}", headers=headers
+            )
+            assert retired.status_code == 200
+            # The key holder frees its seated machine on the licence that denies newcomers.
+            body = {
+                "licence_key": CANARY_KEYS[0],
+                "product": "mail",
+                "computer_id": CANARY_COMPUTERS[0],
+            }
+            freed = await http.post("/v1/machines/deactivate", content=json.dumps(body))
+            assert freed.json()["status"] == "deactivated", freed.text
+            async with app_parts.database(app).sessions() as session, session.begin():
+                await notices.run(session, app_parts.settings(app), clock.now())
+            await deliver_until_idle(app, clock)
+        async with app_parts.database(app).sessions() as session:
+            outbox = [
+                repr(tuple(row)) for row in await session.execute(sa.text("SELECT * FROM events"))
+            ]
+        pseudonyms = app_parts.pseudonyms(app)
+
+    received = [f"{request.headers!r} {request.body.decode()}" for request in receiver.received]
+    types = {request.document["type"] for request in receiver.received}
+    assert types == {
+        "licence.created",
+        "licence.changed",
+        "licence.expiring",
+        "machine.seat_denied",
+        "machine.deactivated",
+        "report.opened",
+    }, "every kind of event about licences and machines went through"
+    deactivated_by = {
+        request.message_id: request.document["data"]["by"]
+        for request in receiver.received
+        if request.document["type"] == "machine.deactivated"
+    }
+    assert sorted(deactivated_by.values()) == ["customer", "staff"], (
+        "staff's retirement and the key holder's own deactivation"
+    )
+    assert receiver.forged == [] and len(outbox) >= len(received)
+    identifiers = [
+        *[pseudonyms.key_hash(key) for key in CANARY_KEYS],
+        *[
+            pseudonyms.machine_id(uuid.UUID(licence["id"]), computer)
+            for licence in licences
+            for computer in CANARY_COMPUTERS
+        ],
+    ]
+    for where, texts in (("the outbox table", outbox), ("a webhook as received", received)):
+        for text in texts:
+            assert_no_canary(where, text)
+            found = [value for value in identifiers if value.lower() in text.lower()]
+            assert not found, f"{where} holds key hashes or machine ids: {found}"
 
 
 async def test_store_errors_never_carry_the_values_bound_to_them(store: Store) -> None:

@@ -23,6 +23,8 @@ from app.abuse.models import AbuseReport, ReportKind
 from app.core import auth
 from app.core.audit import AuditEntry
 from app.core.auth.models import StaffSession
+from app.events.models import WebhookEndpoint
+from app.events.signing import EndpointSecrets
 from app.licences.models import Machine
 from app.main import create_app
 from tests.support import app_parts
@@ -31,8 +33,10 @@ from tests.support.clocks import FrozenClock
 from tests.support.forms import csrf_token, set_cookie_attributes
 from tests.support.licences import create_licence
 from tests.support.pings import ping
+from tests.support.receiver import Receiver
 from tests.support.stores import Store
 from tests.support.tokens import issue_token, staff_headers
+from tests.support.webhooks import add_endpoint, client_of, webhook_settings
 
 ORIGIN = "https://callhome.test"
 EVERY_PAGE_SCOPE = (
@@ -41,6 +45,7 @@ EVERY_PAGE_SCOPE = (
     auth.Scope.LICENCES_READ,
     auth.Scope.LICENCES_WRITE,
     auth.Scope.RELEASES_WRITE,
+    auth.Scope.WEBHOOKS_WRITE,
 )
 READ_ONLY = (auth.Scope.REPORTS_READ, auth.Scope.LICENCES_READ)
 
@@ -200,7 +205,15 @@ async def test_sign_in_from_another_site_is_refused(page: httpx.AsyncClient, app
 
 
 async def test_pages_send_the_browser_to_sign_in_first(page: httpx.AsyncClient) -> None:
-    for path in ("/staff/", "/staff/reports", "/staff/licences", "/staff/releases"):
+    unknown = uuid.uuid4()
+    for path in (
+        "/staff/",
+        "/staff/reports",
+        "/staff/licences",
+        "/staff/releases",
+        "/staff/webhooks",
+        f"/staff/webhooks/{unknown}",
+    ):
         response = await page.get(path)
         assert (response.status_code, response.headers["location"]) == (303, "/staff/sign-in")
     page.cookies.set("callhome_staff", "forged-value", domain="callhome.test", path="/staff")
@@ -536,6 +549,130 @@ async def test_the_releases_page_shows_rollouts(
     assert html.index("8.2.0") < html.index("8.1.0")
     assert "25%" in html and "rolling out" in html
     assert "No signature set has been published" in html
+
+
+async def test_the_webhooks_page_shows_the_delivery_log_and_tells_of_a_disabled_endpoint(
+    store: Store, clock: FrozenClock, receiver: Receiver
+) -> None:
+    application = create_app(webhook_settings(store, webhook_retry_hours=1.0), clock=clock)
+    async with application.router.lifespan_context(application):
+        async with client_of(application) as api:
+            failing = await add_endpoint(
+                api,
+                application,
+                receiver.url + "&token=<script>alert(1)</script>",
+                ["licence.created", "report.opened"],
+                ordered=True,
+            )
+            await create_licence(api, application, external_ref="CRM-body-never-shown")
+            receiver.status = 500
+            worker = app_parts.webhooks(application)
+            for _ in range(12):
+                await worker.run_once()
+                clock.advance(minutes=10)
+        async with browser(application) as page:
+            await signed_in(page, application, auth.Scope.WEBHOOKS_WRITE)
+            assert (await page.get("/staff/")).headers["location"] == "/staff/webhooks"
+            listing = (await page.get("/staff/webhooks")).text
+            detail = (await page.get(f"/staff/webhooks/{failing['id']}")).text
+    host = f"127.0.0.1:{receiver.port}"
+    assert re.search(rf'<a href="/staff/webhooks/{failing["id"]}">{re.escape(host)}</a>', listing)
+    assert "licence.created, report.opened" in listing and "(in order)" in listing
+    assert '<p class="notice error" role="alert">1 endpoint is disabled' in listing
+    assert '<span class="status status-disabled">disabled</span>' in listing
+    assert "HTTP 500 <code>http_status</code>" in listing
+    assert f"<h1>Webhook to {host}</h1>" in detail
+    assert "every attempt failed since" in detail
+    (row,) = re.findall(r'<tr>\s*<th scope="row">licence.created</th>(.*?)</tr>', detail, re.S)
+    cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+    assert 'status-failed">failed' in cells[1]
+    assert int(cells[2]) >= 5  # attempts
+    assert cells[3] == "HTTP 500 <code>http_status</code>"
+    assert cells[4].endswith(" ms")
+    for html in (listing, detail):
+        # Only the host: the path and query may carry the receiver's token.
+        assert "/hooks/callhome" not in html and "token=" not in html and "<script>" not in html
+        # Never a body: neither ours nor the receiver's answer.
+        assert "CRM-body-never-shown" not in html and "nono" not in html
+
+
+async def test_the_webhooks_page_escapes_what_it_shows_and_pages_the_log(
+    page: httpx.AsyncClient, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A URL stored before today's rules (or by hand) is shown escaped, never as markup."""
+    from app.core.events.service import record_event
+    from app.events import repository as webhook_repository
+    from app.web import router as web_router
+
+    now = app_parts.clock(app).now()
+    endpoint_id = uuid.uuid4()
+    async with app_parts.database(app).sessions() as session, session.begin():
+        session.add(
+            WebhookEndpoint(
+                id=endpoint_id,
+                url="https://a<b>&amp.example/in",
+                events=["licence.created"],
+                ordered=False,
+                secret_sealed=EndpointSecrets(app_parts.settings(app)).seal(endpoint_id, "x"),
+                status="active",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await session.flush()
+        for number in range(3):
+            await record_event(session, "licence.created", {"n": number}, at=now)
+        await session.flush()
+        for event in await webhook_repository.unplanned_events(session, 10):
+            webhook_repository.add_delivery(session, endpoint_id, event.seq, now)
+            event.planned_at = now
+    await signed_in(page, app, *EVERY_PAGE_SCOPE)
+    listing = (await page.get("/staff/webhooks")).text
+    assert "a&lt;b&gt;&amp;amp.example" in listing and "a<b>" not in listing
+    assert "No webhook endpoint" not in listing and "disabled" not in listing
+    seen = 0
+    original = web_router.DELIVERIES_PER_PAGE
+    web_router.DELIVERIES_PER_PAGE = 2
+    try:
+        url: str | None = f"/staff/webhooks/{endpoint_id}"
+        while url:
+            html = (await page.get(url)).text
+            assert "a&lt;b&gt;" in html and "a<b>" not in html
+            seen += html.count('<th scope="row">licence.created</th>')
+            found = re.search(r'href="([^"]+)" rel="next"', html)
+            url = found.group(1) if found else None
+    finally:
+        web_router.DELIVERIES_PER_PAGE = original
+    assert seen == 3
+    for cursor, status in (("garbage", 422), ("A" * 600, 422)):
+        refused = await page.get(f"/staff/webhooks/{endpoint_id}", params={"cursor": cursor})
+        assert refused.status_code == status
+        assert '<p class="notice error" role="alert">' in refused.text
+
+
+async def test_the_webhooks_page_needs_the_webhooks_scope(
+    page: httpx.AsyncClient, app: FastAPI
+) -> None:
+    others = [scope for scope in auth.Scope if scope is not auth.Scope.WEBHOOKS_WRITE]
+    await signed_in(page, app, *others)
+    for path in ("/staff/webhooks", f"/staff/webhooks/{uuid.uuid4()}"):
+        denied = await page.get(path)
+        assert denied.status_code == 403
+        assert "webhooks:write" in denied.text
+    assert 'href="/staff/webhooks"' not in (await page.get("/staff/licences")).text
+    page.cookies.clear()
+    await signed_in(page, app, auth.Scope.WEBHOOKS_WRITE)
+    empty = await page.get("/staff/webhooks")
+    assert empty.status_code == 200 and "No webhook endpoint has been added" in empty.text
+    assert 'href="/staff/webhooks" aria-current="page"' in empty.text
+    for path, status in (
+        (f"/staff/webhooks/{uuid.uuid4()}", 404),
+        ("/staff/webhooks/not-an-id", 422),
+        (f"/staff/webhooks/{uuid.uuid4()}?cursor=garbage", 404),
+    ):
+        response = await page.get(path)
+        assert response.status_code == status, (path, response.text)
+    assert (await page.post("/staff/webhooks")).status_code == 405
 
 
 # -- bad input ----------------------------------------------------------------------------

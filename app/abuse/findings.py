@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.abuse import repository
+from app.abuse.events import record_report_event
 from app.abuse.models import AbuseReport, AbuseReportEvent, ReportKind, ReportStatus
+from app.core.events.models import EventType
 from app.licences.models import Machine
 from app.licences.service import short_machine_id
 
@@ -131,9 +133,13 @@ async def record_finding(
             return None
         opened = await _open(session, finding, now)
         if opened is not None:
+            await record_report_event(session, EventType.REPORT_OPENED, opened, at=now)
             return opened
         # Another process opened it between our look and our insert.
         report = await repository.report_under_review(session, finding.licence_id, finding.kind)
         assert report is not None
+    peak_before = report.peak_figure
     _update(report, finding, now)
+    if report.peak_figure > peak_before:
+        await record_report_event(session, EventType.REPORT_CHANGED, report, at=now, change="peak")
     return report

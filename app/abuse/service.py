@@ -12,10 +12,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.abuse import repository
+from app.abuse.events import record_report_event
 from app.abuse.models import AbuseReport, AbuseReportEvent, ReportKind, ReportStatus
 from app.abuse.schemas import ReportChange, ReportDetail, ReportSort
 from app.core import audit
 from app.core.errors import Conflict, NotFound
+from app.core.events.models import EventType
 from app.core.pagination import DEFAULT_LIMIT
 
 _NEXT_STATUSES = {
@@ -140,6 +142,10 @@ async def change_report(
             "to": target.value,
         },
     )
+    if target is not current:
+        await record_report_event(
+            session, EventType.REPORT_CHANGED, report, at=now, change="status"
+        )
     await session.flush()
     return view
 

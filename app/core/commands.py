@@ -59,7 +59,7 @@ def in_session(
         database = Database(settings)
         try:
             if settings.is_embedded:
-                await migrations.upgrade(database.engine)
+                await migrations.upgrade(database.engine, settings=settings)
             async with database.sessions() as session, session.begin():
                 return await work(session, settings)
         finally:

@@ -87,6 +87,29 @@ _reports_opened = Counter(
     "callhome_abuse_reports_opened", "Abuse reports opened by this server's detection.", ["kind"]
 )
 
+WEBHOOK_OUTCOMES = ("delivered", "retrying", "failed")
+_webhook_deliveries = Counter(
+    "callhome_webhook_deliveries",
+    "Webhook delivery attempts by outcome: delivered, retrying (failed, tried again later) "
+    "or failed (given up after the retry window).",
+    ["outcome"],
+)
+_webhook_outcomes = {outcome: _webhook_deliveries.labels(outcome) for outcome in WEBHOOK_OUTCOMES}
+_webhook_queue_depth = Gauge(
+    "callhome_webhook_queue_depth",
+    "Webhook deliveries (and events not yet planned) waiting to be sent.",
+    multiprocess_mode="livemax",
+)
+_webhook_oldest = Gauge(
+    "callhome_webhook_oldest_undelivered_seconds",
+    "Age of the oldest event still waiting to be delivered (0 when none waits).",
+    multiprocess_mode="livemax",
+)
+_webhook_disabled = Counter(
+    "callhome_webhook_endpoints_disabled",
+    "Webhook endpoints disabled after failing throughout the retry window.",
+)
+
 _requests = Histogram(
     "callhome_request_duration_seconds",
     "Request latency by method, route template and status.",
@@ -194,6 +217,19 @@ def set_check_in_factor(factor: float) -> None:
 def count_reports_opened(kinds: list[str]) -> None:
     for kind in kinds:
         _tally.count(_reports_opened.labels(kind))
+
+
+def count_webhook_delivery(outcome: str) -> None:
+    _webhook_outcomes[outcome].inc()
+
+
+def set_webhook_queue(depth: int, oldest_s: float) -> None:
+    _webhook_queue_depth.set(depth)
+    _webhook_oldest.set(oldest_s)
+
+
+def count_webhook_endpoint_disabled() -> None:
+    _webhook_disabled.inc()
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:

@@ -99,6 +99,21 @@ class Settings(BaseSettings):
     spread_factor: float = Field(default=2.0, ge=1)
     spread_min_networks: int = Field(default=4, ge=1)
 
+    # Webhooks (docs/webhooks.md). Deliveries are retried for webhook_retry_hours; an
+    # endpoint failing throughout that window is disabled. http:// and loopback
+    # addresses are for tests only (webhook_allow_http); private networks are refused
+    # unless listed in webhook_allowed_cidrs.
+    webhook_retry_hours: float = Field(default=72.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_poll_s: float = Field(default=1.0, gt=0)
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+    webhook_secret_overlap_hours: float = Field(default=24.0, ge=0)
+    webhook_retention_days: int = Field(default=40, ge=1)
+    webhook_allow_http: bool = False
+    webhook_allowed_cidrs: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
+    # licence.expiring is sent this many days before expires_at, once for each.
+    expiring_notice_days: Annotated[tuple[int, ...], NoDecode] = (30, 7, 1)
+
     admin_enabled: bool = True
     # The staff web page's sessions end after this long unused, and after
     # staff_session_lifetime_s whatever their use (docs/staff-web.md).
@@ -115,7 +130,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "webhook_allowed_cidrs", mode="before")
     @classmethod
     def _parse_cidrs(cls, value: object) -> object:
         if isinstance(value, str):
@@ -132,6 +147,33 @@ class Settings(BaseSettings):
         # before the epoch that issued it ends.
         if self.news_validity_s <= self.news_epoch_s:
             raise ValueError("CALLHOME_NEWS_VALIDITY_S must be longer than CALLHOME_NEWS_EPOCH_S")
+        return self
+
+    @field_validator("expiring_notice_days", mode="before")
+    @classmethod
+    def _parse_days(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(int(part) for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("expiring_notice_days")
+    @classmethod
+    def _days_positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(days < 1 or days > 365 for days in value):
+            raise ValueError("notice days lie between 1 and 365")
+        return tuple(sorted(set(value), reverse=True))
+
+    @model_validator(mode="after")
+    def _retention_outlasts_notices(self) -> Settings:
+        # A notice's dedupe key lives in the outbox: were its event deleted before the
+        # licence expires, the same notice would be sent again.
+        longest = max(self.expiring_notice_days, default=0)
+        if self.webhook_retention_days <= longest:
+            raise ValueError(
+                f"CALLHOME_WEBHOOK_RETENTION_DAYS ({self.webhook_retention_days}) must exceed "
+                f"the longest of CALLHOME_EXPIRING_NOTICE_DAYS ({longest}), or expiry notices "
+                "would be sent twice"
+            )
         return self
 
     @property

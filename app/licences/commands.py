@@ -61,6 +61,7 @@ def licences_create(
     lease_minutes: Annotated[
         int | None, typer.Option(help="A floating seat's lease (default 60).")
     ] = None,
+    external_ref: Annotated[str | None, typer.Option(help="Your own reference (CRM).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a licence; its key is printed this once."""
@@ -79,6 +80,7 @@ def licences_create(
         grace_days=grace_days,
         floating=floating,
         lease_minutes=lease_minutes,
+        external_ref=external_ref,
     )
 
     async def work(session: AsyncSession, settings: Settings) -> licences.NewLicence:
@@ -102,6 +104,7 @@ def licences_list(
     status: Annotated[
         EffectiveStatus | None, typer.Option(help="expired: active, but past its expiry.")
     ] = None,
+    external_ref: Annotated[str | None, typer.Option(help="Your own reference.")] = None,
     limit: int = 50,
     cursor: str | None = None,
     as_json: JsonFlag = False,
@@ -109,7 +112,7 @@ def licences_list(
     """List licences, newest first."""
 
     async def work(session: AsyncSession, _: Settings) -> tuple[list[Licence], str | None]:
-        wanted = licences.LicenceFilter(product=product, status=status)
+        wanted = licences.LicenceFilter(product=product, status=status, external_ref=external_ref)
         return await licences.list_licences(session, wanted, now=now(), cursor=cursor, limit=limit)
 
     rows, next_cursor = in_session(work)
@@ -192,6 +195,21 @@ def licences_extend(
         max_machines=max_machines,
         max_users=max_users,
     )
+    _change(licence, change, as_json)
+
+
+@licences_app.command("set-ref")
+def licences_set_ref(
+    licence: LicenceRef,
+    external_ref: Annotated[
+        str | None, typer.Argument(help="Your own reference; leave out to clear it.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set (or clear) the vendor's own reference of a licence, as events carry it."""
+    change = parse(LicenceChange, external_ref=external_ref)
+    if external_ref is None:
+        change = LicenceChange(external_ref=None)
     _change(licence, change, as_json)
 
 

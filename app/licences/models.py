@@ -81,6 +81,8 @@ class Licence(Base):
     # Set on a floating licence: a seat is a lease that lapses unless renewed this often.
     lease_minutes: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
+    # The vendor's own reference (a CRM account, an order): opaque to us, in every event.
+    external_ref: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 

@@ -90,6 +90,7 @@ async def list_licences(
     status: EffectiveStatus | None,
     now: dt.datetime,
     key_last4: str | None,
+    external_ref: str | None,
     cursor: str | None,
     limit: int,
 ) -> tuple[list[Licence], str | None]:
@@ -101,6 +102,8 @@ async def list_licences(
         query = query.where(_has_effective_status(status, now))
     if key_last4:
         query = query.where(Licence.key_last4 == key_last4)
+    if external_ref:
+        query = query.where(Licence.external_ref == external_ref)
     return await newest_first(
         session, query, Licence.created_at, Licence.id, cursor=cursor, limit=limit
     )
@@ -114,6 +117,23 @@ def _has_effective_status(status: EffectiveStatus, now: dt.datetime) -> ColumnEl
     if status is EffectiveStatus.EXPIRED:
         return and_(is_active, Licence.expires_at <= now)
     return and_(is_active, or_(Licence.expires_at.is_(None), Licence.expires_at > now))
+
+
+async def ending_between(
+    session: AsyncSession, after: dt.datetime, until: dt.datetime
+) -> list[Licence]:
+    """Active licences whose expires_at lies in (after, until]."""
+    return list(
+        await session.scalars(
+            select(Licence)
+            .where(
+                Licence.status == LicenceStatus.ACTIVE.value,
+                Licence.expires_at > after,
+                Licence.expires_at <= until,
+            )
+            .order_by(Licence.expires_at, Licence.id)
+        )
+    )
 
 
 async def count_licences(session: AsyncSession) -> int:

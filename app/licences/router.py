@@ -24,6 +24,7 @@ from app.licences import service
 from app.licences.auth import LicencesReader, LicencesWriter
 from app.licences.models import EffectiveStatus, Licence
 from app.licences.schemas import (
+    ExternalRef,
     LicenceChange,
     LicenceCreate,
     LicenceCreated,
@@ -74,10 +75,13 @@ async def list_licences(
     key_last4: Annotated[
         str | None, Query(min_length=4, max_length=4, pattern=PRINTABLE_PATTERN)
     ] = None,
+    external_ref: Annotated[ExternalRef | None, Query()] = None,
     cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> LicencePage:
-    wanted = service.LicenceFilter(product=product, status=status, key_last4=key_last4)
+    wanted = service.LicenceFilter(
+        product=product, status=status, key_last4=key_last4, external_ref=external_ref
+    )
     licences, next_cursor = await service.list_licences(
         session, wanted, now=now, cursor=cursor, limit=limit
     )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
-from app.core.schemas import Moment, Name, ResponseModel, StrictModel
+from app.core.schemas import PRINTABLE_PATTERN, Moment, Name, ResponseModel, StrictModel
 from app.licences.models import EffectiveStatus, Licence, LicenceStatus, Machine, Overage
 
 LicenceKey = Annotated[
@@ -22,6 +22,11 @@ TermDays = Annotated[int, Field(ge=1, le=3650)]
 # At least a few minutes: the SDK checks in twice within each lease.
 LeaseMinutes = Annotated[int, Field(ge=5, le=7 * 24 * 60)]
 DEFAULT_LEASE_MINUTES = 60
+ExternalRef = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE_PATTERN),
+    Field(description="The vendor's own reference for the licence (a CRM id); opaque here"),
+]
 
 
 class LicenceCreate(StrictModel):
@@ -44,6 +49,7 @@ class LicenceCreate(StrictModel):
     lease_minutes: LeaseMinutes | None = Field(
         default=None, description=f"A floating seat's lease (default {DEFAULT_LEASE_MINUTES})"
     )
+    external_ref: ExternalRef | None = None
 
     @model_validator(mode="after")
     def _terms_agree(self) -> LicenceCreate:
@@ -79,6 +85,7 @@ class LicenceChange(StrictModel):
     lease_minutes: LeaseMinutes | None = Field(
         default=None, description="A floating seat's lease; null makes the licence non-floating"
     )
+    external_ref: ExternalRef | None = None
 
 
 class LicenceOut(ResponseModel):
@@ -99,6 +106,7 @@ class LicenceOut(ResponseModel):
     status: EffectiveStatus = Field(
         description="`expired` once an active licence's `expires_at` has passed"
     )
+    external_ref: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.events.models import EventType
 from app.licences import repository
 from app.licences.cache import LicenceSnapshot, seated_machines
 from app.licences.changes import mark_changed
+from app.licences.events import record_licence_event, record_seat_denied
 from app.licences.models import Licence, Overage, Seat
+from app.licences.service import short_machine_id
 
 
 @dataclass(frozen=True)
@@ -68,5 +71,13 @@ async def claim_seat(
     if seat is Seat.GRANTED and not already_seated:
         if locked is not None and start_trial(locked, now):
             current = LicenceSnapshot.of(locked)
+            # The trial's expiry is a change of terms, told in the same transaction.
+            await record_licence_event(
+                session, EventType.LICENCE_CHANGED, locked, at=now, changed=["expires_at"]
+            )
         await mark_changed(session, current.id)
+    if seat is Seat.DENIED and locked is not None:
+        await record_seat_denied(
+            session, locked, machine=short_machine_id(machine_id), active=len(seated), at=now
+        )
     return SeatDecision(current, seat, seat is Seat.GRANTED and not already_seated, seated)

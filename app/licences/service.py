@@ -16,6 +16,7 @@ from app.core.pagination import DEFAULT_LIMIT
 from app.core.pseudonyms import Pseudonyms, normalise_licence_key
 from app.licences import repository
 from app.licences.changes import mark_changed
+from app.licences.events import record_licence_event
 from app.licences.models import EffectiveStatus, Licence, LicenceStatus, Machine, Seat
 from app.licences.schemas import MACHINE_REF_PATTERN, LicenceChange, LicenceCreate
 
@@ -81,6 +82,7 @@ async def create_licence(
         grace_days=data.grace_days,
         lease_minutes=data.seat_lease_minutes,
         status=LicenceStatus.ACTIVE.value,
+        external_ref=data.external_ref,
         created_at=now,
         updated_at=now,
     )
@@ -101,6 +103,7 @@ async def create_licence(
         },
     )
     await mark_changed(session, licence.id)
+    await record_licence_event(session, "licence.created", licence, at=now)
     return NewLicence(licence, key)
 
 
@@ -143,6 +146,7 @@ class LicenceFilter:
     product: str | None = None
     status: EffectiveStatus | None = None
     key_last4: str | None = None
+    external_ref: str | None = None
 
 
 def _key_last4(wanted: LicenceFilter) -> str | None:
@@ -168,6 +172,7 @@ async def list_licences(
         status=wanted.status,
         now=now,
         key_last4=_key_last4(wanted),
+        external_ref=wanted.external_ref,
         cursor=cursor,
         limit=limit,
     )
@@ -208,8 +213,11 @@ async def change_licence(
     before = {name: getattr(licence, name) for name in fields}
     for name, value in fields.items():
         setattr(licence, name, value.value if hasattr(value, "value") else value)
+    changed = sorted(name for name in fields if getattr(licence, name) != before[name])
     licence.updated_at = now
     await mark_changed(session, licence.id)
+    if changed:
+        await record_licence_event(session, "licence.changed", licence, at=now, changed=changed)
     await audit.record(
         session,
         actor=actor,
@@ -321,6 +329,14 @@ async def retire_machine(
         at=now,
         detail={"machine": short_machine_id(machine.machine_id)},
     )
+    await record_licence_event(
+        session,
+        "machine.deactivated",
+        licence,
+        at=now,
+        machine=short_machine_id(machine.machine_id),
+        by="staff",
+    )
     return machine
 
 
@@ -350,6 +366,15 @@ async def release_seat(
         target_id=str(licence_id),
         at=now,
         detail={"machine": short_machine_id(machine_id)},
+    )
+    licence = await get_licence(session, licence_id)
+    await record_licence_event(
+        session,
+        "machine.deactivated",
+        licence,
+        at=now,
+        machine=short_machine_id(machine_id),
+        by=CUSTOMER_ACTOR,
     )
     return True
 

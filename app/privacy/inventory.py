@@ -31,6 +31,7 @@ class Form(enum.StrEnum):
     TRUNCATED = "truncated"
     SECRET_HASH = "secret hash"
     SECRET = "secret"
+    SEALED = "sealed"
     PUBLISHED = "published"
 
 
@@ -50,6 +51,10 @@ FORM_MEANINGS: Mapping[Form, str] = {
     Form.TRUNCATED: "a few characters of a secret, enough to recognise it, never to use it",
     Form.SECRET_HASH: "a hash of a secret: a copy of the database yields no usable secret",
     Form.SECRET: "random key material",
+    Form.SEALED: (
+        "a secret the server must use again, encrypted (AES-256-GCM) under a key kept outside "
+        "the database: a copy of the database alone yields nothing usable"
+    ),
     Form.PUBLISHED: "what release engineering publishes for every install to download",
 }
 
@@ -197,6 +202,11 @@ INVENTORY: tuple[Table, ...] = (
             "grace_days": Column(Form.STAFF_ENTERED, "days the product may run after expiry"),
             "lease_minutes": Column(Form.STAFF_ENTERED, "a floating seat's lease"),
             "status": Column(Form.STAFF_ENTERED, "active, suspended or revoked"),
+            "external_ref": Column(
+                Form.STAFF_ENTERED,
+                "the vendor's own reference (a CRM account or order), opaque to callhome; "
+                "sent in every licence event so the vendor's systems can match it",
+            ),
             "created_at": _at("when the licence was created"),
             "updated_at": _at("when its terms last changed"),
         },
@@ -428,11 +438,90 @@ INVENTORY: tuple[Table, ...] = (
     ),
     Table(
         name="job_runs",
-        holds="when each background job (maintenance, the detection sweep) last started",
+        holds=(
+            "when each background job (maintenance, the detection sweep, the expiry notices) "
+            "last started"
+        ),
         retention=Retention("one row per job, overwritten at each run"),
         columns={
             "job": Column(Form.SERVER_RECORD, "which job"),
             "started_at": _at("when its latest run started"),
+        },
+    ),
+    Table(
+        name="events",
+        holds=(
+            "the outbox of events sent to the vendor's webhook endpoints: ids, short machine "
+            "references, counts and states; never a key, computer ID, net_id or address"
+        ),
+        retention=Retention(
+            "deleted once delivered (or given up) and older than the webhook retention",
+            "webhook_retention_days",
+        ),
+        licence=_use_data("events"),
+        columns={
+            "seq": _id("the order events happened in"),
+            "id": _id("the event's random id, sent as webhook-id"),
+            "type": Column(Form.SERVER_RECORD, "what happened (licence.created, ...)"),
+            "licence_id": _LICENCE_ID,
+            "occurred_at": _at("when it happened"),
+            "payload": Column(
+                Form.PSEUDONYMOUS,
+                "what is sent: only the fields EVENT_FIELDS declares; may name a machine by "
+                "its shortened pseudonymous id",
+            ),
+            "dedupe_key": Column(
+                Form.SERVER_RECORD, "names a notice that must be sent once (type, licence, days)"
+            ),
+            "planned_at": _at("when its deliveries were made"),
+        },
+    ),
+    Table(
+        name="webhook_endpoints",
+        holds="the vendor's own receivers of events, and their signing secrets, sealed",
+        retention=Retention("until staff remove the endpoint"),
+        columns={
+            "id": _id("the endpoint's random id"),
+            "url": Column(Form.STAFF_ENTERED, "where events are sent (https, public address)"),
+            "events": Column(Form.STAFF_ENTERED, "which event types it receives"),
+            "ordered": Column(Form.STAFF_ENTERED, "whether deliveries keep event order"),
+            "secret_sealed": Column(Form.SEALED, "the key its signatures are made with"),
+            "previous_secret_sealed": Column(
+                Form.SEALED, "the key before a rotation, for the overlap"
+            ),
+            "previous_secret_until": _at("until when the previous key signs too"),
+            "status": Column(Form.SERVER_RECORD, "active, or disabled after failing too long"),
+            "created_at": _at("when it was added"),
+            "updated_at": _at("when it last changed"),
+            "failing_since": _at("the first failure since its last success"),
+            "last_success_at": _at("its latest successful delivery"),
+            "disabled_at": _at("when it was disabled"),
+        },
+    ),
+    Table(
+        name="webhook_deliveries",
+        holds=(
+            "the delivery log: each event's attempts to each endpoint; never a body, "
+            "neither ours nor the receiver's answer"
+        ),
+        retention=Retention(
+            "deleted with its event (the webhook retention), or with its endpoint",
+            "webhook_retention_days",
+        ),
+        columns={
+            "endpoint_id": _id("the endpoint"),
+            "event_seq": _id("the event"),
+            "status": Column(Form.SERVER_RECORD, "pending, delivered or failed"),
+            "attempts": Column(Form.SERVER_RECORD, "how many times it was sent"),
+            "next_attempt_at": _at("when it is tried next"),
+            "created_at": _at("when it was planned"),
+            "last_attempt_at": _at("its latest attempt"),
+            "last_status_code": Column(Form.SERVER_RECORD, "the receiver's HTTP status"),
+            "last_error": Column(
+                Form.SERVER_RECORD, "why the latest attempt failed, from a closed set of classes"
+            ),
+            "last_latency_ms": Column(Form.SERVER_RECORD, "how long the latest attempt took"),
+            "delivered_at": _at("when the receiver took it"),
         },
     ),
     Table(
@@ -488,6 +577,47 @@ INVENTORY: tuple[Table, ...] = (
 
 TABLES: Mapping[str, Table] = {table.name: table for table in INVENTORY}
 
+# Every field an event's payload (`data`) may carry, whatever its type: events are built
+# from these and nothing else (tests/test_webhooks_events.py checks every type).
+EVENT_FIELDS: Mapping[str, Column] = {
+    "licence_id": _LICENCE_ID,
+    "external_ref": Column(Form.STAFF_ENTERED, "the vendor's own reference of the licence"),
+    "product": Column(Form.STAFF_ENTERED, "the licence's or release's product"),
+    "status": Column(Form.STAFF_ENTERED, "the licence's or the report's status"),
+    "expires_at": Column(Form.STAFF_ENTERED, "when the licence expires"),
+    "updates_until": Column(Form.STAFF_ENTERED, "until when updates are offered"),
+    "max_machines": Column(Form.STAFF_ENTERED, "machines in use at once allowed"),
+    "max_users": Column(Form.STAFF_ENTERED, "users allowed"),
+    "overage": Column(Form.STAFF_ENTERED, "what happens over the machine limit"),
+    "entitlements": Column(Form.STAFF_ENTERED, "signature feeds the licence includes"),
+    "trial_days": Column(Form.STAFF_ENTERED, "a trial's length from its first seat"),
+    "grace_days": Column(Form.STAFF_ENTERED, "days the product may run after expiry"),
+    "lease_minutes": Column(Form.STAFF_ENTERED, "a floating seat's lease (null: not floating)"),
+    "changed": Column(Form.SERVER_RECORD, "the names of the licence fields that changed"),
+    "days": Column(Form.SERVER_RECORD, "licence.expiring: days left, as configured"),
+    "machine": Column(
+        Form.PSEUDONYMOUS, "a machine's pseudonymous id shortened to 12 hex digits, as staff see it"
+    ),
+    "by": Column(Form.SERVER_RECORD, "who deactivated a machine: staff or customer"),
+    "allowed": Column(Form.AGGREGATE, "what the licence allows, or a report's threshold"),
+    "active": Column(Form.AGGREGATE, "machines holding a seat when one was refused"),
+    "report_id": _id("the abuse report"),
+    "kind": Column(Form.SERVER_RECORD, "what an abuse report found"),
+    "severity": Column(Form.AGGREGATE, "how far beyond its terms the licence is"),
+    "figure": Column(Form.AGGREGATE, "a report's latest measure"),
+    "peak_figure": Column(Form.AGGREGATE, "a report's largest measure"),
+    "change": Column(Form.SERVER_RECORD, "report.changed: a status move or a new peak"),
+    "release_id": _id("the release"),
+    "channel": Column(Form.PUBLISHED, "the release's channel"),
+    "version": Column(Form.PUBLISHED, "the release's version"),
+    "published_at": Column(Form.PUBLISHED, "the release's date"),
+    "critical": Column(Form.PUBLISHED, "whether the release must be installed"),
+    "rollout_percent": Column(Form.PUBLISHED, "how far the release is rolled out"),
+    "previous_rollout_percent": Column(Form.PUBLISHED, "the rollout before the change"),
+    "yanked": Column(Form.PUBLISHED, "whether the release was withdrawn"),
+    "endpoint_id": _id("webhook.test: the endpoint it was sent to"),
+}
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -511,6 +641,14 @@ METRICS: tuple[Metric, ...] = (
     Metric("callhome_writer_queue_depth", "pings waiting for the next batch"),
     Metric("callhome_check_in_factor", "how far next_check_in is stretched"),
     Metric("callhome_abuse_reports_opened", "abuse reports opened", {"kind": "the report kind"}),
+    Metric(
+        "callhome_webhook_deliveries",
+        "webhook delivery attempts",
+        {"outcome": "delivered, retrying or failed"},
+    ),
+    Metric("callhome_webhook_queue_depth", "webhook deliveries waiting"),
+    Metric("callhome_webhook_oldest_undelivered_seconds", "age of the oldest waiting event"),
+    Metric("callhome_webhook_endpoints_disabled", "endpoints disabled after failing too long"),
     Metric(
         "callhome_request_duration_seconds",
         "request latency",

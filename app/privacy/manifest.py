@@ -4,8 +4,22 @@ from the inventory and the live settings."""
 from __future__ import annotations
 
 from app.core.settings import Settings
-from app.privacy.inventory import FORM_MEANINGS, INVENTORY, METRICS, Retention, Table
-from app.privacy.schemas import FieldOut, Manifest, MetricOut, RetentionOut, TableOut
+from app.privacy.inventory import (
+    EVENT_FIELDS,
+    FORM_MEANINGS,
+    INVENTORY,
+    METRICS,
+    Retention,
+    Table,
+)
+from app.privacy.schemas import (
+    EventFieldOut,
+    FieldOut,
+    Manifest,
+    MetricOut,
+    RetentionOut,
+    TableOut,
+)
 
 SUMMARY = (
     "callhome keeps no personal data: no IP address, computer ID or licence key is ever "
@@ -54,5 +68,9 @@ def manifest(settings: Settings) -> Manifest:
         metrics=[
             MetricOut(name=metric.name, measures=metric.measures, labels=dict(metric.labels))
             for metric in METRICS
+        ],
+        event_fields=[
+            EventFieldOut(name=name, form=column.form, purpose=column.purpose)
+            for name, column in EVENT_FIELDS.items()
         ],
     )

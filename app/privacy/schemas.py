@@ -38,6 +38,12 @@ class MetricOut(ResponseModel):
     labels: dict[str, str] = Field(description="Label name -> the closed set of its values")
 
 
+class EventFieldOut(ResponseModel):
+    name: str
+    form: str
+    purpose: str
+
+
 class Manifest(ResponseModel):
     summary: str
     never_stored: list[str]
@@ -45,6 +51,9 @@ class Manifest(ResponseModel):
     forms: dict[str, str]
     tables: list[TableOut]
     metrics: list[MetricOut] = Field(description="Figures on /metrics: in memory, never stored")
+    event_fields: list[EventFieldOut] = Field(
+        description="Every field a webhook event may carry to the vendor's endpoints"
+    )
 
 
 class ErasureOut(ResponseModel):

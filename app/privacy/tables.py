@@ -5,8 +5,10 @@ from app.abuse.models import AbuseReport, AbuseReportEvent, AbuseSuspect
 from app.core.audit import AuditEntry
 from app.core.auth.models import StaffSession, StaffToken
 from app.core.database import Base
+from app.core.events.models import Event
 from app.core.jobs.models import JobRun
 from app.core.models import DayKey
+from app.events.models import WebhookDelivery, WebhookEndpoint
 from app.ingest.models import DailyUsage, pings
 from app.licences.models import CustomerSession, Licence, LicenceChanges, Machine
 from app.privacy.models import ErasureRequest
@@ -23,6 +25,7 @@ __all__ = [
     "DailyUsage",
     "DayKey",
     "ErasureRequest",
+    "Event",
     "FeedDelta",
     "FeedVersion",
     "JobRun",
@@ -32,6 +35,8 @@ __all__ = [
     "Release",
     "StaffSession",
     "StaffToken",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "metadata",
     "pings",
 ]

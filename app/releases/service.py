@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core import audit
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.events.models import EventType
+from app.core.events.service import record_event
 from app.core.pagination import DEFAULT_LIMIT
 from app.releases import repository
 from app.releases.catalog import FeedEntry, Loader, ReleaseEntry, mark_changed
@@ -60,6 +62,7 @@ async def publish_release(
         },
     )
     await mark_changed(session, ReleaseEntry.of(release))
+    await record_event(session, EventType.RELEASE_PUBLISHED, release_facts(release), at=now)
     return release
 
 
@@ -79,6 +82,20 @@ async def list_releases(
     return await repository.list_releases(
         session, product=wanted.product, channel=wanted.channel, cursor=cursor, limit=limit
     )
+
+
+def release_facts(release: Release) -> dict[str, object]:
+    """What a release event says: what release engineering published, nothing more."""
+    return {
+        "release_id": str(release.id),
+        "product": release.product,
+        "channel": release.channel,
+        "version": release.version,
+        "published_at": release.published_at.isoformat(),
+        "critical": release.critical,
+        "rollout_percent": release.rollout_percent,
+        "yanked": release.yanked_at is not None,
+    }
 
 
 async def get_release(session: AsyncSession, release_id: uuid.UUID) -> Release:
@@ -107,12 +124,20 @@ async def change_release(
     if fields.pop("halt", False):
         fields["rollout_percent"] = 0
     before = {name: getattr(release, name) for name in fields if name != "yank"}
+    rollout_before = release.rollout_percent
     if fields.pop("yank", False):
         release.yanked_at = now
     for name, value in fields.items():
         setattr(release, name, value)
     release.updated_at = now
     await mark_changed(session, ReleaseEntry.of(release))
+    if release.yanked_at is not None or release.rollout_percent != rollout_before:
+        await record_event(
+            session,
+            EventType.RELEASE_ROLLOUT_CHANGED,
+            release_facts(release) | {"previous_rollout_percent": rollout_before},
+            at=now,
+        )
     await audit.record(
         session,
         actor=actor,

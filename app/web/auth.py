@@ -15,3 +15,5 @@ LicencesPage = Annotated[Staff, staff_with(Scope.LICENCES_READ, Via.PAGE)]
 LicencesForm = Annotated[Staff, staff_with(Scope.LICENCES_WRITE, Via.FORM)]
 # The staff API lists releases with releases:write; the page asks no less.
 ReleasesPage = Annotated[Staff, staff_with(Scope.RELEASES_WRITE, Via.PAGE)]
+# The staff API manages webhooks with webhooks:write; the delivery log asks no less.
+WebhooksPage = Annotated[Staff, staff_with(Scope.WEBHOOKS_WRITE, Via.PAGE)]

@@ -29,6 +29,7 @@ SECTIONS = (
     ("reports", "Abuse reports", Scope.REPORTS_READ),
     ("licences", "Licences", Scope.LICENCES_READ),
     ("releases", "Releases and feeds", Scope.RELEASES_WRITE),
+    ("webhooks", "Webhooks", Scope.WEBHOOKS_WRITE),
 )
 
 

@@ -23,6 +23,8 @@ from app.core.deps import Now, ReadSession, SettingsDep, WriteSession
 from app.core.errors import Forbidden, InvalidInput
 from app.core.pagination import CursorQuery
 from app.core.schemas import PRINTABLE_PATTERN, PRODUCT_PATTERN
+from app.events import service as webhooks
+from app.events.models import EndpointStatus
 from app.licences import service as licences
 from app.licences.cache import LicenceSnapshot, licence_status
 from app.licences.models import EffectiveStatus
@@ -37,6 +39,7 @@ from app.web.auth import (
     ReportsPage,
     SignedIn,
     SignedInForm,
+    WebhooksPage,
 )
 from app.web.pages import SECTIONS, page_url, render
 
@@ -47,6 +50,7 @@ router = APIRouter()
 TOKEN_FIELD_LENGTH = 256
 REPORTS_PER_PAGE = 50
 LICENCES_PER_PAGE = 50
+DELIVERIES_PER_PAGE = 50
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -357,4 +361,46 @@ async def release_page(request: Request, staff: ReleasesPage, session: ReadSessi
         staff,
         tracks=await releases.release_tracks(session),
         feeds=await releases.feed_summaries(session),
+    )
+
+
+# -- webhooks -------------------------------------------------------------------------
+
+
+@router.get("/webhooks")
+async def webhook_endpoints(
+    request: Request, staff: WebhooksPage, session: ReadSession
+) -> Response:
+    overviews = await webhooks.endpoint_overviews(session)
+    return render(
+        request,
+        "webhooks.html",
+        staff,
+        overviews=overviews,
+        disabled=[o for o in overviews if o.endpoint.status == EndpointStatus.DISABLED],
+    )
+
+
+@router.get("/webhooks/{endpoint_id}")
+async def webhook_deliveries(
+    request: Request,
+    endpoint_id: uuid.UUID,
+    staff: WebhooksPage,
+    session: ReadSession,
+    cursor: CursorQuery = None,
+) -> Response:
+    endpoint = await webhooks.get_endpoint(session, endpoint_id)
+    deliveries, next_cursor = await webhooks.deliveries(
+        session, endpoint_id, cursor=cursor or None, limit=DELIVERIES_PER_PAGE
+    )
+    path = f"/webhooks/{endpoint_id}"
+    return render(
+        request,
+        "webhook.html",
+        staff,
+        endpoint=endpoint,
+        host=webhooks.url_host(endpoint),
+        deliveries=deliveries,
+        next_url=next_cursor and page_url(request, path, cursor=next_cursor),
+        first_url=cursor and page_url(request, path),
     )

@@ -12,6 +12,7 @@ from app.core.pseudonyms import Pseudonyms
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings
 from app.core.signing import Signer
+from app.events.delivery import WebhookWorker
 
 
 def database(app: FastAPI) -> Database:
@@ -40,3 +41,7 @@ def rate_limiter(app: FastAPI) -> RateLimiter:
 
 def signer(app: FastAPI) -> Signer:
     return components_of(app.state).get(Signer)
+
+
+def webhooks(app: FastAPI) -> WebhookWorker:
+    return components_of(app.state).get(WebhookWorker)

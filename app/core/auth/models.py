@@ -19,6 +19,7 @@ class Scope(enum.StrEnum):
     LICENCES_WRITE = "licences:write"
     RELEASES_WRITE = "releases:write"
     PRIVACY_WRITE = "privacy:write"
+    WEBHOOKS_WRITE = "webhooks:write"
 
 
 class StaffToken(Base):

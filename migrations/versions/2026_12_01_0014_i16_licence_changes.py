@@ -1,7 +1,7 @@
 """A counter of licence changes, which servers on an embedded store poll.
 
-Revision ID: 0012_i16_licence_changes
-Revises: 0011_i17_customer_page
+Revision ID: 0014_i16_licence_changes
+Revises: 0013_i18_sealed_webhook_secrets
 Create Date: 2026-12-01
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_i16_licence_changes"
-down_revision: str | None = "0011_i17_customer_page"
+revision: str = "0014_i16_licence_changes"
+down_revision: str | None = "0013_i18_sealed_webhook_secrets"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""The outbox: events recorded in the transaction of the change that causes them."""
