@@ -1,5 +1,8 @@
 """Rate limits on POST /v1/ping, per licence (key_hash) and per network (net_id).
 
+The network limit names a network by an HMAC of its prefix under its own key, derived
+from the pseudonym key and held in memory only, so every node names it alike.
+
 Each limit counts pings in hourly windows and estimates the last sixty minutes
 as this hour's count plus the previous hour's, weighted by how much of it is
 still inside them. Counts are kept by pseudonym only, in memory, for at most
@@ -17,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import math
 from collections import OrderedDict
@@ -28,6 +33,7 @@ from redis.exceptions import RedisError
 from app.core import metrics
 from app.core.clock import Clock
 from app.core.errors import RateLimited
+from app.core.pseudonyms import network_prefix
 from app.core.settings import Settings
 
 logger = logging.getLogger("callhome.ratelimit")
@@ -129,8 +135,10 @@ class WindowCounts:
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings, clock: Clock):
+    def __init__(self, settings: Settings, clock: Clock, *, network_key: bytes):
         self._clock = clock
+        # Held in memory only: never written to the store, Redis or a log.
+        self._network_key = network_key
         self._licence_floor = settings.rate_limit_licence_per_hour
         self._per_machine = settings.rate_limit_machine_per_hour
         self._network_limit = settings.rate_limit_network_per_hour
@@ -159,8 +167,15 @@ class RateLimiter:
     def check_licence(self, key_hash: str, machines: int, now: dt.datetime) -> None:
         self._check(self._licences, key_hash, self.licence_limit(machines), now)
 
-    def check_network(self, net_id: str, now: dt.datetime) -> None:
-        self._check(self._networks, net_id, self._network_limit, now)
+    def check_network(self, address: str, now: dt.datetime) -> None:
+        """Count a ping against its network (/24 or /48), named by a keyed hash of its own:
+        the net_id stored with pings is scoped to a licence, and a limit is not."""
+        try:
+            prefix = network_prefix(address)
+        except ValueError:
+            return
+        network = hmac.new(self._network_key, prefix, hashlib.sha256).hexdigest()[:16]
+        self._check(self._networks, network, self._network_limit, now)
 
     @staticmethod
     def _check(counts: WindowCounts, pseudonym: str, limit: int, now: dt.datetime) -> None:

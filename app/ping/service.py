@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import random
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,16 +88,15 @@ class PingService:
         self._findings = findings
         self._limiter = limiter
         self._steering = steering
-        self._day_keys = DayKeyRing()
+        self._day_keys = DayKeyRing(pseudonyms.day_key_wrapping)
         self._day_key_lock = asyncio.Lock()
 
     async def answer(self, body: bytes, address: str | None) -> SignedAnswer:
         ping = parse_ping(body)
         now = self._clock.now()
         key_hash = self._pseudonyms.key_hash(ping.licence_key)
-        network = await self._net_id(address, now)
-        if network != UNKNOWN_NETWORK:
-            self._limiter.check_network(network, now)
+        if address is not None:
+            self._limiter.check_network(address, now)
         state = await self._licences.by_key_hash(key_hash)
         self._limiter.check_licence(key_hash, _machines(state), now)
         if state is None or state.licence.product != ping.product:
@@ -105,6 +105,7 @@ class PingService:
 
         licence = state.licence
         machine_id = self._pseudonyms.machine_id(licence.id, ping.computer_id)
+        network = await self._net_id(licence.id, address, now)
         status = licence_status(licence, now)
         if status == "valid":
             outcome = await self._seat(key_hash, state, machine_id, ping, now)
@@ -171,14 +172,14 @@ class PingService:
                 now=now,
             )
 
-    async def _net_id(self, address: str | None, now: dt.datetime) -> str:
+    async def _net_id(self, licence_id: uuid.UUID, address: str | None, now: dt.datetime) -> str:
         if address is None:
             return UNKNOWN_NETWORK
         key = self._day_keys.cached(now.date())
         if key is None:
             key = await guarded(self._load_day_key(now), self._settings)
         try:
-            return net_id(key, address)
+            return net_id(key, licence_id, address)
         except ValueError:
             return UNKNOWN_NETWORK
 

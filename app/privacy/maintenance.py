@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 from app.core.clock import Clock
 from app.core.database import Database
+from app.core.day_keys_repository import rewrite_day_keys
 from app.core.pseudonyms import destroy_expired_day_keys
 from app.core.settings import Settings
 from app.ingest.repository import ensure_ping_partitions
@@ -53,8 +54,17 @@ async def create_partitions_ahead(database: Database, now: dt.datetime) -> int:
 
 
 async def _destroy_day_keys(database: Database, now: dt.datetime) -> int:
+    """Delete the expired day keys, then make their bytes leave the store's files:
+    SQLite zeroes them in place and empties its write-ahead log; PostgreSQL writes the
+    table anew, since a deleted row otherwise lingers in its page until reused. Every
+    run does it, so a run that was cut short is made good by the next."""
     async with database.sessions() as session, session.begin():
-        return await destroy_expired_day_keys(session, now)
+        destroyed = await destroy_expired_day_keys(session, now)
+    if database.dialect == "postgresql":
+        await rewrite_day_keys(database.engine)
+    else:
+        await repository.checkpoint_wal(database)
+    return destroyed
 
 
 async def run_maintenance(

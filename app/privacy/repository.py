@@ -234,12 +234,14 @@ async def exclusive(engine: AsyncEngine, lock_id: int) -> AsyncIterator[bool]:
         yield True
         return
     async with engine.connect() as connection:
+        # Outside a transaction: an idle one would hold back the oldest row every vacuum
+        # may remove, for the whole run, and the rewrites would copy deleted rows along.
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
         held = bool(
-            await connection.scalar(text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id})
+            await autocommit.scalar(text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id})
         )
         try:
             yield held
         finally:
             if held:
-                await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
-            await connection.commit()
+                await autocommit.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
