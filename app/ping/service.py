@@ -118,9 +118,9 @@ class PingService:
             net_id=network,
             product=ping.product,
             version=ping.version,
-            channel=ping.channel,
+            channel=self._catalog.channel_to_keep(ping.product, ping.channel),
             user_count=ping.user_count,
-            signatures=ping.signatures,
+            signatures=self._catalog.signatures_to_keep(ping.signatures),
             status=status,
             seat=outcome.seat.value,
         )
