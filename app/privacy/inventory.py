@@ -31,6 +31,7 @@ class Form(enum.StrEnum):
     TRUNCATED = "truncated"
     SECRET_HASH = "secret hash"
     SECRET = "secret"
+    SEALED_SECRET = "sealed secret"
     PUBLISHED = "published"
 
 
@@ -50,6 +51,10 @@ FORM_MEANINGS: Mapping[Form, str] = {
     Form.TRUNCATED: "a few characters of a secret, enough to recognise it, never to use it",
     Form.SECRET_HASH: "a hash of a secret: a copy of the database yields no usable secret",
     Form.SECRET: "random key material",
+    Form.SEALED_SECRET: (
+        "random key material encrypted under a key that never enters the database: a copy "
+        "of the database or a backup alone does not yield it"
+    ),
     Form.PUBLISHED: "what release engineering publishes for every install to download",
 }
 
@@ -140,7 +145,16 @@ AUDIT_DETAIL_USE_DATA: Mapping[str, str] = {
     "kind": "what an abuse report found about the licence's use",
 }
 
-WHILE_LICENCE_EXISTS = Retention("while the licence exists; erased with its use data")
+LICENCE_RETENTION = Retention(
+    "kept while in force; once expired or revoked this long, erased whole by maintenance "
+    "with its use data, reports and the audit entries about it",
+    "licence_retention_days",
+)
+CLOSED_REPORT_RETENTION = Retention(
+    "resolved or dismissed reports are deleted with their history this long after closing; "
+    "every report goes when its licence's data is erased",
+    "closed_report_retention_days",
+)
 PING_RETENTION = Retention("raw pings expire, a whole UTC day at a time", "ping_retention_days")
 
 
@@ -174,7 +188,7 @@ INVENTORY: tuple[Table, ...] = (
     Table(
         name="licences",
         holds="the licences the vendor sold: their terms, never who holds them",
-        retention=Retention("until staff delete the licence"),
+        retention=LICENCE_RETENTION,
         licence=LicenceLink(
             path="the licence itself (id)",
             rows_about=licence_id_column("id"),
@@ -259,7 +273,7 @@ INVENTORY: tuple[Table, ...] = (
     Table(
         name="abuse_reports",
         holds="findings that a licence is used beyond its terms, for support staff",
-        retention=WHILE_LICENCE_EXISTS,
+        retention=CLOSED_REPORT_RETENTION,
         licence=_use_data("reports"),
         columns={
             "licence_id": _LICENCE_ID,
@@ -285,7 +299,7 @@ INVENTORY: tuple[Table, ...] = (
     Table(
         name="abuse_report_events",
         holds="a report's history: its opening, status changes and staff notes",
-        retention=WHILE_LICENCE_EXISTS,
+        retention=CLOSED_REPORT_RETENTION,
         licence=_use_data(
             "reports", nested_in=Nesting("abuse_reports", "events", {"report_id": "id"})
         ),
@@ -315,7 +329,11 @@ INVENTORY: tuple[Table, ...] = (
     Table(
         name="audit_log",
         holds="every staff action: who (by token name), what, when, on what",
-        retention=Retention("kept; use data in it is removed when a licence's data is erased"),
+        retention=Retention(
+            "deleted once this old; use data in it is removed when a licence's data is erased, "
+            "and the entries about a licence go when the licence is erased whole",
+            "audit_retention_days",
+        ),
         licence=LicenceLink(
             path="target_id of entries about the licence, or detail.licence_id",
             rows_about=_audit_entries_about,
@@ -339,7 +357,10 @@ INVENTORY: tuple[Table, ...] = (
     Table(
         name="staff_tokens",
         holds="the bearer tokens staff use",
-        retention=Retention("until staff delete them; revoked ones stay as a record"),
+        retention=Retention(
+            "deleted once revoked or expired this long, with their sessions",
+            "staff_token_retention_days",
+        ),
         columns={
             "id": _id("the token's random id"),
             "name": Column(Form.STAFF_ENTERED, "who holds it, as the audit log shows"),
@@ -372,11 +393,19 @@ INVENTORY: tuple[Table, ...] = (
     ),
     Table(
         name="day_keys",
-        holds="one random key per UTC day for net_id",
-        retention=Retention("destroyed 48 hours after its day began", fixed_days=2),
+        holds="one random key per UTC day for net_id, kept sealed",
+        retention=Retention(
+            "destroyed 48 hours after its day began, and its bytes removed from the store's "
+            "files by the same maintenance run",
+            fixed_days=2,
+        ),
         columns={
             "day": _at("the UTC day"),
-            "key": Column(Form.SECRET, "the day's key for net_id"),
+            "sealed_key": Column(
+                Form.SEALED_SECRET,
+                "the day's key for net_id, encrypted (AES-256-GCM) under a key derived from "
+                "the pseudonym key: the store alone cannot open it",
+            ),
             "created_at": _at("when it was made"),
         },
     ),

@@ -2,8 +2,9 @@
 
 Runs inside every server (hourly) and as `callhome maintain` for cron; on
 PostgreSQL an advisory lock lets exactly one process run it at a time. The steps:
-partitions ahead, rollups, ping expiry (app/privacy/retention.py), day keys,
-machine and rollup expiry.
+partitions ahead, rollups, ping expiry (app/privacy/retention.py), machine and
+rollup expiry, ended licences erased, closed reports, audit entries and ended staff
+tokens expired, day keys destroyed.
 """
 
 from __future__ import annotations
@@ -38,9 +39,13 @@ class MaintenanceReport:
     days_rolled_up: int = 0
     pings_expired: int = 0
     partitions_dropped: int = 0
-    day_keys_destroyed: int = 0
     machines_expired: int = 0
     rollups_expired: int = 0
+    licences_erased: int = 0
+    closed_reports_expired: int = 0
+    audit_entries_expired: int = 0
+    staff_tokens_expired: int = 0
+    day_keys_destroyed: int = 0
 
     def summary(self) -> str:
         counts = {name: value for name, value in asdict(self).items() if name != "ran"}
@@ -85,9 +90,14 @@ async def run_maintenance(
             days_rolled_up=rolled,
             pings_expired=expired.pings,
             partitions_dropped=expired.partitions,
-            day_keys_destroyed=await _destroy_day_keys(database, now),
             machines_expired=await retention.expire_machines(database, now, settings),
             rollups_expired=await retention.expire_rollups(database, horizon),
+            licences_erased=await retention.erase_ended_licences(database, now, settings),
+            closed_reports_expired=await retention.expire_closed_reports(database, now, settings),
+            audit_entries_expired=await retention.expire_audit_entries(database, now, settings),
+            staff_tokens_expired=await retention.expire_staff_tokens(database, now, settings),
+            # Last: on SQLite its checkpoint also empties the WAL of every step's deletions.
+            day_keys_destroyed=await _destroy_day_keys(database, now),
         )
 
 

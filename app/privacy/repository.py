@@ -26,10 +26,15 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from app.abuse.models import AbuseReport, ReportStatus
+from app.core.audit import AuditEntry
+from app.core.auth.models import StaffToken
 from app.core.database import Database, JsonDocument
 from app.ingest.models import DailyUsage, pings
-from app.licences.models import Licence, Machine
+from app.licences.models import Licence, LicenceStatus, Machine
 from app.privacy.inventory import LicenceLink
+
+CLOSED = (ReportStatus.RESOLVED.value, ReportStatus.DISMISSED.value)
 
 # -- usage ----------------------------------------------------------------------
 
@@ -222,6 +227,44 @@ async def expire_rollups_before(database: Database, day: dt.date, *, sqlite_batc
     table = DailyUsage.__table__
     assert isinstance(table, Table)
     return await _delete_expired(database, table, table.c.day < day, sqlite_batch)
+
+
+async def licences_ended_before(
+    session: AsyncSession, ended_before: dt.datetime
+) -> list[uuid.UUID]:
+    """Licences that expired, or were revoked (and left so), before `ended_before`."""
+    ended = (Licence.expires_at < ended_before) | (
+        (Licence.status == LicenceStatus.REVOKED.value) & (Licence.updated_at < ended_before)
+    )
+    return list(await session.scalars(select(Licence.id).where(ended).order_by(Licence.id)))
+
+
+async def expire_closed_reports(
+    database: Database, closed_before: dt.datetime, *, sqlite_batch: int
+) -> int:
+    """Delete resolved and dismissed reports closed before then; their events go with them."""
+    closed = AbuseReport.status.in_(CLOSED) & (AbuseReport.closed_at < closed_before)
+    return await _delete_expired(database, _table(AbuseReport), closed, sqlite_batch)
+
+
+async def expire_audit_entries(
+    database: Database, before: dt.datetime, *, sqlite_batch: int
+) -> int:
+    return await _delete_expired(database, _table(AuditEntry), AuditEntry.at < before, sqlite_batch)
+
+
+async def expire_staff_tokens(
+    database: Database, ended_before: dt.datetime, *, sqlite_batch: int
+) -> int:
+    """Delete tokens revoked or expired before then; their sessions go with them."""
+    ended = (StaffToken.revoked_at < ended_before) | (StaffToken.expires_at < ended_before)
+    return await _delete_expired(database, _table(StaffToken), ended, sqlite_batch)
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 # -- one maintenance run at a time ------------------------------------------------
