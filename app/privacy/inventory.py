@@ -495,8 +495,116 @@ METRICS: tuple[Metric, ...] = (
         },
     ),
 )
-# The standard families of the server process itself (memory, CPU, garbage collector).
-RUNTIME_METRIC_PREFIXES = ("process_", "python_")
+# The standard families of the server process itself (memory, CPU, garbage collector),
+# declared by their prefix.
+RUNTIME_METRICS: tuple[Metric, ...] = (
+    Metric(
+        "process_*",
+        "the server process itself: CPU seconds, resident and virtual memory, open and "
+        "maximum file descriptors, start time",
+    ),
+    Metric(
+        "python_*",
+        "the Python runtime: garbage collections, objects collected and uncollectable, and "
+        "python_info naming the interpreter",
+        {"implementation, major, minor, patchlevel, version": "the Python interpreter's own"},
+    ),
+)
+
+RUNTIME_METRIC_PREFIXES = tuple(metric.name.removesuffix("*") for metric in RUNTIME_METRICS)
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """Something kept outside the database's declared tables: another store, a log, a file."""
+
+    name: str
+    where: str
+    holds: str
+    form: Form
+    retention: Retention
+
+
+_RATE_WINDOW = Retention(
+    "expires two hours after its hourly window began (Redis EXPIRE): the previous window is "
+    "still read for an hour, nothing longer"
+)
+ELSEWHERE: tuple[Elsewhere, ...] = (
+    Elsewhere(
+        "alembic_version",
+        "the database",
+        "the schema's migration revision, one row",
+        Form.SERVER_RECORD,
+        Retention("replaced at each upgrade"),
+    ),
+    Elsewhere(
+        "callhome:rate:licence:<hour>:<key_hash>",
+        "Redis, only when CALLHOME_RATE_LIMIT_REDIS_URL is set",
+        "pings counted in one hour for one licence key, named by the key's HMAC (key_hash)",
+        Form.SECRET_HASH,
+        _RATE_WINDOW,
+    ),
+    Elsewhere(
+        "callhome:rate:network:<hour>:<network>",
+        "Redis, only when CALLHOME_RATE_LIMIT_REDIS_URL is set",
+        "pings counted in one hour from one /24 (IPv4) or /48 (IPv6), named by an HMAC of the "
+        "prefix under a key derived from the pseudonym key and held only in memory; not the "
+        "net_id kept with pings, so it links to no licence",
+        Form.PSEUDONYMOUS,
+        _RATE_WINDOW,
+    ),
+    Elsewhere(
+        "access log",
+        "the server's standard error, and wherever the operator sends it",
+        "one line a request: method, route template, status, duration and a random request "
+        "id; never an address, a path as sent, a query string or a body",
+        Form.SERVER_RECORD,
+        Retention("as long as the operator keeps logs: callhome keeps none itself"),
+    ),
+    Elsewhere(
+        "pseudonym.key",
+        "the data directory (embedded default; otherwise CALLHOME_PSEUDONYM_KEY)",
+        "the key of every pseudonym: key_hash, machine_id, and the key day keys are sealed "
+        "under; owner-only (0600)",
+        Form.SECRET,
+        Retention("until the operator replaces it; every pseudonym then changes"),
+    ),
+    Elsewhere(
+        "signing-key.pem",
+        "the data directory (embedded default; otherwise CALLHOME_SIGNING_KEY_FILE)",
+        "the Ed25519 key that signs every answer; owner-only (0600)",
+        Form.SECRET,
+        Retention("until the operator replaces it"),
+    ),
+    Elsewhere(
+        "callhome.sqlite3, callhome.sqlite3-wal, callhome.sqlite3-shm",
+        "the data directory (embedded default)",
+        "the tables above, its write-ahead log and that log's index; owner-only (0600)",
+        Form.SERVER_RECORD,
+        Retention(
+            "as each table says; deleted rows are overwritten and the write-ahead log emptied "
+            "by the maintenance run"
+        ),
+    ),
+    Elsewhere(
+        "metrics/",
+        "the data directory, when the server runs several workers",
+        "each worker's values of the metrics below, to be summed; owner-only directory",
+        Form.AGGREGATE,
+        Retention("emptied at each start"),
+    ),
+    Elsewhere(
+        "server memory",
+        "each server process",
+        "the licence cache (key_hash to licence terms and seated machine_ids), today's day key, "
+        "rate-limit counts by pseudonym",
+        Form.PSEUDONYMOUS,
+        Retention(
+            "while the process runs; the day key is dropped when its day ends, idle rate-limit "
+            "counts after two hours"
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True)
