@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=2190, ge=1)
     # Staff tokens this long after they were revoked or expired (their sessions with them).
     staff_token_retention_days: int = Field(default=400, ge=1)
+    # The pg_repack client that rewrites tables after an erasure on PostgreSQL (docs/privacy.md).
+    pg_repack_command: str = "pg_repack"
     activity_window_days: int = Field(default=7, ge=1, le=365)
     maintenance_interval_s: float = Field(default=3600, gt=0)
 

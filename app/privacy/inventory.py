@@ -410,6 +410,18 @@ INVENTORY: tuple[Table, ...] = (
         },
     ),
     Table(
+        name="pending_rewrites",
+        holds=(
+            "names of tables and ping partitions an erasure deleted rows from, until "
+            "maintenance has written them anew (PostgreSQL): nothing about a licence"
+        ),
+        retention=Retention("until the next maintenance run has rewritten the relation"),
+        columns={
+            "relation": Column(Form.SERVER_RECORD, "the table or partition to rewrite"),
+            "requested_at": _at("when the erasure asked for it"),
+        },
+    ),
+    Table(
         name="releases",
         holds="published releases of each product",
         retention=Retention("while published"),

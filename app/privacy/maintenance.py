@@ -21,6 +21,7 @@ from app.core.pseudonyms import destroy_expired_day_keys
 from app.core.settings import Settings
 from app.ingest.repository import ensure_ping_partitions
 from app.privacy import repository, retention
+from app.privacy.rewrite import Rewrites, rewrite_erased
 
 logger = logging.getLogger("callhome.maintenance")
 
@@ -45,6 +46,8 @@ class MaintenanceReport:
     closed_reports_expired: int = 0
     audit_entries_expired: int = 0
     staff_tokens_expired: int = 0
+    relations_rewritten: int = 0
+    rewrites_pending: int = 0
     day_keys_destroyed: int = 0
 
     def summary(self) -> str:
@@ -84,18 +87,28 @@ async def run_maintenance(
         horizon = retention.Horizon.at(now, settings)
         rolled = await retention.roll_up(database, horizon)
         expired = await retention.expire_pings(database, horizon)
-        return MaintenanceReport(
-            ran=True,
-            partitions_created=created,
-            days_rolled_up=rolled,
-            pings_expired=expired.pings,
-            partitions_dropped=expired.partitions,
+        expiry = dict(
             machines_expired=await retention.expire_machines(database, now, settings),
             rollups_expired=await retention.expire_rollups(database, horizon),
             licences_erased=await retention.erase_ended_licences(database, now, settings),
             closed_reports_expired=await retention.expire_closed_reports(database, now, settings),
             audit_entries_expired=await retention.expire_audit_entries(database, now, settings),
             staff_tokens_expired=await retention.expire_staff_tokens(database, now, settings),
+        )
+        rewrites = (
+            await rewrite_erased(database.engine, settings, horizon.last_ended_day)
+            if database.dialect == "postgresql"
+            else Rewrites()
+        )
+        return MaintenanceReport(
+            ran=True,
+            partitions_created=created,
+            days_rolled_up=rolled,
+            pings_expired=expired.pings,
+            partitions_dropped=expired.partitions,
+            **expiry,
+            relations_rewritten=rewrites.done,
+            rewrites_pending=rewrites.pending,
             # Last: on SQLite its checkpoint also empties the WAL of every step's deletions.
             day_keys_destroyed=await _destroy_day_keys(database, now),
         )

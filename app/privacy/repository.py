@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -29,10 +30,11 @@ from sqlalchemy.sql.functions import FunctionElement
 from app.abuse.models import AbuseReport, ReportStatus
 from app.core.audit import AuditEntry
 from app.core.auth.models import StaffToken
-from app.core.database import Database, JsonDocument
+from app.core.database import Database, JsonDocument, dialect_insert
 from app.ingest.models import DailyUsage, pings
 from app.licences.models import Licence, LicenceStatus, Machine
 from app.privacy.inventory import LicenceLink
+from app.privacy.models import PendingRewrite
 
 CLOSED = (ReportStatus.RESOLVED.value, ReportStatus.DISMISSED.value)
 
@@ -184,6 +186,87 @@ async def checkpoint_wal(database: Database) -> None:
         driver = raw.driver_connection
         assert driver is not None
         await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+# -- hard erasure on PostgreSQL: relations to write anew ----------------------------
+
+RELATION_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+async def ping_partitions_about(session: AsyncSession, licence_id: uuid.UUID) -> list[str]:
+    """The day partitions holding the licence's pings (PostgreSQL; none on SQLite)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    partition: ColumnElement[str] = literal_column("tableoid::regclass::text")
+    found = await session.scalars(
+        select(partition).select_from(pings).where(pings.c.licence_id == licence_id).distinct()
+    )
+    return sorted(found)
+
+
+async def request_rewrites(
+    session: AsyncSession, relations: Sequence[str], now: dt.datetime
+) -> None:
+    if not relations or session.get_bind().dialect.name != "postgresql":
+        return
+    insert = dialect_insert("postgresql")
+    await session.execute(
+        insert(PendingRewrite)
+        .values([{"relation": relation, "requested_at": now} for relation in relations])
+        .on_conflict_do_nothing(index_elements=["relation"])
+    )
+
+
+async def pending_rewrites(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as connection:
+        found = await connection.scalars(
+            select(PendingRewrite.relation).order_by(PendingRewrite.relation)
+        )
+        return list(found)
+
+
+async def rewrite_done(engine: AsyncEngine, relation: str) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(delete(PendingRewrite).where(PendingRewrite.relation == relation))
+
+
+async def relation_file(engine: AsyncEngine, relation: str) -> int | None:
+    """The relation's file number: a rewrite gives it a new one. None when it is gone."""
+    async with engine.connect() as connection:
+        found = await connection.scalar(
+            text("SELECT pg_relation_filenode(to_regclass(:name))"), {"name": relation}
+        )
+        return int(found) if found is not None else None
+
+
+async def has_primary_key(engine: AsyncEngine, relation: str) -> bool:
+    async with engine.connect() as connection:
+        found = await connection.scalar(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_index "
+                "WHERE indrelid = to_regclass(:name) AND indisprimary)"
+            ),
+            {"name": relation},
+        )
+        return bool(found)
+
+
+async def vacuum_full(engine: AsyncEngine, relation: str, lock_timeout: str) -> None:
+    """Write a relation no writer uses any more (a past day's partition) anew."""
+    if not RELATION_NAME.fullmatch(relation):
+        raise ValueError("not a relation name")
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.execute(text(f"SET lock_timeout = '{lock_timeout}'"))
+        try:
+            await autocommit.execute(text(f"VACUUM FULL {relation}"))
+        finally:
+            await autocommit.execute(text("RESET lock_timeout"))
+
+
+async def ensure_repack_extension(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_repack"))
 
 
 # -- expiry ---------------------------------------------------------------------

@@ -156,6 +156,7 @@ async def erase_ended_licences(database: Database, now: dt.datetime, settings: S
             await repository.delete_rows_about(
                 session, metadata.tables["audit_log"], audit_log.licence, licence_id
             )
+            await repository.request_rewrites(session, ["audit_log"], now)
     return len(ended)
 
 

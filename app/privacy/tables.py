@@ -8,6 +8,7 @@ from app.core.database import Base
 from app.core.models import DayKey
 from app.ingest.models import DailyUsage, pings
 from app.licences.models import Licence, Machine
+from app.privacy.models import PendingRewrite
 from app.releases.models import FeedDelta, FeedVersion, Release
 
 metadata = Base.metadata
@@ -23,6 +24,7 @@ __all__ = [
     "FeedVersion",
     "Licence",
     "Machine",
+    "PendingRewrite",
     "Release",
     "StaffSession",
     "StaffToken",
