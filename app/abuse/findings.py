@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.abuse import repository
 from app.abuse.models import AbuseReport, AbuseReportEvent, ReportKind, ReportStatus
 from app.licences.models import Machine
-from app.licences.service import short_machine_id
+from app.licences.schemas import short_machine_id
 
 # Who the report history names when detection, not staff, opened a report.
 DETECTOR_ACTOR = "detector"

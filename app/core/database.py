@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, event, make_url
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 from app.core.errors import StoreUnavailable
+from app.core.secrets import create_owner_only_file, owner_only_directory
 from app.core.settings import Settings
 
 T = TypeVar("T")
@@ -105,7 +107,11 @@ class Database:
     def __init__(self, settings: Settings):
         url = settings.effective_database_url
         if url.startswith("sqlite"):
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            # The embedded default keeps its database and keys in the data directory:
+            # nobody but the server's own user may read them.
+            owner_only_directory(settings.data_dir)
+            if settings.is_embedded:
+                create_owner_only_file(Path(str(make_url(url).database)))
         self.engine = create_engine(url, timeout_s=settings.store_timeout_s)
         self.read_engine = (
             create_engine(settings.read_database_url, timeout_s=settings.store_timeout_s)

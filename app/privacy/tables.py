@@ -9,7 +9,7 @@ from app.core.jobs.models import JobRun
 from app.core.models import DayKey
 from app.ingest.models import DailyUsage, pings
 from app.licences.models import CustomerSession, Licence, Machine
-from app.privacy.models import ErasureRequest
+from app.privacy.models import ErasureRequest, PendingRewrite
 from app.releases.models import FeedDelta, FeedVersion, Release
 
 metadata = Base.metadata
@@ -28,6 +28,7 @@ __all__ = [
     "JobRun",
     "Licence",
     "Machine",
+    "PendingRewrite",
     "Release",
     "StaffSession",
     "StaffToken",

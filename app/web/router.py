@@ -26,7 +26,7 @@ from app.core.schemas import PRINTABLE_PATTERN, PRODUCT_PATTERN
 from app.licences import service as licences
 from app.licences.cache import LicenceSnapshot, licence_status
 from app.licences.models import LicenceStatus
-from app.licences.schemas import MACHINE_REF_PATTERN
+from app.licences.schemas import MACHINE_REF_PATTERN, short_machine_id
 from app.releases import service as releases
 from app.web import usage_chart
 from app.web.auth import (
@@ -340,7 +340,7 @@ async def retire_machine(
         page_url(
             request,
             f"/licences/{licence_id}",
-            retired=licences.short_machine_id(retired.machine_id),
+            retired=short_machine_id(retired.machine_id),
         )
     )
 
