@@ -8,11 +8,12 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, event, make_url
+from sqlalchemy import JSON, DateTime, MetaData, event, make_url, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     async_sessionmaker,
     create_async_engine,
@@ -150,3 +151,38 @@ async def guarded(work: Awaitable[T], settings: Settings) -> T:
             return await work
     except (TimeoutError, OSError, SQLAlchemyError) as error:
         raise StoreUnavailable(settings.retry_after_s) from error
+
+
+# -- PostgreSQL rewrites that must leave deleted rows behind ---------------------------
+
+# Whether every transaction running when `target` was read has ended (all of the
+# cluster's: a snapshot's xmin counts them all, VACUUM FULL's own included), and no
+# session of this database still holds a snapshot taken before then.
+_HORIZON_PASSED = text(
+    "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= CAST(CAST(:target AS text) AS xid8) "
+    "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity "
+    "  WHERE datname = current_database() AND pid <> pg_backend_pid() "
+    "  AND backend_xmin IS NOT NULL "
+    "  AND age(backend_xmin) > age(CAST(CAST(:target32 AS text) AS xid)))"
+)
+HORIZON_POLL_S = 0.05
+
+
+async def wait_for_horizon(connection: AsyncConnection, *, timeout_s: float) -> bool:
+    """Wait until rows deleted before this call are dead to every snapshot, so VACUUM FULL
+    leaves them behind instead of copying them into the new files as "recently dead".
+
+    Any transaction running anywhere in the cluster holds VACUUM FULL's own snapshot, and
+    so the rows it keeps, back to its start. True once the horizon has passed; False if
+    `timeout_s` ran out first (the rewrite may then keep the rows: a later run retries)."""
+    target = int(
+        await connection.scalar(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text"))
+    )
+    # pg_stat_activity shows 32-bit xids, without their epoch.
+    xids = {"target": str(target), "target32": str(target % 2**32)}
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await connection.scalar(_HORIZON_PASSED, xids):
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(HORIZON_POLL_S)
+    return True

@@ -32,7 +32,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from app.abuse.models import AbuseReport, ReportStatus
 from app.core.audit import AuditEntry
 from app.core.auth.models import StaffToken
-from app.core.database import Database, JsonDocument, dialect_insert
+from app.core.database import Database, JsonDocument, dialect_insert, wait_for_horizon
 from app.ingest.models import DailyUsage, pings
 from app.licences.models import Licence, LicenceStatus, Machine
 from app.privacy.inventory import LicenceLink
@@ -253,17 +253,23 @@ async def has_primary_key(engine: AsyncEngine, relation: str) -> bool:
         return bool(found)
 
 
-async def vacuum_full(engine: AsyncEngine, relation: str, lock_timeout: str) -> None:
-    """Write a relation no writer uses any more (a past day's partition) anew."""
+async def vacuum_full(
+    engine: AsyncEngine, relation: str, lock_timeout: str, *, horizon_wait_s: float
+) -> bool:
+    """Write a relation no writer uses any more (a past day's partition) anew. False when
+    transactions older than the erasure were still running after `horizon_wait_s`: the
+    rewrite may then have copied the erased rows along, and must be done again."""
     if not RELATION_NAME.fullmatch(relation):
         raise ValueError("not a relation name")
     async with engine.connect() as connection:
         autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        passed = await wait_for_horizon(autocommit, timeout_s=horizon_wait_s)
         await autocommit.execute(text(f"SET lock_timeout = '{lock_timeout}'"))
         try:
             await autocommit.execute(text(f"VACUUM FULL {relation}"))
         finally:
             await autocommit.execute(text("RESET lock_timeout"))
+    return passed
 
 
 async def ensure_repack_extension(engine: AsyncEngine) -> None:

@@ -31,6 +31,9 @@ logger = logging.getLogger("callhome.maintenance")
 
 REPACK_WAIT_S = 2
 PARTITION_LOCK_TIMEOUT = "2s"
+# VACUUM FULL copies a deleted row along while a transaction older than its deletion
+# runs anywhere in the cluster: it waits this long for them to end.
+HORIZON_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -100,13 +103,21 @@ async def rewrite_erased(
             done += 1
             continue
         if await repository.has_primary_key(engine, relation):
+            # pg_repack copies the rows its snapshot sees: committed deletions never.
             await _repack(engine, settings, relation)
         elif relation.startswith("pings_p") and relation < writable_from:
             try:
-                await repository.vacuum_full(engine, relation, PARTITION_LOCK_TIMEOUT)
+                left_behind = await repository.vacuum_full(
+                    engine, relation, PARTITION_LOCK_TIMEOUT, horizon_wait_s=HORIZON_WAIT_S
+                )
             except DBAPIError as error:
                 # Its lock was not free in time (a long staff read): the next run retries.
                 logger.warning("rewrite of %s put off: %s", relation, type(error).__name__)
+                continue
+            if not left_behind:
+                # An older transaction still ran: the erased rows may have come along.
+                logger.warning("rewrite of %s to be repeated: older transactions ran", relation)
+                continue
         else:
             continue
         # Done only if the relation really has new files: pg_repack that gave up waiting
