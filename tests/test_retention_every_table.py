@@ -15,13 +15,17 @@ from app.abuse.models import AbuseReport, AbuseReportEvent, ReportKind
 from app.core import auth
 from app.core.audit import AuditEntry
 from app.core.auth.models import StaffToken
+from app.customer import account
 from app.ingest.models import pings
-from app.licences.models import Licence, Machine
+from app.licences.models import CustomerSession, Licence, Machine
+from app.privacy import requests
 from app.privacy.maintenance import MaintenanceReport, run_maintenance
+from app.privacy.models import ErasureRequest
 from tests.support import app_parts
 from tests.support.abuse import make_report
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
+from tests.support.offline import activation_request, issue_file
 from tests.support.pings import ping
 
 LICENCES = "/v1/admin/licences"
@@ -154,3 +158,56 @@ async def test_closed_reports_audit_entries_and_ended_tokens_expire(
 async def tokens(app: FastAPI) -> list[StaffToken]:
     async with app_parts.database(app).sessions() as session:
         return list(await session.scalars(select(StaffToken).order_by(StaffToken.name)))
+
+
+async def test_an_ended_licence_is_erased_whole_with_its_customer_side(
+    client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
+) -> None:
+    """Its offline seat, its key holder's erasure request and /my/ session go with it."""
+    start = clock.now()
+    ending = await create_licence(
+        client, app, expires_at=(start + dt.timedelta(days=10)).isoformat()
+    )
+    issued = await issue_file(client, app, activation_request(ending["key"]))
+    assert issued.status_code == 200, issued.text
+    licence_id = uuid.UUID(ending["id"])
+    # A session that never ends by itself, so only the licence's erasure can remove it.
+    lasting = app_parts.settings(app).model_copy(
+        update={"customer_session_idle_s": 10**9, "customer_session_lifetime_s": 10**9}
+    )
+    async with app_parts.database(app).sessions() as session, session.begin():
+        await account.start_session(session, licence_id, lasting, start)
+        assert await requests.request_erasure(session, licence_id, start)
+
+    async def customer_side() -> dict[str, int]:
+        return {
+            "offline seats": await count(
+                app, Machine, Machine.licence_id == licence_id, Machine.offline_until.is_not(None)
+            ),
+            "sessions": await count(app, CustomerSession, CustomerSession.licence_id == licence_id),
+            "requests": await count(app, ErasureRequest, ErasureRequest.licence_id == licence_id),
+        }
+
+    assert await customer_side() == {"offline seats": 1, "sessions": 1, "requests": 1}
+    clock.current = start + dt.timedelta(days=2190 + 10, hours=1)
+    report = await maintain(app, clock, customer_session_idle_s=10**9)
+    assert report.licences_erased == 1 and report.sessions_expired == 0
+    assert await customer_side() == {"offline seats": 0, "sessions": 0, "requests": 0}
+    assert set((await held_about(app, ending["id"])).values()) == {0}
+
+
+async def test_ended_browser_sessions_expire_unused(
+    client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
+) -> None:
+    """A /my/ session past its lifetime goes at the next run, though nobody signs in again."""
+    licence = await create_licence(client, app)
+    settings = app_parts.settings(app)
+    async with app_parts.database(app).sessions() as session, session.begin():
+        await account.start_session(session, uuid.UUID(licence["id"]), settings, clock.now())
+    report = await maintain(app, clock)
+    assert report.sessions_expired == 0 and await count(app, CustomerSession) == 1
+
+    clock.advance(seconds=settings.customer_session_lifetime_s)
+    report = await maintain(app, clock, customer_session_idle_s=10**9)
+    assert report.sessions_expired == 1 and await count(app, CustomerSession) == 0
+    assert await count(app, Licence, Licence.id == uuid.UUID(licence["id"])) == 1

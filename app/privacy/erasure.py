@@ -85,6 +85,11 @@ async def erase_licence_data(
     partitions = await repository.ping_partitions_about(session, licence_id)
     erased: dict[str, int] = {}
     scrubbed: dict[str, int] = {}
+    if delete_licence:
+        # Its /my/ sessions end with it (a cascade would do it unseen): counted, rewritten.
+        erased["customer_sessions"] = await licences.delete_customer_sessions_of(
+            session, licence_id
+        )
     for table, link, sql_table in sorted(linked_tables(), key=lambda t: order.index(t[0].name)):
         if link.on_erasure is OnErasure.SCRUB:
             scrubbed[table.name] = await _scrub(session, sql_table, link, licence_id)

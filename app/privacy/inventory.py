@@ -385,9 +385,9 @@ INVENTORY: tuple[Table, ...] = (
             "and no address or browser details of the staff"
         ),
         retention=Retention(
-            "until sign-out, or until the session is found idle "
-            "(CALLHOME_STAFF_SESSION_IDLE_S) or past its lifetime "
-            "(CALLHOME_STAFF_SESSION_LIFETIME_S); deleted with its token"
+            "until sign-out, or until idle (CALLHOME_STAFF_SESSION_IDLE_S) or past its "
+            "lifetime (CALLHOME_STAFF_SESSION_LIFETIME_S), when it is refused and the next "
+            "maintenance run deletes it; deleted with its token"
         ),
         columns={
             "id_hash": Column(Form.SECRET_HASH, "SHA-256 of the session cookie"),
@@ -405,9 +405,9 @@ INVENTORY: tuple[Table, ...] = (
             "and no address or browser details"
         ),
         retention=Retention(
-            "until sign-out, or until the session is found idle "
-            "(CALLHOME_CUSTOMER_SESSION_IDLE_S) or past its lifetime "
-            "(CALLHOME_CUSTOMER_SESSION_LIFETIME_S); deleted with the licence"
+            "until sign-out, or until idle (CALLHOME_CUSTOMER_SESSION_IDLE_S) or past its "
+            "lifetime (CALLHOME_CUSTOMER_SESSION_LIFETIME_S), when it is refused and the "
+            "next maintenance run deletes it; deleted with the licence"
         ),
         columns={
             "id_hash": Column(Form.SECRET_HASH, "SHA-256 of the session cookie"),
@@ -421,7 +421,10 @@ INVENTORY: tuple[Table, ...] = (
     Table(
         name="erasure_requests",
         holds="the key holder's requests to erase the licence's data, until staff confirm",
-        retention=Retention("until staff confirm it (the erasure removes it too)"),
+        retention=Retention(
+            "until staff confirm it (the erasure removes it too); erased whole with its "
+            "licence after the licence retention"
+        ),
         licence=_use_data("erasure_requests"),
         columns={
             "licence_id": _LICENCE_ID,

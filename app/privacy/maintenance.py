@@ -4,8 +4,8 @@ Runs inside every server (hourly) and as `callhome maintain` for cron; on
 PostgreSQL an advisory lock lets exactly one process run it at a time, and in the
 servers a claimed period (app/core/jobs/) makes it one run per hour across all nodes. The steps:
 partitions ahead, rollups, ping expiry (app/privacy/retention.py), machine and
-rollup expiry, ended licences erased, closed reports, audit entries and ended staff
-tokens expired, day keys destroyed.
+rollup expiry, ended licences erased, closed reports, audit entries, ended staff
+tokens and ended browser sessions expired, day keys destroyed.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class MaintenanceReport:
     closed_reports_expired: int = 0
     audit_entries_expired: int = 0
     staff_tokens_expired: int = 0
+    sessions_expired: int = 0
     relations_rewritten: int = 0
     rewrites_pending: int = 0
     day_keys_destroyed: int = 0
@@ -97,6 +98,7 @@ async def run_maintenance(
             closed_reports_expired=await retention.expire_closed_reports(database, now, settings),
             audit_entries_expired=await retention.expire_audit_entries(database, now, settings),
             staff_tokens_expired=await retention.expire_staff_tokens(database, now, settings),
+            sessions_expired=await retention.expire_sessions(database, now, settings),
         )
         rewrites = (
             await rewrite_erased(database.engine, settings, horizon.last_ended_day)

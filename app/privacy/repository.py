@@ -31,10 +31,10 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.abuse.models import AbuseReport, ReportStatus
 from app.core.audit import AuditEntry
-from app.core.auth.models import StaffToken
+from app.core.auth.models import StaffSession, StaffToken
 from app.core.database import Database, JsonDocument, dialect_insert, wait_for_horizon
 from app.ingest.models import DailyUsage, pings
-from app.licences.models import Licence, LicenceStatus, Machine
+from app.licences.models import CustomerSession, Licence, LicenceStatus, Machine
 from app.privacy.inventory import LicenceLink
 from app.privacy.models import ErasureRequest, PendingRewrite
 
@@ -355,6 +355,19 @@ async def expire_staff_tokens(
     """Delete tokens revoked or expired before then; their sessions go with them."""
     ended = (StaffToken.revoked_at < ended_before) | (StaffToken.expires_at < ended_before)
     return await _delete_expired(database, _table(StaffToken), ended, sqlite_batch)
+
+
+async def expire_sessions(
+    database: Database,
+    model: type[StaffSession] | type[CustomerSession],
+    now: dt.datetime,
+    idle_since: dt.datetime,
+    *,
+    sqlite_batch: int,
+) -> int:
+    """Delete browser sessions past their lifetime or idle too long: ended, if unused."""
+    ended = (model.expires_at <= now) | (model.last_used_at <= idle_since)
+    return await _delete_expired(database, _table(model), ended, sqlite_batch)
 
 
 def _table(model: type[Any]) -> Table:

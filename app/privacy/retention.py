@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth.models import StaffSession
 from app.core.database import Database
 from app.core.errors import NotFound
 from app.core.settings import Settings
 from app.ingest import repository as ingest
+from app.licences.models import CustomerSession
 from app.privacy import repository
 from app.privacy.erasure import erase_licence_data
 from app.privacy.inventory import TABLES as INVENTORY_TABLES
@@ -170,6 +172,20 @@ async def expire_closed_reports(database: Database, now: dt.datetime, settings: 
 async def expire_audit_entries(database: Database, now: dt.datetime, settings: Settings) -> int:
     before = now - dt.timedelta(days=settings.audit_retention_days)
     return await repository.expire_audit_entries(database, before, sqlite_batch=SQLITE_DELETE_BATCH)
+
+
+async def expire_sessions(database: Database, now: dt.datetime, settings: Settings) -> int:
+    """Staff and key holders' browser sessions that have ended (past their lifetime, or
+    idle too long): each is refused when used, and goes here even if never used again."""
+    staff_idle_since = now - dt.timedelta(seconds=settings.staff_session_idle_s)
+    customer_idle_since = now - dt.timedelta(seconds=settings.customer_session_idle_s)
+    staff = await repository.expire_sessions(
+        database, StaffSession, now, staff_idle_since, sqlite_batch=SQLITE_DELETE_BATCH
+    )
+    customers = await repository.expire_sessions(
+        database, CustomerSession, now, customer_idle_since, sqlite_batch=SQLITE_DELETE_BATCH
+    )
+    return staff + customers
 
 
 async def expire_staff_tokens(database: Database, now: dt.datetime, settings: Settings) -> int:
