@@ -19,7 +19,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 UV_SYNC = $(UV) sync --locked --all-packages --python $(PYTHON) $(addprefix --extra ,$(EXTRAS))
 
-.PHONY: run test browser haproxy nginx c-sdk-deps lint format check clean bench latency storebench soak cluster cluster-test sync lock lock-upgrade
+.PHONY: run test browser haproxy nginx c-sdk-deps pg-repack lint format check clean bench latency storebench soak cluster cluster-test sync lock lock-upgrade
 
 $(TOOLS)/uv/bin/uv:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target $(TOOLS)/uv uv==$(UV_VERSION)
@@ -88,7 +88,19 @@ c-sdk-deps:
 	  fi; \
 	fi
 
-test: $(STAMP) browser haproxy nginx c-sdk-deps
+# Hard erasure on PostgreSQL rewrites tables with pg_repack (docs/privacy.md): its
+# extension and client, installed here when missing and we may.
+pg-repack:
+	@if ! command -v pg_repack >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      "postgresql-$$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)-repack" >/dev/null; \
+	  else \
+	    echo "no pg_repack and no root to install it: PostgreSQL hard-erasure tests fail"; \
+	  fi; \
+	fi
+
+test: $(STAMP) browser haproxy nginx c-sdk-deps pg-repack
 	$(BIN)/pytest -q tests client/tests
 
 lint: $(STAMP)

@@ -115,8 +115,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             retry_after_s=settings.retry_after_s,
             observe=steering.observe_commit,
         )
-        limiter = components.replace(RateLimiter, RateLimiter(settings, clock))
-        networks = components.replace(NetworkIds, NetworkIds(database=database, settings=settings))
+        limiter = components.replace(
+            RateLimiter, RateLimiter(settings, clock, network_key=pseudonyms.network_limit_key)
+        )
+        networks = components.replace(
+            NetworkIds, NetworkIds(database=database, settings=settings, pseudonyms=pseudonyms)
+        )
         catalog = release_catalog.Catalog(
             catalog_loader(database.sessions),
             refresh_interval_s=None if settings.is_postgresql else settings.catalog_refresh_s,

@@ -28,7 +28,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from fleet import LICENCE_COLUMNS, database_dsn, fresh_database, sqlalchemy_url
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.abuse import service as reports
@@ -40,6 +40,8 @@ from app.core.settings import Settings
 from app.ingest.repository import DAYS_AHEAD, ensure_ping_partitions, partition_name
 from app.licences import service as licences
 from app.licences.service import short_machine_id
+from app.privacy.erasure import erase_licence_data
+from app.privacy.rewrite import rewrite_erased
 
 DATABASE = "callhome_storebench"
 GOAL_MS = 50.0
@@ -533,6 +535,65 @@ async def measure(dsn: str, fleet: Fleet, repetitions: int) -> None:
         await database.dispose()
 
 
+async def upsert_latencies(
+    database: Database, machine: tuple[Any, ...], stop: asyncio.Event
+) -> list[float]:
+    """The batch writer's machines upsert for one machine, every 10 ms until `stop`: what
+    the ping path would wait while a rewrite runs."""
+    latencies: list[float] = []
+    statement = text(
+        "INSERT INTO machines (licence_id, machine_id, first_seen_at, last_seen_at, "
+        "last_version, last_user_count, seat) VALUES (:licence, :machine, now(), now(), "
+        "'8.2.1', 1, 'granted') ON CONFLICT (licence_id, machine_id) "
+        "DO UPDATE SET last_seen_at = excluded.last_seen_at"
+    )
+    while not stop.is_set():
+        started = time.perf_counter()
+        async with database.engine.begin() as connection:
+            await connection.execute(statement, {"licence": machine[0], "machine": machine[1]})
+        latencies.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0.01)
+    return latencies
+
+
+async def measure_erasure(dsn: str, fleet: Fleet) -> None:
+    """Erase one licence whole, then time the maintenance step that rewrites what it touched
+    (pg_repack online; VACUUM FULL for ended ping partitions), while a machines upsert of
+    another licence runs every 10 ms as the ping path's stand-in."""
+    database = Database(settings_for(dsn))
+    settings = settings_for(dsn)
+    victim = fleet.licence_ids[fleet.licence_with(max(len(m) for m in fleet.machines_of))]
+    bystander = next(row for row in reversed(fleet.machine_rows) if row[0] != victim)
+    try:
+        async with database.sessions() as session, session.begin():
+            erasure = await erase_licence_data(
+                session, victim, delete_licence=True, actor="storebench", now=fleet.now
+            )
+        print(f"\nerased one licence: {erasure.erased}")
+        stop = asyncio.Event()
+        idle = asyncio.create_task(upsert_latencies(database, bystander, stop))
+        await asyncio.sleep(2)
+        stop.set()
+        before = await idle
+        stop.clear()
+        during_task = asyncio.create_task(upsert_latencies(database, bystander, stop))
+        started = time.perf_counter()
+        rewrites = await rewrite_erased(database.engine, settings, fleet.now.date())
+        rewrite_s = time.perf_counter() - started
+        stop.set()
+        during = await during_task
+        print(f"rewrite: {rewrites.done} relations ({rewrites.pending} pending), {rewrite_s:.1f} s")
+        for name, values in (("before", before), ("during the rewrite", during)):
+            ordered = sorted(values)
+            p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+            print(
+                f"machines upsert {name}: median {statistics.median(values):.2f} ms, "
+                f"p99 {p99:.2f} ms, max {ordered[-1]:.2f} ms ({len(values)} upserts)"
+            )
+    finally:
+        await database.dispose()
+
+
 @contextmanager
 def no_garbage_collection() -> Iterator[None]:
     """Generating and loading make tens of millions of tuples and no reference cycles: the
@@ -554,6 +615,11 @@ def main() -> None:
         action="store_true",
         help=f"skip the load: time the reads on the {DATABASE} a run with the same sizes left",
     )
+    parser.add_argument(
+        "--erasure",
+        action="store_true",
+        help="instead of the reads: erase one licence and time the hard-erasure rewrite",
+    )
     args = parser.parse_args()
     sizes = FULL_SIZE.scaled(args.scale)
     print(f"sizes: {sizes}")
@@ -568,7 +634,10 @@ def main() -> None:
             times = asyncio.run(load(dsn, fleet, rows, sizes.pings, args.seed))
             print("load (COPY):")
             times.report()
-    asyncio.run(measure(dsn, fleet, args.repetitions))
+    if args.erasure:
+        asyncio.run(measure_erasure(dsn, fleet))
+    else:
+        asyncio.run(measure(dsn, fleet, args.repetitions))
     print(f"\nthe database stays for a closer look: {dsn}")
 
 

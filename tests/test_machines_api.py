@@ -35,7 +35,8 @@ async def test_licence_detail_lists_its_machines(
     newest, oldest = detail["machines"]
     assert (newest["seat"], newest["active"], newest["last_user_count"]) == ("denied", False, 3)
     assert (oldest["seat"], oldest["active"], oldest["last_version"]) == ("granted", True, "8.0.0")
-    assert len(oldest["machine_id"]) == 32
+    # Shortened, as staff see machine ids everywhere (docs/api.md): the export has the rest.
+    assert len(oldest["machine_id"]) == 12
     clock.advance(days=7)
     later = (await client.get(f"{LICENCES}/{licence['id']}", headers=await staff(app))).json()
     assert [machine["active"] for machine in later["machines"]] == [False, False]

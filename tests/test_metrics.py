@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.core.auth import Scope
 from app.core.metrics import HAND_OVER_S
 from app.main import create_app
-from app.privacy.inventory import METRICS, RUNTIME_METRIC_PREFIXES
+from app.privacy.inventory import METRICS, RUNTIME_METRIC_PREFIXES, RUNTIME_METRICS
 from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import JSON_HEADERS, ping_body, send_ping
@@ -133,4 +133,7 @@ async def test_every_metric_and_label_is_declared_in_the_privacy_inventory(
             assert set(found.labels) - {"le"} <= declared[family.name], found.name
 
     manifest = (await client.get("/v1/privacy")).json()
-    assert {metric["name"] for metric in manifest["metrics"]} == set(declared)
+    runtime = {metric.name for metric in RUNTIME_METRICS}
+    assert {metric["name"] for metric in manifest["metrics"]} == set(declared) | runtime
+    # The process's own families are there, and each is declared by its prefix.
+    assert {family.name.split("_")[0] + "_*" for family in exposed if family not in ours} == runtime

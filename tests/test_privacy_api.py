@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -392,3 +394,41 @@ async def test_manifest_lists_every_stored_field_with_live_retention(store: Stor
     net_id = next(f for f in tables["pings"]["fields"] if f["name"] == "net_id")
     assert net_id["form"] == "anonymous after 48 h"
     assert tables["pings"]["on_erasure"] == "deleted"
+
+
+def _declared_pattern(name: str) -> re.Pattern[str]:
+    """A declared name with `<placeholders>` as a pattern of what it stands for."""
+    parts = re.split(r"<[^>]+>", name)
+    return re.compile("[^:]+".join(re.escape(part) for part in parts))
+
+
+async def test_manifest_says_what_pseudonymous_means_and_declares_what_is_kept_elsewhere(
+    store: Store, clock: FrozenClock, redis_url: str
+) -> None:
+    settings = store.settings.model_copy(update={"rate_limit_redis_url": redis_url})
+    application = create_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://callhome.test") as http:
+            licence = await create_licence(http, application)
+            await ping(application, licence["key"], "pc-1")
+            await app_parts.rate_limiter(application).run_round(clock.now())
+            manifest = (await http.get("/v1/privacy")).json()
+    assert "keeps no personal data" not in manifest["summary"]
+    for words in ("no directly identifying data", "pseudonymous data", "Recital 26"):
+        assert words in manifest["summary"]
+    elsewhere = {kept["name"]: kept for kept in manifest["elsewhere"]}
+    assert all(kept["retention"]["rule"] for kept in elsewhere.values())
+    assert {"alembic_version", "access log", "pseudonym.key", "signing-key.pem"} <= set(elsewhere)
+    assert {"process_*", "python_*"} <= {metric["name"] for metric in manifest["metrics"]}
+
+    # Every key the shared rate limits wrote to Redis is of a declared kind.
+    with redis.Redis.from_url(redis_url) as client:
+        written = [key.decode() for key in client.scan_iter("callhome:rate:*")]
+    patterns = [_declared_pattern(name) for name in elsewhere if name.startswith("callhome:")]
+    assert {"licence", "network"} <= {key.split(":")[2] for key in written}
+    assert all(any(p.fullmatch(key) for p in patterns) for key in written), written
+    # Every file the server keeps in its data directory is declared by name.
+    files = [path.name for path in store.settings.data_dir.iterdir()]
+    assert files
+    assert all(any(name in kept for kept in elsewhere) for name in files), files

@@ -112,7 +112,8 @@ async def test_pings_roll_up_expire_and_machines_and_rollups_follow(
     store: Store, client: httpx.AsyncClient, app: FastAPI, clock: FrozenClock
 ) -> None:
     fleet = await seed(client, app, clock)
-    net_id_of_day0 = (await rows(app, select(pings.c.net_id).limit(1)))[0][0]
+    first_ping = select(pings.c.licence_id, pings.c.net_id).order_by(pings.c.received_at)
+    licence_of_day0, net_id_of_day0 = (await rows(app, first_ping.limit(1)))[0]
 
     # Two days on: day 0 and day 1 have ended, and day 0's key is 48 hours old.
     clock.current = fleet.at(2, 0, 30)
@@ -122,8 +123,9 @@ async def test_pings_roll_up_expire_and_machines_and_rollups_follow(
     assert [day for (day,) in await rows(app, select(DayKey.day))] == [fleet.day(1)]
     # A key made anew for day 0 is another random key: day 0's net_ids link to nothing.
     async with app_parts.database(app).sessions() as session, session.begin():
-        new_key = await DayKeyRing().load(session, fleet.at(0))
-    assert net_id(new_key, NETWORK_A) != net_id_of_day0
+        ring = DayKeyRing(app_parts.pseudonyms(app).day_key_wrapping)
+        new_key = await ring.load(session, fleet.at(0))
+    assert net_id(new_key, licence_of_day0, NETWORK_A) != net_id_of_day0
     assert len(await ping_days(app)) == 5  # nothing expired yet
 
     # Forty-one days on: day 0's pings have passed the 40-day retention; its rollup stays.

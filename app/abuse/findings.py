@@ -15,7 +15,7 @@ from app.abuse.events import record_report_event
 from app.abuse.models import AbuseReport, AbuseReportEvent, ReportKind, ReportStatus
 from app.core.events.models import EventType
 from app.licences.models import Machine
-from app.licences.service import short_machine_id
+from app.licences.schemas import short_machine_id
 
 # Who the report history names when detection, not staff, opened a report.
 DETECTOR_ACTOR = "detector"

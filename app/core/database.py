@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, event, make_url, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     async_sessionmaker,
     create_async_engine,
@@ -20,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 from app.core.errors import StoreUnavailable
+from app.core.secrets import create_owner_only_file, owner_only_directory
 from app.core.settings import Settings
 
 T = TypeVar("T")
@@ -105,7 +108,11 @@ class Database:
     def __init__(self, settings: Settings):
         url = settings.effective_database_url
         if url.startswith("sqlite"):
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            # The embedded default keeps its database and keys in the data directory:
+            # nobody but the server's own user may read them.
+            owner_only_directory(settings.data_dir)
+            if settings.is_embedded:
+                create_owner_only_file(Path(str(make_url(url).database)))
         self.engine = create_engine(url, timeout_s=settings.store_timeout_s)
         self.read_engine = (
             create_engine(settings.read_database_url, timeout_s=settings.store_timeout_s)
@@ -144,3 +151,38 @@ async def guarded(work: Awaitable[T], settings: Settings) -> T:
             return await work
     except (TimeoutError, OSError, SQLAlchemyError) as error:
         raise StoreUnavailable(settings.retry_after_s) from error
+
+
+# -- PostgreSQL rewrites that must leave deleted rows behind ---------------------------
+
+# Whether every transaction running when `target` was read has ended (all of the
+# cluster's: a snapshot's xmin counts them all, VACUUM FULL's own included), and no
+# session of this database still holds a snapshot taken before then.
+_HORIZON_PASSED = text(
+    "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= CAST(CAST(:target AS text) AS xid8) "
+    "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity "
+    "  WHERE datname = current_database() AND pid <> pg_backend_pid() "
+    "  AND backend_xmin IS NOT NULL "
+    "  AND age(backend_xmin) > age(CAST(CAST(:target32 AS text) AS xid)))"
+)
+HORIZON_POLL_S = 0.05
+
+
+async def wait_for_horizon(connection: AsyncConnection, *, timeout_s: float) -> bool:
+    """Wait until rows deleted before this call are dead to every snapshot, so VACUUM FULL
+    leaves them behind instead of copying them into the new files as "recently dead".
+
+    Any transaction running anywhere in the cluster holds VACUUM FULL's own snapshot, and
+    so the rows it keeps, back to its start. True once the horizon has passed; False if
+    `timeout_s` ran out first (the rewrite may then keep the rows: a later run retries)."""
+    target = int(
+        await connection.scalar(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text"))
+    )
+    # pg_stat_activity shows 32-bit xids, without their epoch.
+    xids = {"target": str(target), "target32": str(target % 2**32)}
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await connection.scalar(_HORIZON_PASSED, xids):
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(HORIZON_POLL_S)
+    return True

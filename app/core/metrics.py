@@ -252,7 +252,8 @@ def prepare_multiprocess_dir(data_dir: Path) -> Path:
     Called before the workers start: values of earlier runs would otherwise be summed in.
     """
     directory = Path(os.environ.get(MULTIPROCESS_ENV) or data_dir / "metrics")
-    directory.mkdir(parents=True, exist_ok=True)
+    # Owner-only like the data directory: the value files inside are made 0644.
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Only the value files: the directory may be one the operator chose.
     for values in directory.glob("*.db"):
         values.unlink()

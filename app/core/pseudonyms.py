@@ -10,6 +10,10 @@ import ipaddress
 import secrets
 import uuid
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import day_keys_repository
@@ -17,6 +21,8 @@ from app.core.database import Database, guarded
 from app.core.settings import Settings
 
 DAY_KEY_LIFETIME = dt.timedelta(hours=48)
+DAY_KEY_BYTES = 32
+NONCE_BYTES = 12
 
 
 def normalise_licence_key(key: str) -> str:
@@ -24,11 +30,19 @@ def normalise_licence_key(key: str) -> str:
     return "".join(key.split()).replace("-", "").upper()
 
 
+def derive_key(pseudonym_key: bytes, purpose: bytes) -> bytes:
+    """A key for one purpose, derived from the pseudonym key and never stored anywhere."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(pseudonym_key)
+
+
 class Pseudonyms:
     """Keyed hashes under the pseudonym key, which never enters the database."""
 
     def __init__(self, pseudonym_key: bytes):
         self._key = pseudonym_key
+        self.day_key_wrapping = DayKeyWrapping(derive_key(pseudonym_key, b"callhome day-key wrap"))
+        # Shared by every node (so limits add up through Redis), held only in memory.
+        self.network_limit_key = derive_key(pseudonym_key, b"callhome network rate limit")
 
     def _mac(self, *parts: bytes) -> bytes:
         return hmac.new(self._key, b"\x00".join(parts), hashlib.sha256).digest()
@@ -51,14 +65,41 @@ def network_prefix(address: str) -> bytes:
     return b"6" + ip.packed[:6]
 
 
-def net_id(day_key: bytes, address: str) -> str:
-    return hmac.new(day_key, network_prefix(address), hashlib.sha256).hexdigest()[:16]
+def net_id(day_key: bytes, licence_id: uuid.UUID, address: str) -> str:
+    # Scoped to the licence: two licences on one network get unrelated net_ids.
+    return hmac.new(
+        day_key, licence_id.bytes + network_prefix(address), hashlib.sha256
+    ).hexdigest()[:16]
+
+
+class DayKeyWrapping:
+    """Seals day keys (AES-256-GCM, bound to their day) under a key that never enters the
+    store: a copy of the database or a backup alone holds no day key in the clear."""
+
+    def __init__(self, wrapping_key: bytes):
+        self._aead = AESGCM(wrapping_key)
+
+    def seal(self, day: dt.date, key: bytes) -> bytes:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, key, day.isoformat().encode())
+
+    def open(self, day: dt.date, sealed: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(
+                sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], day.isoformat().encode()
+            )
+        except InvalidTag as error:
+            raise RuntimeError(
+                "the day key does not open under this pseudonym key: "
+                "every server must share CALLHOME_PSEUDONYM_KEY"
+            ) from error
 
 
 class DayKeyRing:
-    """Today's key in memory, shared by every server process through the store."""
+    """Today's key in memory, shared by every server process through the store, sealed."""
 
-    def __init__(self) -> None:
+    def __init__(self, wrapping: DayKeyWrapping) -> None:
+        self._wrapping = wrapping
         self._keys: dict[dt.date, bytes] = {}
 
     def cached(self, day: dt.date) -> bytes | None:
@@ -67,33 +108,38 @@ class DayKeyRing:
     async def load(self, session: AsyncSession, now: dt.datetime) -> bytes:
         day = now.astimezone(dt.UTC).date()
         # Whichever process comes first creates the day's key; the others read it.
-        key = await day_keys_repository.day_key(session, day, secrets.token_bytes(32), now)
+        sealed = await day_keys_repository.day_key(
+            session, day, self._wrapping.seal(day, secrets.token_bytes(DAY_KEY_BYTES)), now
+        )
+        key = self._wrapping.open(day, sealed)
         self._keys = {day: key}
         return key
 
 
-# The net_id of a client whose address is not known: limited by nothing per network.
+# The net_id of a client whose address is not known.
 UNKNOWN_NETWORK = "0" * 16
 
 
 class NetworkIds:
-    """The day's `net_id` of a client address, from today's key in memory (the store is
-    read once a day); what the ping stores and every per-network rate limit counts by."""
+    """The day's `net_id` of a client address within a licence, from today's key in memory
+    (the store is read once a day): what a ping record stores. Never a rate limit's key:
+    the per-network limit names a network by its own key (app/core/ratelimit.py), so it is
+    counted before any licence is known and without reading the store."""
 
-    def __init__(self, *, database: Database, settings: Settings):
+    def __init__(self, *, database: Database, settings: Settings, pseudonyms: Pseudonyms):
         self._database = database
         self._settings = settings
-        self._day_keys = DayKeyRing()
+        self._day_keys = DayKeyRing(pseudonyms.day_key_wrapping)
         self._lock = asyncio.Lock()
 
-    async def of(self, address: str | None, now: dt.datetime) -> str:
+    async def of(self, licence_id: uuid.UUID, address: str | None, now: dt.datetime) -> str:
         if address is None:
             return UNKNOWN_NETWORK
         key = self._day_keys.cached(now.date())
         if key is None:
             key = await guarded(self._load_day_key(now), self._settings)
         try:
-            return net_id(key, address)
+            return net_id(key, licence_id, address)
         except ValueError:
             return UNKNOWN_NETWORK
 

@@ -1,4 +1,8 @@
-"""Rate limits on POST /v1/ping, per licence (key_hash) and per network (net_id).
+"""Rate limits on every call that names a licence key, per licence (key_hash) and per
+network.
+
+The network limit names a network by an HMAC of its prefix under its own key, derived
+from the pseudonym key and held in memory only, so every node names it alike.
 
 Each limit counts pings in hourly windows and estimates the last sixty minutes
 as this hour's count plus the previous hour's, weighted by how much of it is
@@ -17,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import math
 from collections import OrderedDict
@@ -32,7 +38,7 @@ from app.core.components import component
 from app.core.deps import Now, SettingsDep
 from app.core.errors import RateLimited
 from app.core.network import caller_address
-from app.core.pseudonyms import UNKNOWN_NETWORK, NetworkIds
+from app.core.pseudonyms import network_prefix
 from app.core.settings import Settings
 
 logger = logging.getLogger("callhome.ratelimit")
@@ -134,8 +140,10 @@ class WindowCounts:
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings, clock: Clock):
+    def __init__(self, settings: Settings, clock: Clock, *, network_key: bytes):
         self._clock = clock
+        # Held in memory only: never written to the store, Redis or a log.
+        self._network_key = network_key
         self._licence_floor = settings.rate_limit_licence_per_hour
         self._per_machine = settings.rate_limit_machine_per_hour
         self._network_limit = settings.rate_limit_network_per_hour
@@ -164,10 +172,17 @@ class RateLimiter:
     def check_licence(self, key_hash: str, machines: int, now: dt.datetime) -> None:
         self._check(self._licences, key_hash, self.licence_limit(machines), now)
 
-    def check_network(self, net_id: str, now: dt.datetime) -> None:
-        if net_id == UNKNOWN_NETWORK:
+    def check_network(self, address: str | None, now: dt.datetime) -> None:
+        """Count a ping against its network (/24 or /48), named by a keyed hash of its own:
+        the net_id stored with pings is scoped to a licence, and a limit is not."""
+        if address is None:
             return
-        self._check(self._networks, net_id, self._network_limit, now)
+        try:
+            prefix = network_prefix(address)
+        except ValueError:
+            return
+        network = hmac.new(self._network_key, prefix, hashlib.sha256).hexdigest()[:16]
+        self._check(self._networks, network, self._network_limit, now)
 
     @staticmethod
     def _check(counts: WindowCounts, pseudonym: str, limit: int, now: dt.datetime) -> None:
@@ -242,21 +257,18 @@ class RateLimiter:
 
 
 RateLimiterDep = Annotated[RateLimiter, Depends(component(RateLimiter))]
-NetworkIdsDep = Annotated[NetworkIds, Depends(component(NetworkIds))]
 
 
 async def _network_limited(
-    request: Request,
-    limiter: RateLimiterDep,
-    networks: NetworkIdsDep,
-    settings: SettingsDep,
-    now: Now,
-) -> str:
-    network = await networks.of(caller_address(request, settings.trusted_proxies), now)
-    limiter.check_network(network, now)
-    return network
+    request: Request, limiter: RateLimiterDep, settings: SettingsDep, now: Now
+) -> str | None:
+    """The caller's address, once its network is within the per-network limit: counted by
+    the limiter's own in-memory key, so nothing is read from the store."""
+    address = caller_address(request, settings.trusted_proxies)
+    limiter.check_network(address, now)
+    return address
 
 
 # For every route that takes a licence key: the caller's network is counted against the
 # ping's per-network limit (429 past it) before any licence is looked up.
-NetworkLimited = Annotated[str, Depends(_network_limited)]
+NetworkLimited = Annotated[str | None, Depends(_network_limited)]

@@ -13,11 +13,26 @@ class MissingSecret(RuntimeError):
     pass
 
 
+def owner_only_directory(directory: Path) -> None:
+    """The directory (made if absent) and what it holds readable by its owner alone:
+    itself 0700, each file in it 0600, each directory in it 0700."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    for entry in directory.iterdir():
+        entry.chmod(0o700 if entry.is_dir() else 0o600)
+
+
+def create_owner_only_file(path: Path) -> None:
+    """Create the file empty with mode 0600 if absent. SQLite gives its WAL and
+    shared-memory files the database file's mode, so they follow."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 def read_or_create_secret_file(path: Path, create: bytes) -> bytes:
     """Return the file's bytes, creating it (mode 0600, atomically) when absent."""
     if path.exists():
         return path.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    owner_only_directory(path.parent)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:

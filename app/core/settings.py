@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     ping_retention_days: int = Field(default=40, ge=1)
     machine_retention_days: int = Field(default=400, ge=1)
     rollup_retention_days: int = Field(default=2190, ge=1)
+    # A licence expired or revoked this long ago is erased whole, with its reports
+    # and the audit entries about it (docs/privacy.md).
+    licence_retention_days: int = Field(default=2190, ge=1)
+    # Resolved or dismissed reports, with their history, this long after they closed.
+    closed_report_retention_days: int = Field(default=730, ge=1)
+    audit_retention_days: int = Field(default=2190, ge=1)
+    # Staff tokens this long after they were revoked or expired (their sessions with them).
+    staff_token_retention_days: int = Field(default=400, ge=1)
+    # The pg_repack client that rewrites tables after an erasure on PostgreSQL (docs/privacy.md).
+    pg_repack_command: str = "pg_repack"
     activity_window_days: int = Field(default=7, ge=1, le=365)
     maintenance_interval_s: float = Field(default=3600, gt=0)
 

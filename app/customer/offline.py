@@ -26,8 +26,8 @@ from app.licences import repository
 from app.licences.cache import LicenceSnapshot, licence_status
 from app.licences.changes import mark_changed
 from app.licences.models import Seat
+from app.licences.schemas import short_machine_id
 from app.licences.seats import claim_seat
-from app.licences.service import short_machine_id
 from app.ping.service import SeatOutcome, licence_verdict, parse_strict
 
 LICENCE_FILE_FORMAT = "callhome-offline-licence/1"

@@ -13,6 +13,7 @@ from app.core.pseudonyms import Pseudonyms
 from app.core.signing import Signer
 from app.customer.schemas import DeactivateRequest
 from app.licences import service as licences
+from app.licences.schemas import short_machine_id
 from app.ping.service import PingService, SignedAnswer, parse_strict
 
 # Long enough for a slow network, short enough that a replayed answer is soon refused.
@@ -38,7 +39,7 @@ async def deactivate(
         machine_id = pseudonyms.machine_id(state.licence.id, request.computer_id)
         freed = await licences.release_seat(session, state.licence.id, machine_id, now=now)
         status = "deactivated" if freed else "not_seated"
-        this_machine = licences.short_machine_id(machine_id)
+        this_machine = short_machine_id(machine_id)
     answer = dumps(
         {
             "status": status,

@@ -40,6 +40,12 @@ PING_COLUMNS = (
 )
 
 
+def to_the_minute(moment: dt.datetime) -> dt.datetime:
+    """A ping's time as kept: the minute is all the rollups and detection need, and a
+    time to the microsecond would let a proxy's access log put an address back on it."""
+    return moment.replace(second=0, microsecond=0)
+
+
 @dataclass(frozen=True, slots=True)
 class PingRecord:
     licence_id: uuid.UUID
@@ -55,14 +61,17 @@ class PingRecord:
     seat: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in PING_COLUMNS}
+        return {
+            name: to_the_minute(self.received_at) if name == "received_at" else getattr(self, name)
+            for name in PING_COLUMNS
+        }
 
     def as_copy_row(self) -> tuple[Any, ...]:
         """The row for COPY, which takes jsonb as text."""
-        signatures = None if self.signatures is None else dumps(self.signatures).decode()
-        return tuple(
-            signatures if name == "signatures" else getattr(self, name) for name in PING_COLUMNS
-        )
+        row = self.as_dict()
+        if self.signatures is not None:
+            row["signatures"] = dumps(self.signatures).decode()
+        return tuple(row.values())
 
 
 def latest_per_machine(records: Sequence[PingRecord]) -> list[PingRecord]:

@@ -411,6 +411,13 @@ async def customer_session_for_update(
     return await session.get(CustomerSession, id_hash, with_for_update=True)
 
 
+async def delete_customer_sessions_of(session: AsyncSession, licence_id: uuid.UUID) -> int:
+    result = await session.execute(
+        delete(CustomerSession).where(CustomerSession.licence_id == licence_id)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def delete_customer_session(session: AsyncSession, id_hash: str) -> None:
     await session.execute(delete(CustomerSession).where(CustomerSession.id_hash == id_hash))
 

@@ -125,15 +125,27 @@ class LicencePage(ResponseModel):
     next_cursor: str | None
 
 
+# Staff see machine ids by this many hex digits: enough to tell a licence's
+# machines apart and to retire one, no more.
+SHORT_MACHINE_ID = 12
+
+
+def short_machine_id(machine_id: str) -> str:
+    return machine_id[:SHORT_MACHINE_ID]
+
+
 # A machine id, or enough of its start (12 hex digits, as staff are shown) to name it.
 MACHINE_REF_PATTERN = r"^[0-9a-f]{12,32}$"
 MachineRef = Annotated[str, StringConstraints(pattern=MACHINE_REF_PATTERN)]
 
 
 class MachineOut(ResponseModel):
-    """A machine by its licence-scoped pseudonym; `active` means it counts against the limit."""
+    """A machine by its licence-scoped pseudonym, shortened as staff see it everywhere;
+    `active` means it counts against the limit."""
 
-    machine_id: str
+    machine_id: str = Field(
+        description="The first 12 hex digits of the machine's pseudonym: enough to retire it"
+    )
     first_seen_at: dt.datetime
     last_seen_at: dt.datetime
     last_version: str
@@ -145,7 +157,8 @@ class MachineOut(ResponseModel):
     @classmethod
     def of(cls, machine: Machine, *, active: bool) -> MachineOut:
         fields = {name: getattr(machine, name) for name in cls.model_fields if name != "active"}
-        return cls.model_validate(fields | {"active": active})
+        short = {"machine_id": short_machine_id(machine.machine_id), "active": active}
+        return cls.model_validate(fields | short)
 
 
 class LicenceDetail(LicenceOut):

@@ -17,7 +17,7 @@ from app.licences.cache import LicenceSnapshot, seated_machines
 from app.licences.changes import mark_changed
 from app.licences.events import record_licence_event, record_seat_denied
 from app.licences.models import Licence, Overage, Seat
-from app.licences.service import short_machine_id
+from app.licences.schemas import short_machine_id
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,12 @@ from app.licences import repository
 from app.licences.changes import mark_changed
 from app.licences.events import record_licence_event
 from app.licences.models import EffectiveStatus, Licence, LicenceStatus, Machine, Seat
-from app.licences.schemas import MACHINE_REF_PATTERN, LicenceChange, LicenceCreate
+from app.licences.schemas import (
+    MACHINE_REF_PATTERN,
+    LicenceChange,
+    LicenceCreate,
+    short_machine_id,
+)
 
 # Crockford's base32: no I, L, O or U to misread. 25 symbols carry 125 bits.
 KEY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -243,13 +248,6 @@ def _jsonable(values: dict[str, object]) -> dict[str, object]:
 
 # The licence detail lists this many machines, the most recently seen first.
 MACHINES_SHOWN = 200
-# Staff see machine ids by this many hex digits: enough to tell a licence's
-# machines apart and to retire one, no more.
-SHORT_MACHINE_ID = 12
-
-
-def short_machine_id(machine_id: str) -> str:
-    return machine_id[:SHORT_MACHINE_ID]
 
 
 def is_active(machine: Machine, licence: Licence, now: dt.datetime) -> bool:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.core.schemas import Name, StrictModel
+from app.core.versions import is_version
+from app.releases.catalog import DEFAULT_CHANNEL
 
 FeedVersion = Annotated[int, Field(strict=True, ge=0, le=2**53)]
 LicenceKey = Annotated[
@@ -15,7 +17,20 @@ LicenceKey = Annotated[
 ]
 ComputerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=_-]{16,128}$")]
 Nonce = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
-Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.+!_-]{1,32}$")]
+
+
+def _version(text: str) -> str:
+    if not is_version(text):
+        # Free text (a host or user name) has no place in a column kept for years.
+        raise ValueError("not a PEP 440 or SemVer version")
+    return text
+
+
+# What an install says it runs, in a ping, a deactivation or an offline request: a
+# version by PEP 440 or SemVer (app/core/versions.py), never free text.
+Version = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9.+!_-]{1,32}$"), AfterValidator(_version)
+]
 
 
 class PingRequest(StrictModel):
@@ -28,7 +43,7 @@ class PingRequest(StrictModel):
     version: Version
     computer_id: ComputerId
     user_count: Annotated[int, Field(strict=True, ge=0, le=10_000_000)]
-    channel: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,16}$")] = "stable"
+    channel: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,16}$")] = DEFAULT_CHANNEL
     signatures: Annotated[dict[Name, FeedVersion], Field(max_length=16)] | None = None
     nonce: Nonce | None = None
 

@@ -23,7 +23,7 @@ from app.core.components import component
 from app.core.database import Database, guarded
 from app.core.errors import InvalidInput, describe_errors
 from app.core.json import dumps
-from app.core.pseudonyms import NetworkIds, Pseudonyms
+from app.core.pseudonyms import UNKNOWN_NETWORK, NetworkIds, Pseudonyms
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings
 from app.core.signing import Signer
@@ -31,8 +31,8 @@ from app.ingest.writer import BatchWriter, PingRecord
 from app.licences.cache import LicenceSnapshot, LicenceState, licence_status
 from app.licences.lookup import LicenceLookup
 from app.licences.models import Seat
+from app.licences.schemas import short_machine_id
 from app.licences.seats import SeatDecision, claim_seat
-from app.licences.service import short_machine_id
 from app.ping.schemas import PingRequest
 from app.ping.steering import Steering
 from app.releases.catalog import Catalog
@@ -124,9 +124,9 @@ class PingService:
             net_id=network,
             product=ping.product,
             version=ping.version,
-            channel=ping.channel,
+            channel=self._catalog.channel_to_keep(ping.product, ping.channel),
             user_count=ping.user_count,
-            signatures=ping.signatures,
+            signatures=self._catalog.signatures_to_keep(ping.signatures),
             status=status,
             seat=outcome.seat.value,
         )
@@ -151,12 +151,17 @@ class PingService:
     async def limited_lookup(
         self, key_hash: str, address: str | None, now: dt.datetime
     ) -> tuple[str, LicenceState | None]:
-        """The caller's network and the licence behind the key, once both rate limits admit
-        the call: every public call that names a key is limited as the ping is."""
-        network = await self._networks.of(address, now)
-        self._limiter.check_network(network, now)
+        """The licence behind the key and the caller's `net_id` within it, once both rate
+        limits admit the call: every public call that names a key is limited as the ping is.
+
+        In this order: the network limit, by the limiter's own in-memory key (no store
+        read, so a flood costs the store nothing); the licence, within its key's limit;
+        then the stored net_id, scoped to the licence found (UNKNOWN_NETWORK if none)."""
+        self._limiter.check_network(address, now)
         state = await self._licences.by_key_hash(key_hash, now)
-        return network, state
+        if state is None:
+            return UNKNOWN_NETWORK, None
+        return await self._networks.of(state.licence.id, address, now), state
 
     async def _seat(
         self,

@@ -81,8 +81,15 @@ async def erase_licence_data(
     if licence is None:
         raise NotFound("No such licence")
     order = _children_first()
+    # Before the rows go: which day partitions will hold their dead bytes.
+    partitions = await repository.ping_partitions_about(session, licence_id)
     erased: dict[str, int] = {}
     scrubbed: dict[str, int] = {}
+    if delete_licence:
+        # Its /my/ sessions end with it (a cascade would do it unseen): counted, rewritten.
+        erased["customer_sessions"] = await licences.delete_customer_sessions_of(
+            session, licence_id
+        )
     for table, link, sql_table in sorted(linked_tables(), key=lambda t: order.index(t[0].name)):
         if link.on_erasure is OnErasure.SCRUB:
             scrubbed[table.name] = await _scrub(session, sql_table, link, licence_id)
@@ -90,6 +97,9 @@ async def erase_licence_data(
             erased[table.name] = await repository.delete_rows_about(
                 session, sql_table, link, licence_id
             )
+    # On PostgreSQL the next maintenance run writes these anew (app/privacy/rewrite.py).
+    touched = [name for name, count in (erased | scrubbed).items() if count and name != "pings"]
+    await repository.request_rewrites(session, [*touched, *partitions], now)
     # The hot path must not answer from a cache that still lists an erased machine.
     await mark_changed(session, licence_id)
     erasure = Erasure(erased, scrubbed, licence_deleted=delete_licence)
@@ -108,5 +118,5 @@ async def erase_licence_data(
 async def settle(database: Database) -> None:
     """After an erasure commits: on SQLite, move the zeroed pages into the database file
     and empty the write-ahead log, whose older frames still hold the erased rows.
-    (PostgreSQL reuses the space of deleted rows as autovacuum reclaims it.)"""
+    (On PostgreSQL the next maintenance run rewrites the touched relations.)"""
     await repository.checkpoint_wal(database)

@@ -145,7 +145,16 @@ AUDIT_DETAIL_USE_DATA: Mapping[str, str] = {
     "kind": "what an abuse report found about the licence's use",
 }
 
-WHILE_LICENCE_EXISTS = Retention("while the licence exists; erased with its use data")
+LICENCE_RETENTION = Retention(
+    "kept while in force; once expired or revoked this long, erased whole by maintenance "
+    "with its use data, reports and the audit entries about it",
+    "licence_retention_days",
+)
+CLOSED_REPORT_RETENTION = Retention(
+    "resolved or dismissed reports are deleted with their history this long after closing; "
+    "every report goes when its licence's data is erased",
+    "closed_report_retention_days",
+)
 PING_RETENTION = Retention("raw pings expire, a whole UTC day at a time", "ping_retention_days")
 
 
@@ -179,7 +188,7 @@ INVENTORY: tuple[Table, ...] = (
     Table(
         name="licences",
         holds="the licences the vendor sold: their terms, never who holds them",
-        retention=Retention("until staff delete the licence"),
+        retention=LICENCE_RETENTION,
         licence=LicenceLink(
             path="the licence itself (id)",
             rows_about=licence_id_column("id"),
@@ -276,7 +285,7 @@ INVENTORY: tuple[Table, ...] = (
     Table(
         name="abuse_reports",
         holds="findings that a licence is used beyond its terms, for support staff",
-        retention=WHILE_LICENCE_EXISTS,
+        retention=CLOSED_REPORT_RETENTION,
         licence=_use_data("reports"),
         columns={
             "licence_id": _LICENCE_ID,
@@ -302,7 +311,7 @@ INVENTORY: tuple[Table, ...] = (
     Table(
         name="abuse_report_events",
         holds="a report's history: its opening, status changes and staff notes",
-        retention=WHILE_LICENCE_EXISTS,
+        retention=CLOSED_REPORT_RETENTION,
         licence=_use_data(
             "reports", nested_in=Nesting("abuse_reports", "events", {"report_id": "id"})
         ),
@@ -332,7 +341,11 @@ INVENTORY: tuple[Table, ...] = (
     Table(
         name="audit_log",
         holds="every staff action: who (by token name), what, when, on what",
-        retention=Retention("kept; use data in it is removed when a licence's data is erased"),
+        retention=Retention(
+            "deleted once this old; use data in it is removed when a licence's data is erased, "
+            "and the entries about a licence go when the licence is erased whole",
+            "audit_retention_days",
+        ),
         licence=LicenceLink(
             path="target_id of entries about the licence, or detail.licence_id",
             rows_about=_audit_entries_about,
@@ -356,7 +369,10 @@ INVENTORY: tuple[Table, ...] = (
     Table(
         name="staff_tokens",
         holds="the bearer tokens staff use",
-        retention=Retention("until staff delete them; revoked ones stay as a record"),
+        retention=Retention(
+            "deleted once revoked or expired this long, with their sessions",
+            "staff_token_retention_days",
+        ),
         columns={
             "id": _id("the token's random id"),
             "name": Column(Form.STAFF_ENTERED, "who holds it, as the audit log shows"),
@@ -374,9 +390,9 @@ INVENTORY: tuple[Table, ...] = (
             "and no address or browser details of the staff"
         ),
         retention=Retention(
-            "until sign-out, or until the session is found idle "
-            "(CALLHOME_STAFF_SESSION_IDLE_S) or past its lifetime "
-            "(CALLHOME_STAFF_SESSION_LIFETIME_S); deleted with its token"
+            "until sign-out, or until idle (CALLHOME_STAFF_SESSION_IDLE_S) or past its "
+            "lifetime (CALLHOME_STAFF_SESSION_LIFETIME_S), when it is refused and the next "
+            "maintenance run deletes it; deleted with its token"
         ),
         columns={
             "id_hash": Column(Form.SECRET_HASH, "SHA-256 of the session cookie"),
@@ -394,9 +410,9 @@ INVENTORY: tuple[Table, ...] = (
             "and no address or browser details"
         ),
         retention=Retention(
-            "until sign-out, or until the session is found idle "
-            "(CALLHOME_CUSTOMER_SESSION_IDLE_S) or past its lifetime "
-            "(CALLHOME_CUSTOMER_SESSION_LIFETIME_S); deleted with the licence"
+            "until sign-out, or until idle (CALLHOME_CUSTOMER_SESSION_IDLE_S) or past its "
+            "lifetime (CALLHOME_CUSTOMER_SESSION_LIFETIME_S), when it is refused and the "
+            "next maintenance run deletes it; deleted with the licence"
         ),
         columns={
             "id_hash": Column(Form.SECRET_HASH, "SHA-256 of the session cookie"),
@@ -410,7 +426,10 @@ INVENTORY: tuple[Table, ...] = (
     Table(
         name="erasure_requests",
         holds="the key holder's requests to erase the licence's data, until staff confirm",
-        retention=Retention("until staff confirm it (the erasure removes it too)"),
+        retention=Retention(
+            "until staff confirm it (the erasure removes it too); erased whole with its "
+            "licence after the licence retention"
+        ),
         licence=_use_data("erasure_requests"),
         columns={
             "licence_id": _LICENCE_ID,
@@ -419,11 +438,19 @@ INVENTORY: tuple[Table, ...] = (
     ),
     Table(
         name="day_keys",
-        holds="one random key per UTC day for net_id",
-        retention=Retention("destroyed 48 hours after its day began", fixed_days=2),
+        holds="one random key per UTC day for net_id, kept sealed",
+        retention=Retention(
+            "destroyed 48 hours after its day began, and its bytes removed from the store's "
+            "files by the same maintenance run",
+            fixed_days=2,
+        ),
         columns={
             "day": _at("the UTC day"),
-            "key": Column(Form.SECRET, "the day's key for net_id"),
+            "sealed_key": Column(
+                Form.SEALED,
+                "the day's key for net_id, encrypted (AES-256-GCM) under a key derived from "
+                "the pseudonym key: the store alone cannot open it",
+            ),
             "created_at": _at("when it was made"),
         },
     ),
@@ -522,6 +549,18 @@ INVENTORY: tuple[Table, ...] = (
             ),
             "last_latency_ms": Column(Form.SERVER_RECORD, "how long the latest attempt took"),
             "delivered_at": _at("when the receiver took it"),
+        },
+    ),
+    Table(
+        name="pending_rewrites",
+        holds=(
+            "names of tables and ping partitions an erasure deleted rows from, until "
+            "maintenance has written them anew (PostgreSQL): nothing about a licence"
+        ),
+        retention=Retention("until the next maintenance run has rewritten the relation"),
+        columns={
+            "relation": Column(Form.SERVER_RECORD, "the table or partition to rewrite"),
+            "requested_at": _at("when the erasure asked for it"),
         },
     ),
     Table(
@@ -659,8 +698,125 @@ METRICS: tuple[Metric, ...] = (
         },
     ),
 )
-# The standard families of the server process itself (memory, CPU, garbage collector).
-RUNTIME_METRIC_PREFIXES = ("process_", "python_")
+# The standard families of the server process itself (memory, CPU, garbage collector),
+# declared by their prefix.
+RUNTIME_METRICS: tuple[Metric, ...] = (
+    Metric(
+        "process_*",
+        "the server process itself: CPU seconds, resident and virtual memory, open and "
+        "maximum file descriptors, start time",
+    ),
+    Metric(
+        "python_*",
+        "the Python runtime: garbage collections, objects collected and uncollectable, and "
+        "python_info naming the interpreter",
+        {"implementation, major, minor, patchlevel, version": "the Python interpreter's own"},
+    ),
+)
+
+RUNTIME_METRIC_PREFIXES = tuple(metric.name.removesuffix("*") for metric in RUNTIME_METRICS)
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """Something kept outside the database's declared tables: another store, a log, a file."""
+
+    name: str
+    where: str
+    holds: str
+    form: Form
+    retention: Retention
+
+
+_RATE_WINDOW = Retention(
+    "expires two hours after its hourly window began (Redis EXPIRE): the previous window is "
+    "still read for an hour, nothing longer"
+)
+ELSEWHERE: tuple[Elsewhere, ...] = (
+    Elsewhere(
+        "alembic_version",
+        "the database",
+        "the schema's migration revision, one row",
+        Form.SERVER_RECORD,
+        Retention("replaced at each upgrade"),
+    ),
+    Elsewhere(
+        "callhome:rate:licence:<hour>:<key_hash>",
+        "Redis, only when CALLHOME_RATE_LIMIT_REDIS_URL is set",
+        "pings counted in one hour for one licence key, named by the key's HMAC (key_hash)",
+        Form.SECRET_HASH,
+        _RATE_WINDOW,
+    ),
+    Elsewhere(
+        "callhome:rate:network:<hour>:<network>",
+        "Redis, only when CALLHOME_RATE_LIMIT_REDIS_URL is set",
+        "pings counted in one hour from one /24 (IPv4) or /48 (IPv6), named by an HMAC of the "
+        "prefix under a key derived from the pseudonym key and held only in memory; not the "
+        "net_id kept with pings, so it links to no licence",
+        Form.PSEUDONYMOUS,
+        _RATE_WINDOW,
+    ),
+    Elsewhere(
+        "access log",
+        "the server's standard error, and wherever the operator sends it",
+        "one line a request: method, route template, status, duration and a random request "
+        "id; never an address, a path as sent, a query string or a body",
+        Form.SERVER_RECORD,
+        Retention("as long as the operator keeps logs: callhome keeps none itself"),
+    ),
+    Elsewhere(
+        "pseudonym.key",
+        "the data directory (embedded default; otherwise CALLHOME_PSEUDONYM_KEY)",
+        "the key of every pseudonym: key_hash, machine_id, and the key day keys are sealed "
+        "under; owner-only (0600)",
+        Form.SECRET,
+        Retention("until the operator replaces it; every pseudonym then changes"),
+    ),
+    Elsewhere(
+        "signing-key.pem",
+        "the data directory (embedded default; otherwise CALLHOME_SIGNING_KEY_FILE)",
+        "the Ed25519 key that signs every answer; owner-only (0600)",
+        Form.SECRET,
+        Retention("until the operator replaces it"),
+    ),
+    Elsewhere(
+        "key-list.json",
+        "the data directory (embedded default; otherwise CALLHOME_KEY_LIST_FILE), once "
+        "`callhome keys` has made one",
+        "the root-signed list of signing keys served at GET /v1/keys: public keys, their "
+        "validity and signatures, nothing about the fleet",
+        Form.PUBLISHED,
+        Retention("until the next `callhome keys` command replaces it"),
+    ),
+    Elsewhere(
+        "callhome.sqlite3, callhome.sqlite3-wal, callhome.sqlite3-shm",
+        "the data directory (embedded default)",
+        "the tables above, its write-ahead log and that log's index; owner-only (0600)",
+        Form.SERVER_RECORD,
+        Retention(
+            "as each table says; deleted rows are overwritten and the write-ahead log emptied "
+            "by the maintenance run"
+        ),
+    ),
+    Elsewhere(
+        "metrics/",
+        "the data directory, when the server runs several workers",
+        "each worker's values of the metrics below, to be summed; owner-only directory",
+        Form.AGGREGATE,
+        Retention("emptied at each start"),
+    ),
+    Elsewhere(
+        "server memory",
+        "each server process",
+        "the licence cache (key_hash to licence terms and seated machine_ids), today's day key, "
+        "rate-limit counts by pseudonym",
+        Form.PSEUDONYMOUS,
+        Retention(
+            "while the process runs; the day key is dropped when its day ends, idle rate-limit "
+            "counts after two hours"
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 Runs inside every server (hourly) and as `callhome maintain` for cron; on
 PostgreSQL an advisory lock lets exactly one process run it at a time, and in the
 servers a claimed period (app/core/jobs/) makes it one run per hour across all nodes. The steps:
-partitions ahead, rollups, ping expiry (app/privacy/retention.py), day keys,
-machine and rollup expiry.
+partitions ahead, rollups, ping expiry (app/privacy/retention.py), machine and
+rollup expiry, ended licences erased, closed reports, audit entries, ended staff
+tokens and ended browser sessions expired, day keys destroyed.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from dataclasses import asdict, dataclass
 
 from app.core.clock import Clock
 from app.core.database import Database
+from app.core.day_keys_repository import rewrite_day_keys
 from app.core.jobs.repository import claim_run
 from app.core.pseudonyms import destroy_expired_day_keys
 from app.core.settings import Settings
 from app.ingest.repository import ensure_ping_partitions
 from app.privacy import repository, retention
+from app.privacy.rewrite import Rewrites, rewrite_erased
 
 logger = logging.getLogger("callhome.maintenance")
 
@@ -40,9 +43,16 @@ class MaintenanceReport:
     days_rolled_up: int = 0
     pings_expired: int = 0
     partitions_dropped: int = 0
-    day_keys_destroyed: int = 0
     machines_expired: int = 0
     rollups_expired: int = 0
+    licences_erased: int = 0
+    closed_reports_expired: int = 0
+    audit_entries_expired: int = 0
+    staff_tokens_expired: int = 0
+    sessions_expired: int = 0
+    relations_rewritten: int = 0
+    rewrites_pending: int = 0
+    day_keys_destroyed: int = 0
 
     def summary(self) -> str:
         counts = {name: value for name, value in asdict(self).items() if name != "ran"}
@@ -56,8 +66,17 @@ async def create_partitions_ahead(database: Database, now: dt.datetime) -> int:
 
 
 async def _destroy_day_keys(database: Database, now: dt.datetime) -> int:
+    """Delete the expired day keys, then make their bytes leave the store's files:
+    SQLite zeroes them in place and empties its write-ahead log; PostgreSQL writes the
+    table anew, since a deleted row otherwise lingers in its page until reused. Every
+    run does it, so a run that was cut short is made good by the next."""
     async with database.sessions() as session, session.begin():
-        return await destroy_expired_day_keys(session, now)
+        destroyed = await destroy_expired_day_keys(session, now)
+    if database.dialect == "postgresql":
+        await rewrite_day_keys(database.engine)
+    else:
+        await repository.checkpoint_wal(database)
+    return destroyed
 
 
 async def run_maintenance(
@@ -72,15 +91,31 @@ async def run_maintenance(
         horizon = retention.Horizon.at(now, settings)
         rolled = await retention.roll_up(database, horizon)
         expired = await retention.expire_pings(database, horizon)
+        expiry = dict(
+            machines_expired=await retention.expire_machines(database, now, settings),
+            rollups_expired=await retention.expire_rollups(database, horizon),
+            licences_erased=await retention.erase_ended_licences(database, now, settings),
+            closed_reports_expired=await retention.expire_closed_reports(database, now, settings),
+            audit_entries_expired=await retention.expire_audit_entries(database, now, settings),
+            staff_tokens_expired=await retention.expire_staff_tokens(database, now, settings),
+            sessions_expired=await retention.expire_sessions(database, now, settings),
+        )
+        rewrites = (
+            await rewrite_erased(database.engine, settings, horizon.last_ended_day)
+            if database.dialect == "postgresql"
+            else Rewrites()
+        )
         return MaintenanceReport(
             ran=True,
             partitions_created=created,
             days_rolled_up=rolled,
             pings_expired=expired.pings,
             partitions_dropped=expired.partitions,
+            **expiry,
+            relations_rewritten=rewrites.done,
+            rewrites_pending=rewrites.pending,
+            # Last: on SQLite its checkpoint also empties the WAL of every step's deletions.
             day_keys_destroyed=await _destroy_day_keys(database, now),
-            machines_expired=await retention.expire_machines(database, now, settings),
-            rollups_expired=await retention.expire_rollups(database, horizon),
         )
 
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from app.core.settings import Settings
 from app.privacy.inventory import (
+    ELSEWHERE,
     EVENT_FIELDS,
     FORM_MEANINGS,
     INVENTORY,
     METRICS,
+    RUNTIME_METRICS,
+    Elsewhere,
     Retention,
     Table,
 )
 from app.privacy.schemas import (
+    ElsewhereOut,
     EventFieldOut,
     FieldOut,
     Manifest,
@@ -22,13 +26,18 @@ from app.privacy.schemas import (
 )
 
 SUMMARY = (
-    "callhome keeps no personal data: no IP address, computer ID or licence key is ever "
-    "stored or logged. Below is every field it stores, its form, its purpose and how long "
-    "it is kept."
+    "callhome keeps no directly identifying data: no IP address, computer ID or licence key "
+    "is ever stored or logged. What it keeps about installations is pseudonymous data, which "
+    "is still personal data under GDPR Recital 26: a machine_id or key_hash can be computed "
+    "again by whoever holds the pseudonym key and the original value, so it is kept only as "
+    "long as its purpose needs. A net_id becomes anonymous when its day key is destroyed, 48 "
+    "hours after its day began. Below is every field stored, and everything kept elsewhere, "
+    "with its form, its purpose and how long it is kept."
 )
 NEVER_STORED = [
-    "client IP address (only a net_id, anonymous 48 hours after its day began)",
-    "computer ID (only a machine_id, pseudonymous)",
+    "client IP address (only a net_id, scoped to the licence and the day, anonymous 48 hours "
+    "after its day began)",
+    "computer ID (only a machine_id, pseudonymous, scoped to the licence)",
     "licence key (only a keyed hash and its last 4 characters)",
 ]
 PSEUDONYMOUS_NOT_ANONYMOUS = (
@@ -58,6 +67,16 @@ def _table(table: Table, settings: Settings) -> TableOut:
     )
 
 
+def _elsewhere(kept: Elsewhere, settings: Settings) -> ElsewhereOut:
+    return ElsewhereOut(
+        name=kept.name,
+        where=kept.where,
+        holds=kept.holds,
+        form=kept.form.value,
+        retention=_retention(kept.retention, settings),
+    )
+
+
 def manifest(settings: Settings) -> Manifest:
     return Manifest(
         summary=SUMMARY,
@@ -65,9 +84,10 @@ def manifest(settings: Settings) -> Manifest:
         pseudonymous_not_anonymous=PSEUDONYMOUS_NOT_ANONYMOUS,
         forms={form.value: meaning for form, meaning in FORM_MEANINGS.items()},
         tables=[_table(table, settings) for table in INVENTORY],
+        elsewhere=[_elsewhere(kept, settings) for kept in ELSEWHERE],
         metrics=[
             MetricOut(name=metric.name, measures=metric.measures, labels=dict(metric.labels))
-            for metric in METRICS
+            for metric in (*METRICS, *RUNTIME_METRICS)
         ],
         event_fields=[
             EventFieldOut(name=name, form=column.form, purpose=column.purpose)

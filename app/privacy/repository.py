@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -28,11 +29,16 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.core.database import Database, JsonDocument, dialect_insert
+from app.abuse.models import AbuseReport, ReportStatus
+from app.core.audit import AuditEntry
+from app.core.auth.models import StaffSession, StaffToken
+from app.core.database import Database, JsonDocument, dialect_insert, wait_for_horizon
 from app.ingest.models import DailyUsage, pings
-from app.licences.models import Licence, Machine
+from app.licences.models import CustomerSession, Licence, LicenceStatus, Machine
 from app.privacy.inventory import LicenceLink
-from app.privacy.models import ErasureRequest
+from app.privacy.models import ErasureRequest, PendingRewrite
+
+CLOSED = (ReportStatus.RESOLVED.value, ReportStatus.DISMISSED.value)
 
 # -- usage ----------------------------------------------------------------------
 
@@ -184,6 +190,93 @@ async def checkpoint_wal(database: Database) -> None:
         await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+# -- hard erasure on PostgreSQL: relations to write anew ----------------------------
+
+RELATION_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+async def ping_partitions_about(session: AsyncSession, licence_id: uuid.UUID) -> list[str]:
+    """The day partitions holding the licence's pings (PostgreSQL; none on SQLite)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    partition: ColumnElement[str] = literal_column("tableoid::regclass::text")
+    found = await session.scalars(
+        select(partition).select_from(pings).where(pings.c.licence_id == licence_id).distinct()
+    )
+    return sorted(found)
+
+
+async def request_rewrites(
+    session: AsyncSession, relations: Sequence[str], now: dt.datetime
+) -> None:
+    if not relations or session.get_bind().dialect.name != "postgresql":
+        return
+    insert = dialect_insert("postgresql")
+    await session.execute(
+        insert(PendingRewrite)
+        .values([{"relation": relation, "requested_at": now} for relation in relations])
+        .on_conflict_do_nothing(index_elements=["relation"])
+    )
+
+
+async def pending_rewrites(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as connection:
+        found = await connection.scalars(
+            select(PendingRewrite.relation).order_by(PendingRewrite.relation)
+        )
+        return list(found)
+
+
+async def rewrite_done(engine: AsyncEngine, relation: str) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(delete(PendingRewrite).where(PendingRewrite.relation == relation))
+
+
+async def relation_file(engine: AsyncEngine, relation: str) -> int | None:
+    """The relation's file number: a rewrite gives it a new one. None when it is gone."""
+    async with engine.connect() as connection:
+        found = await connection.scalar(
+            text("SELECT pg_relation_filenode(to_regclass(:name))"), {"name": relation}
+        )
+        return int(found) if found is not None else None
+
+
+async def has_primary_key(engine: AsyncEngine, relation: str) -> bool:
+    async with engine.connect() as connection:
+        found = await connection.scalar(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_index "
+                "WHERE indrelid = to_regclass(:name) AND indisprimary)"
+            ),
+            {"name": relation},
+        )
+        return bool(found)
+
+
+async def vacuum_full(
+    engine: AsyncEngine, relation: str, lock_timeout: str, *, horizon_wait_s: float
+) -> bool:
+    """Write a relation no writer uses any more (a past day's partition) anew. False when
+    transactions older than the erasure were still running after `horizon_wait_s`: the
+    rewrite may then have copied the erased rows along, and must be done again."""
+    if not RELATION_NAME.fullmatch(relation):
+        raise ValueError("not a relation name")
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        passed = await wait_for_horizon(autocommit, timeout_s=horizon_wait_s)
+        await autocommit.execute(text(f"SET lock_timeout = '{lock_timeout}'"))
+        try:
+            await autocommit.execute(text(f"VACUUM FULL {relation}"))
+        finally:
+            await autocommit.execute(text("RESET lock_timeout"))
+    return passed
+
+
+async def ensure_repack_extension(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_repack"))
+
+
 # -- expiry ---------------------------------------------------------------------
 
 
@@ -232,6 +325,57 @@ async def expire_rollups_before(database: Database, day: dt.date, *, sqlite_batc
     return await _delete_expired(database, table, table.c.day < day, sqlite_batch)
 
 
+async def licences_ended_before(
+    session: AsyncSession, ended_before: dt.datetime
+) -> list[uuid.UUID]:
+    """Licences that expired, or were revoked (and left so), before `ended_before`."""
+    ended = (Licence.expires_at < ended_before) | (
+        (Licence.status == LicenceStatus.REVOKED.value) & (Licence.updated_at < ended_before)
+    )
+    return list(await session.scalars(select(Licence.id).where(ended).order_by(Licence.id)))
+
+
+async def expire_closed_reports(
+    database: Database, closed_before: dt.datetime, *, sqlite_batch: int
+) -> int:
+    """Delete resolved and dismissed reports closed before then; their events go with them."""
+    closed = AbuseReport.status.in_(CLOSED) & (AbuseReport.closed_at < closed_before)
+    return await _delete_expired(database, _table(AbuseReport), closed, sqlite_batch)
+
+
+async def expire_audit_entries(
+    database: Database, before: dt.datetime, *, sqlite_batch: int
+) -> int:
+    return await _delete_expired(database, _table(AuditEntry), AuditEntry.at < before, sqlite_batch)
+
+
+async def expire_staff_tokens(
+    database: Database, ended_before: dt.datetime, *, sqlite_batch: int
+) -> int:
+    """Delete tokens revoked or expired before then; their sessions go with them."""
+    ended = (StaffToken.revoked_at < ended_before) | (StaffToken.expires_at < ended_before)
+    return await _delete_expired(database, _table(StaffToken), ended, sqlite_batch)
+
+
+async def expire_sessions(
+    database: Database,
+    model: type[StaffSession] | type[CustomerSession],
+    now: dt.datetime,
+    idle_since: dt.datetime,
+    *,
+    sqlite_batch: int,
+) -> int:
+    """Delete browser sessions past their lifetime or idle too long: ended, if unused."""
+    ended = (model.expires_at <= now) | (model.last_used_at <= idle_since)
+    return await _delete_expired(database, _table(model), ended, sqlite_batch)
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 # -- one maintenance run at a time ------------------------------------------------
 
 
@@ -242,15 +386,17 @@ async def exclusive(engine: AsyncEngine, lock_id: int) -> AsyncIterator[bool]:
         yield True
         return
     async with engine.connect() as connection:
+        # Outside a transaction: an idle one would hold back the oldest row every vacuum
+        # may remove, for the whole run, and the rewrites would copy deleted rows along.
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
         held = bool(
-            await connection.scalar(text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id})
+            await autocommit.scalar(text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id})
         )
         try:
             yield held
         finally:
             if held:
-                await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
-            await connection.commit()
+                await autocommit.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
 
 
 # -- erasure requests from the customer page -------------------------------------

@@ -16,10 +16,16 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth.models import StaffSession
 from app.core.database import Database
+from app.core.errors import NotFound
 from app.core.settings import Settings
 from app.ingest import repository as ingest
+from app.licences.models import CustomerSession
 from app.privacy import repository
+from app.privacy.erasure import erase_licence_data
+from app.privacy.inventory import TABLES as INVENTORY_TABLES
+from app.privacy.tables import metadata
 from app.privacy.usage import aggregate_days
 
 # Pings are stamped when they arrive and committed moments later: a day is rolled up
@@ -30,6 +36,8 @@ ROLLUP_GRACE = dt.timedelta(minutes=10)
 PARTITION_LOCK_TIMEOUT = "2s"
 # Rows deleted per transaction on SQLite, so the batch writer never waits long.
 SQLITE_DELETE_BATCH = 2000
+# The actor the audit log names when retention, not staff, erases a licence.
+RETENTION_ACTOR = "retention"
 
 
 def first_day_kept(now: dt.datetime, retention_days: int) -> dt.date:
@@ -127,4 +135,61 @@ async def expire_machines(database: Database, now: dt.datetime, settings: Settin
 async def expire_rollups(database: Database, horizon: Horizon) -> int:
     return await repository.expire_rollups_before(
         database, horizon.rollups_kept_from, sqlite_batch=SQLITE_DELETE_BATCH
+    )
+
+
+async def erase_ended_licences(database: Database, now: dt.datetime, settings: Settings) -> int:
+    """Erase whole every licence ended (expired or revoked) longer than the licence
+    retention: its use data, its reports, the licence, and every audit entry about it.
+    One transaction per licence, so a run cut short leaves whole licences behind."""
+    ended_before = now - dt.timedelta(days=settings.licence_retention_days)
+    async with database.sessions() as session:
+        ended = await repository.licences_ended_before(session, ended_before)
+    for licence_id in ended:
+        async with database.sessions() as session, session.begin():
+            try:
+                await erase_licence_data(
+                    session, licence_id, delete_licence=True, actor=RETENTION_ACTOR, now=now
+                )
+            except NotFound:
+                continue  # erased meanwhile by staff
+            audit_log = INVENTORY_TABLES["audit_log"]
+            assert audit_log.licence is not None
+            await repository.delete_rows_about(
+                session, metadata.tables["audit_log"], audit_log.licence, licence_id
+            )
+            await repository.request_rewrites(session, ["audit_log"], now)
+    return len(ended)
+
+
+async def expire_closed_reports(database: Database, now: dt.datetime, settings: Settings) -> int:
+    closed_before = now - dt.timedelta(days=settings.closed_report_retention_days)
+    return await repository.expire_closed_reports(
+        database, closed_before, sqlite_batch=SQLITE_DELETE_BATCH
+    )
+
+
+async def expire_audit_entries(database: Database, now: dt.datetime, settings: Settings) -> int:
+    before = now - dt.timedelta(days=settings.audit_retention_days)
+    return await repository.expire_audit_entries(database, before, sqlite_batch=SQLITE_DELETE_BATCH)
+
+
+async def expire_sessions(database: Database, now: dt.datetime, settings: Settings) -> int:
+    """Staff and key holders' browser sessions that have ended (past their lifetime, or
+    idle too long): each is refused when used, and goes here even if never used again."""
+    staff_idle_since = now - dt.timedelta(seconds=settings.staff_session_idle_s)
+    customer_idle_since = now - dt.timedelta(seconds=settings.customer_session_idle_s)
+    staff = await repository.expire_sessions(
+        database, StaffSession, now, staff_idle_since, sqlite_batch=SQLITE_DELETE_BATCH
+    )
+    customers = await repository.expire_sessions(
+        database, CustomerSession, now, customer_idle_since, sqlite_batch=SQLITE_DELETE_BATCH
+    )
+    return staff + customers
+
+
+async def expire_staff_tokens(database: Database, now: dt.datetime, settings: Settings) -> int:
+    ended_before = now - dt.timedelta(days=settings.staff_token_retention_days)
+    return await repository.expire_staff_tokens(
+        database, ended_before, sqlite_batch=SQLITE_DELETE_BATCH
     )

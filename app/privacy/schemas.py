@@ -44,12 +44,23 @@ class EventFieldOut(ResponseModel):
     purpose: str
 
 
+class ElsewhereOut(ResponseModel):
+    name: str
+    where: str
+    holds: str
+    form: str
+    retention: RetentionOut
+
+
 class Manifest(ResponseModel):
     summary: str
     never_stored: list[str]
     pseudonymous_not_anonymous: str
     forms: dict[str, str]
     tables: list[TableOut]
+    elsewhere: list[ElsewhereOut] = Field(
+        description="What is kept outside the tables above: Redis, logs, files, memory"
+    )
     metrics: list[MetricOut] = Field(description="Figures on /metrics: in memory, never stored")
     event_fields: list[EventFieldOut] = Field(
         description="Every field a webhook event may carry to the vendor's endpoints"

@@ -11,7 +11,7 @@ from app.core.models import DayKey
 from app.events.models import WebhookDelivery, WebhookEndpoint
 from app.ingest.models import DailyUsage, pings
 from app.licences.models import CustomerSession, Licence, LicenceChanges, Machine
-from app.privacy.models import ErasureRequest
+from app.privacy.models import ErasureRequest, PendingRewrite
 from app.releases.models import FeedDelta, FeedVersion, Release
 
 metadata = Base.metadata
@@ -32,6 +32,7 @@ __all__ = [
     "Licence",
     "LicenceChanges",
     "Machine",
+    "PendingRewrite",
     "Release",
     "StaffSession",
     "StaffToken",

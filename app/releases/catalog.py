@@ -37,6 +37,10 @@ _PENDING = "changed_catalog_entries"
 RETRY_DELAY_S = 5.0
 
 Offer = dict[str, Any]
+# The channel an install is on when it names none (the ping contract's default).
+DEFAULT_CHANNEL = "stable"
+# What a ping record keeps instead of a channel name that is not published.
+UNKNOWN_NAME = "unknown"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -223,6 +227,8 @@ class CatalogIndex:
 
     tracks: dict[tuple[str, str], tuple[ReleaseEntry, ...]]
     feeds: dict[str, tuple[FeedEntry, ...]]
+    # Every (product, channel) with a release, yanked ones included: the names published.
+    channels: frozenset[tuple[str, str]]
     plans: dict[tuple[str, int, int], Offer] = field(default_factory=dict)
 
     def signature_set(
@@ -248,6 +254,7 @@ class CatalogIndex:
         for release in releases:
             if not release.yanked:
                 tracks.setdefault((release.product, release.channel), []).append(release)
+        channels = frozenset((release.product, release.channel) for release in releases)
         feeds: dict[str, list[FeedEntry]] = {}
         for entry in sets:
             feeds.setdefault(entry.feed, []).append(entry)
@@ -260,6 +267,7 @@ class CatalogIndex:
                 feed: tuple(sorted(entries, key=lambda e: e.version, reverse=True))
                 for feed, entries in feeds.items()
             },
+            channels=channels,
         )
 
 
@@ -325,6 +333,21 @@ class Catalog:
             if offer is not None:
                 planned[feed] = offer
         return planned
+
+    # -- what a ping record keeps ---------------------------------------------
+
+    def channel_to_keep(self, product: str, channel: str) -> str:
+        """The channel as stored: a name published for the product (or the default),
+        else `unknown`; any other name an install sends is free text, never kept."""
+        if channel == DEFAULT_CHANNEL or (product, channel) in self._index.channels:
+            return channel
+        return UNKNOWN_NAME
+
+    def signatures_to_keep(self, installed: dict[str, int] | None) -> dict[str, int] | None:
+        """The installed signature sets of published feeds; other feed names are dropped."""
+        if not installed:
+            return installed
+        return {feed: version for feed, version in installed.items() if feed in self._index.feeds}
 
     # -- keeping it current --------------------------------------------------
 

@@ -18,7 +18,7 @@ from starlette.types import Scope as AsgiScope
 
 from app.core.auth.models import Scope
 from app.core.auth.service import Staff
-from app.licences.service import short_machine_id
+from app.licences.schemas import short_machine_id
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"

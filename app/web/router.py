@@ -28,7 +28,7 @@ from app.events.models import EndpointStatus
 from app.licences import service as licences
 from app.licences.cache import LicenceSnapshot, licence_status
 from app.licences.models import EffectiveStatus
-from app.licences.schemas import MACHINE_REF_PATTERN
+from app.licences.schemas import MACHINE_REF_PATTERN, short_machine_id
 from app.releases import service as releases
 from app.web import usage_chart
 from app.web.auth import (
@@ -345,7 +345,7 @@ async def retire_machine(
         page_url(
             request,
             f"/licences/{licence_id}",
-            retired=licences.short_machine_id(retired.machine_id),
+            retired=short_machine_id(retired.machine_id),
         )
     )
 

@@ -24,6 +24,22 @@ _COMPUTER_ID = re.compile(r"[A-Za-z0-9+/=_-]{16,128}")
 _MAX_USER_COUNT = 10_000_000
 _MAX_FEEDS = 16
 _MAX_FEED_VERSION = 2**53
+# PEP 440's own expression (its appendix B), in any case, surrounding spaces excluded.
+_PEP440 = re.compile(
+    r"v?(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*"
+    r"(?:[._-]?(?:alpha|a|beta|b|preview|pre|c|rc)[._-]?[0-9]*)?"
+    r"(?:-[0-9]+|[._-]?(?:post|rev|r)[._-]?[0-9]*)?"
+    r"(?:[._-]?dev[._-]?[0-9]*)?"
+    r"(?:\+[a-z0-9]+(?:[._-][a-z0-9]+)*)?",
+    re.IGNORECASE | re.ASCII,
+)
+# semver.org's own expression for a SemVer 2.0.0 version.
+_SEMVER = re.compile(
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?",
+    re.ASCII,
+)
 
 
 @dataclass(frozen=True)
@@ -59,9 +75,12 @@ def check_product(product: str) -> None:
 
 
 def check_version(version: str) -> None:
-    """The one place the SDK's rule for the product version lives."""
-    if not _matches(_VERSION, version):
-        raise ConfigurationError("the version must be 1 to 32 of [A-Za-z0-9.+!_-], e.g. 8.2.1")
+    """The server's rule (app/core/versions.py): 1 to 32 characters of a PEP 440 or
+    SemVer 2.0.0 version; the server refuses anything else, such as a host name."""
+    if not 1 <= len(version) <= 32:
+        raise ConfigurationError("the version must be 1 to 32 characters")
+    if not (_PEP440.fullmatch(version) or _SEMVER.fullmatch(version)):
+        raise ConfigurationError("the version must be a PEP 440 or SemVer version")
 
 
 def check_computer_id(computer_id: str) -> None:
