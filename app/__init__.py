@@ -1,1 +1,1 @@
-"""callhome: a licence call-home server that keeps no personal data."""
+"""callhome: a licence call-home server that keeps no directly identifying data."""

@@ -16,7 +16,7 @@ from app.server_commands import db_app, keys_app, serve
 
 # Help texts are shown as written: Rich markup would take `[a-z0-9-]` for a style tag.
 app = typer.Typer(
-    help="callhome: a licence call-home server that keeps no personal data.",
+    help="callhome: a licence call-home server that keeps no directly identifying data.",
     rich_markup_mode=None,
 )
 app.add_typer(db_app, name="db")

@@ -196,7 +196,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app = Callhome(
         observe_request=metrics.observe_request if settings.metrics_enabled else None,
         title="callhome",
-        summary="Licence call-home server that keeps no personal data",
+        summary="Licence call-home server that keeps no directly identifying data",
         version="0.1.0",
         lifespan=lifespan,
     )
