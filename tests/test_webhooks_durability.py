@@ -106,9 +106,13 @@ async def outage_app(
 ) -> AsyncIterator[tuple[FastAPI, Callable[[], Any]]]:
     """An app delivering on its own (a short poll), and how to cut its store for a while:
     PostgreSQL behind a proxy that breaks every connection, SQLite locked by another process."""
+    # SQLite's held lock fails a round only once the store timeout has passed, so it stays
+    # short there; the cut proxy fails PostgreSQL's rounds at once, and a longer timeout
+    # only outlasts a busy machine's slow commit while the events are made.
     overrides: dict[str, Any] = {"webhook_poll_s": 0.05, "store_timeout_s": 1.0}
     proxy: CuttableProxy | None = None
     if store.kind == "postgresql":
+        overrides["store_timeout_s"] = 3.0
         real = make_url(store.url)
         proxy = CuttableProxy(real.host or "127.0.0.1", real.port or 5432)
         await proxy.start()
