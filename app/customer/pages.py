@@ -7,18 +7,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Query, Request, UploadFile
 from starlette.datastructures import State
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from app.core.auth.browser import (
     SessionCookie,
-    check_csrf_token,
     check_same_origin,
     cookie_must_be_secure,
-    served_over_https,
+    form_dependency,
+    see_other,
+    see_other_signed_in,
+    see_other_signed_out,
+    session_dependency,
 )
-from app.core.auth.dependencies import COOKIE_LENGTH, CSRF_FIELD_LENGTH, SignInRequired
-from app.core.deps import DatabaseDep, Now, PseudonymsDep, SettingsDep, SignerDep, WriteSession
+from app.core.deps import Now, PseudonymsDep, SettingsDep, SignerDep, WriteSession
 from app.core.errors import PayloadTooLarge
 from app.core.network import caller_address
 from app.customer import account as accounts
@@ -59,38 +61,10 @@ def render(
     )
 
 
-async def _signed_in(
-    request: Request, database: DatabaseDep, settings: SettingsDep, now: Now
-) -> Account:
-    cookie_value = CUSTOMER_COOKIE.value(request)
-    if not cookie_value or len(cookie_value) > COOKIE_LENGTH:
-        raise SignInRequired()
-    # The primary, never a replica: a sign-out takes effect at once.
-    async with database.sessions() as session, session.begin():
-        found = await accounts.resume_session(session, cookie_value, settings, now)
-    if found is None:
-        raise SignInRequired()
-    return found
-
-
-async def _signed_in_form(
-    request: Request,
-    account: Annotated[Account, Depends(_signed_in)],
-    settings: SettingsDep,
-    csrf_token: Annotated[str | None, Form(max_length=CSRF_FIELD_LENGTH)] = None,
-) -> Account:
-    """A form this very page sent: same origin, carrying the session's CSRF token."""
-    check_same_origin(request, settings)
-    check_csrf_token(account.csrf_token, csrf_token)
-    return account
-
-
+_signed_in = session_dependency(CUSTOMER_COOKIE, accounts.resume_session)
+_signed_in_form = form_dependency(_signed_in, lambda account: account.csrf_token)
 SignedIn = Annotated[Account, Depends(_signed_in)]
 SignedInForm = Annotated[Account, Depends(_signed_in_form)]
-
-
-def _see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 @router.get("/sign-in")
@@ -121,11 +95,13 @@ async def sign_in(
             request, "sign_in.html", None, status_code=401, signed_out=False, refused=True
         )
     cookie_value = await accounts.start_session(session, state.licence.id, settings, now)
-    response = _see_other(page_url(request, "/"))
-    CUSTOMER_COOKIE.set(
-        response, cookie_value, secure=secure, max_age_s=settings.customer_session_lifetime_s
+    return see_other_signed_in(
+        page_url(request, "/"),
+        CUSTOMER_COOKIE,
+        cookie_value,
+        secure=secure,
+        max_age_s=settings.customer_session_lifetime_s,
     )
-    return response
 
 
 @router.post("/sign-out")
@@ -133,9 +109,8 @@ async def sign_out(
     request: Request, account: SignedInForm, session: WriteSession, settings: SettingsDep, now: Now
 ) -> Response:
     await accounts.end_session(session, account, now)
-    response = _see_other(page_url(request, "/sign-in", **{"signed-out": "true"}))
-    CUSTOMER_COOKIE.clear(response, secure=served_over_https(request, settings))
-    return response
+    signed_out = page_url(request, "/sign-in", **{"signed-out": "true"})
+    return see_other_signed_out(signed_out, CUSTOMER_COOKIE, request, settings)
 
 
 @router.get("/")
@@ -181,7 +156,7 @@ async def free_machine(
 ) -> Response:
     """Free a machine's seat, as its deactivation would (audited with the actor customer)."""
     await licences.free_machine(session, account.licence_id, machine, now=now)
-    return _see_other(page_url(request, "/", freed=machine))
+    return see_other(page_url(request, "/", freed=machine))
 
 
 @router.get("/export")
@@ -199,7 +174,7 @@ async def ask_for_erasure(
 ) -> Response:
     """Ask for the licence's data to be erased: recorded for staff to confirm."""
     await requests.request_erasure(session, account.licence_id, now)
-    return _see_other(page_url(request, "/", done="erasure"))
+    return see_other(page_url(request, "/", done="erasure"))
 
 
 @router.post("/offline")

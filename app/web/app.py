@@ -9,11 +9,11 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from app.core.auth.browser import SessionCookie, served_over_https
-from app.core.auth.dependencies import STAFF_COOKIE, SignInRequired
+from app.core.auth.browser import SessionCookie, SignInRequired, see_other, see_other_signed_out
+from app.core.auth.dependencies import STAFF_COOKIE
 from app.core.components import components_of
 from app.core.errors import CallhomeError
 from app.core.outage import install_store_trouble_handler
@@ -48,12 +48,12 @@ def create_page_app(
         return error_page(request, status, _HEADINGS.get(status, "Something went wrong"), detail)
 
     async def sign_in_first(request: Request, _: Exception) -> Response:
-        response = RedirectResponse(page_url(request, "/sign-in"), status_code=303)
-        if request.cookies:
-            # Whatever session the cookie named has ended: drop it from the browser too.
-            settings = components_of(request.app.state).get(Settings)
-            cookie.clear(response, secure=served_over_https(request, settings))
-        return response
+        sign_in = page_url(request, "/sign-in")
+        if not request.cookies:
+            return see_other(sign_in)
+        # Whatever session the cookie named has ended: drop it from the browser too.
+        settings = components_of(request.app.state).get(Settings)
+        return see_other_signed_out(sign_in, cookie, request, settings)
 
     async def callhome_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, CallhomeError)

@@ -21,6 +21,7 @@ from app.core.auth.service import Staff
 from app.licences.schemas import short_machine_id
 
 HERE = Path(__file__).parent
+TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 
 
@@ -42,9 +43,10 @@ def _moment(value: dt.datetime | str | None) -> str:
 
 
 def template_environment(directory: Path) -> jinja2.Environment:
-    """Templates from `directory`, autoescaped, with the pages' filters."""
+    """Templates from `directory`, then the page layout every page set extends (kept with the
+    staff templates); autoescaped, with the pages' filters."""
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory),
+        loader=jinja2.FileSystemLoader([directory, TEMPLATES_DIR]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -55,7 +57,7 @@ def template_environment(directory: Path) -> jinja2.Environment:
     return environment
 
 
-templates = Jinja2Templates(env=template_environment(HERE / "templates"))
+templates = Jinja2Templates(env=template_environment(TEMPLATES_DIR))
 
 
 def base_path(request: Request) -> str:

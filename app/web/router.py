@@ -10,13 +10,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, BeforeValidator, ValidationError
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from app.abuse import service as reports
 from app.abuse.models import ReportKind, ReportStatus
 from app.abuse.schemas import ReportChange, ReportSort
 from app.core.auth import service as staff_auth
-from app.core.auth.browser import check_same_origin, cookie_must_be_secure, served_over_https
+from app.core.auth.browser import (
+    check_same_origin,
+    cookie_must_be_secure,
+    see_other,
+    see_other_signed_in,
+    see_other_signed_out,
+)
 from app.core.auth.dependencies import STAFF_COOKIE
 from app.core.auth.models import Scope
 from app.core.deps import Now, ReadSession, SettingsDep, WriteSession
@@ -53,10 +59,6 @@ LICENCES_PER_PAGE = 50
 DELIVERIES_PER_PAGE = 50
 
 
-def _see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
 # -- signing in and out -----------------------------------------------------------
 
 
@@ -64,7 +66,7 @@ def _see_other(url: str) -> RedirectResponse:
 async def home(request: Request, staff: SignedIn) -> Response:
     for path, _, scope in SECTIONS:
         if staff.may(scope):
-            return _see_other(page_url(request, f"/{path}"))
+            return see_other(page_url(request, f"/{path}"))
     raise Forbidden("This token has none of the scopes the staff page shows")
 
 
@@ -93,11 +95,13 @@ async def sign_in(
             request, "sign_in.html", None, status_code=401, signed_out=False, refused=True
         )
     cookie_value = await staff_auth.start_session(session, found, settings, now)
-    response = _see_other(page_url(request, "/"))
-    STAFF_COOKIE.set(
-        response, cookie_value, secure=secure, max_age_s=settings.staff_session_lifetime_s
+    return see_other_signed_in(
+        page_url(request, "/"),
+        STAFF_COOKIE,
+        cookie_value,
+        secure=secure,
+        max_age_s=settings.staff_session_lifetime_s,
     )
-    return response
 
 
 @router.post("/sign-out")
@@ -105,9 +109,8 @@ async def sign_out(
     request: Request, staff: SignedInForm, session: WriteSession, settings: SettingsDep, now: Now
 ) -> Response:
     await staff_auth.end_session(session, staff, now)
-    response = _see_other(page_url(request, "/sign-in", **{"signed-out": "true"}))
-    STAFF_COOKIE.clear(response, secure=served_over_https(request, settings))
-    return response
+    signed_out = page_url(request, "/sign-in", **{"signed-out": "true"})
+    return see_other_signed_out(signed_out, STAFF_COOKIE, request, settings)
 
 
 # -- abuse reports ----------------------------------------------------------------
@@ -233,7 +236,7 @@ async def change_report(
     except ValidationError as error:
         raise RequestValidationError(error.errors()) from error
     await reports.change_report(session, report_id, change, actor=staff.name, now=now)
-    return _see_other(page_url(request, f"/reports/{report_id}", done=status or "note"))
+    return see_other(page_url(request, f"/reports/{report_id}", done=status or "note"))
 
 
 # -- licences ---------------------------------------------------------------------
@@ -264,7 +267,7 @@ async def licence_list(
     key_last4 = None
     if search:
         try:
-            return _see_other(page_url(request, f"/licences/{uuid.UUID(search)}"))
+            return see_other(page_url(request, f"/licences/{uuid.UUID(search)}"))
         except ValueError:
             if len(search) != 4:
                 raise InvalidInput(
@@ -341,7 +344,7 @@ async def retire_machine(
     now: Now,
 ) -> Response:
     retired = await licences.retire_machine(session, licence_id, machine, actor=staff.name, now=now)
-    return _see_other(
+    return see_other(
         page_url(
             request,
             f"/licences/{licence_id}",

@@ -7,26 +7,19 @@ FastAPI must see evaluated."""
 import enum
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.core.auth import service
-from app.core.auth.browser import SessionCookie, check_csrf_token, check_same_origin
+from app.core.auth.browser import SessionCookie, form_dependency, session_dependency
 from app.core.auth.models import Scope
 from app.core.auth.service import Staff
-from app.core.deps import DatabaseDep, Now, SettingsDep
+from app.core.deps import DatabaseDep, Now
 from app.core.errors import Forbidden, Unauthenticated
 
 # The staff page's cookie goes to the pages under /staff and nowhere else.
 STAFF_PAGES_PATH = "/staff"
 STAFF_COOKIE = SessionCookie("callhome_staff", STAFF_PAGES_PATH)
-# Form fields are bounded: nothing longer is worth reading.
-CSRF_FIELD_LENGTH = 128
-COOKIE_LENGTH = 64
-
-
-class SignInRequired(Exception):
-    """No live page session: the browser is sent to the sign-in page."""
 
 
 class Via(enum.Enum):
@@ -55,32 +48,14 @@ async def _api_staff(
     return staff
 
 
-async def _page_staff(
-    request: Request, database: DatabaseDep, settings: SettingsDep, now: Now
-) -> Staff:
-    cookie_value = STAFF_COOKIE.value(request)
-    if not cookie_value or len(cookie_value) > COOKIE_LENGTH:
-        raise SignInRequired()
-    # The primary, never a replica: a sign-out or revocation takes effect at once.
-    async with database.sessions() as session, session.begin():
-        staff = await service.resume_session(session, cookie_value, settings, now)
-    if staff is None:
-        raise SignInRequired()
-    return staff
-
-
-async def _form_staff(
-    request: Request,
-    staff: Annotated[Staff, Depends(_page_staff)],
-    settings: SettingsDep,
-    csrf_token: Annotated[str | None, Form(max_length=CSRF_FIELD_LENGTH)] = None,
-) -> Staff:
-    """A form this very page sent: same origin, carrying the session's CSRF token."""
-    check_same_origin(request, settings)
+def _page_csrf_token(staff: Staff) -> str:
+    # Staff resumed from a session cookie always carry their page session.
     assert staff.page_session is not None
-    check_csrf_token(staff.page_session.csrf_token, csrf_token)
-    return staff
+    return staff.page_session.csrf_token
 
+
+_page_staff = session_dependency(STAFF_COOKIE, service.resume_session)
+_form_staff = form_dependency(_page_staff, _page_csrf_token)
 
 _IDENTIFY = {Via.API: _api_staff, Via.PAGE: _page_staff, Via.FORM: _form_staff}
 
