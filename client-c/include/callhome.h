@@ -71,6 +71,22 @@ callhome_status callhome_offline_verdict(callhome_state *state, const char *requ
                                          const char *body, size_t body_length,
                                          int64_t now_local, callhome_verdict *out);
 
+typedef struct {
+    char status[32];       /* "deactivated", "not_seated", "unknown" (newer servers may add more) */
+    char this_machine[32]; /* the machine's short reference, "" when the answer names none */
+    int seat_free;         /* deactivated or not_seated: drop the kept verdict, keep the record */
+    int64_t issued_at;     /* the server's time when it answered */
+    int64_t expires_at;
+} callhome_deactivation;
+
+/* Judge the answer to the deactivation `request` (the exact bytes sent), received at
+ * `now_local`. Bound to the request by its nonce, it is judged by its own issued_at, as a
+ * verdict by its server_time: only a clock more than a day off refuses it. */
+callhome_status callhome_judge_deactivation(callhome_state *state, const char *request,
+                                            size_t request_length, const char *signature_header,
+                                            const char *body, size_t body_length,
+                                            int64_t now_local, callhome_deactivation *out);
+
 /* Judge a news answer of `kind` ("updates:<product>:<channel>", "feed:<name>") that must
  * echo the fields of `echo_json` (a JSON object). Its window goes to issued_at/expires_at. */
 callhome_status callhome_judge_news(callhome_state *state, const char *kind,
@@ -95,6 +111,11 @@ long callhome_plan(const callhome_verdict *verdict, const char *feed, callhome_s
 callhome_status callhome_check_in(callhome_state *state, const char *base_url,
                                   const char *request, int64_t now_local,
                                   callhome_verdict *out);
+
+/* POST the deactivation `request` to <base_url>/v1/machines/deactivate and judge the answer. */
+callhome_status callhome_deactivate(callhome_state *state, const char *base_url,
+                                    const char *request, int64_t now_local,
+                                    callhome_deactivation *out);
 
 /* Parse an RFC 3339 timestamp into epoch seconds; 0 on success. */
 int callhome_parse_time(const char *text, int64_t *seconds);

@@ -396,6 +396,41 @@ void callhome_verdict_free(callhome_verdict *verdict) {
     verdict->document = NULL;
 }
 
+/* A signed document that answers `request`: its request_sha256 and nonce name it. */
+static callhome_status verified_reply(const callhome_state *state, const char *request,
+                                      size_t request_length, const char *header,
+                                      const char *body, size_t body_length, json_t **document,
+                                      int64_t *issued_at, int64_t *expires_at) {
+    callhome_status status =
+        verify_document(state, header, body, body_length, document, issued_at, expires_at);
+    if (status != CALLHOME_OK) return status;
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    char digest_hex[crypto_hash_sha256_BYTES * 2 + 1];
+    crypto_hash_sha256(digest, (const unsigned char *)request, request_length);
+    sodium_bin2hex(digest_hex, sizeof(digest_hex), digest, sizeof(digest));
+    json_t *asked = json_loadb(request, request_length, 0, NULL);
+    const char *answered_digest = json_string_value(json_object_get(*document, "request_sha256"));
+    json_t *asked_nonce = json_object_get(asked, "nonce");
+    json_t *answered_nonce = json_object_get(*document, "nonce");
+    int bound = answered_digest != NULL && strcmp(answered_digest, digest_hex) == 0 &&
+                asked_nonce != NULL && answered_nonce != NULL &&
+                json_equal(asked_nonce, answered_nonce);
+    json_decref(asked);
+    if (!bound) {
+        json_decref(*document);
+        *document = NULL;
+        return CALLHOME_E_MISMATCH;
+    }
+    return CALLHOME_OK;
+}
+
+/* The skew a reply bound to its request measures: its nonce proves it fresh, so its
+ * server time is the reference clock, unless it lies further off than a working clock. */
+static callhome_status fresh_skew(int64_t server_time, int64_t now_local, int64_t *skew) {
+    *skew = server_time - now_local;
+    return *skew > MAX_SKEW_S || *skew < -MAX_SKEW_S ? CALLHOME_E_CLOCK_SKEW : CALLHOME_OK;
+}
+
 /* The answer, once signed, bound to `request`, and of the documented shape. */
 static callhome_status verified_answer(callhome_state *state, const char *request,
                                        size_t request_length, const char *header,
@@ -404,25 +439,9 @@ static callhome_status verified_answer(callhome_state *state, const char *reques
                                        int64_t *expires_at) {
     json_t *document = NULL;
     memset(out, 0, sizeof(*out));
-    callhome_status status =
-        verify_document(state, header, body, body_length, &document, issued_at, expires_at);
+    callhome_status status = verified_reply(state, request, request_length, header, body,
+                                            body_length, &document, issued_at, expires_at);
     if (status != CALLHOME_OK) return status;
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    char digest_hex[crypto_hash_sha256_BYTES * 2 + 1];
-    crypto_hash_sha256(digest, (const unsigned char *)request, request_length);
-    sodium_bin2hex(digest_hex, sizeof(digest_hex), digest, sizeof(digest));
-    json_t *asked = json_loadb(request, request_length, 0, NULL);
-    const char *answered_digest = json_string_value(json_object_get(document, "request_sha256"));
-    json_t *asked_nonce = json_object_get(asked, "nonce");
-    json_t *answered_nonce = json_object_get(document, "nonce");
-    int bound = answered_digest != NULL && strcmp(answered_digest, digest_hex) == 0 &&
-                asked_nonce != NULL && answered_nonce != NULL &&
-                json_equal(asked_nonce, answered_nonce);
-    json_decref(asked);
-    if (!bound) {
-        json_decref(document);
-        return CALLHOME_E_MISMATCH;
-    }
     json_t *licence = json_object_get(document, "licence");
     json_t *machines = json_object_get(licence, "machines");
     const char *licence_status = json_string_value(json_object_get(licence, "status"));
@@ -448,9 +467,8 @@ callhome_status callhome_judge_verdict(callhome_state *state, const char *reques
     callhome_status status = verified_answer(state, request, request_length, signature_header,
                                              body, body_length, out, &issued_at, &expires_at);
     if (status != CALLHOME_OK) return status;
-    /* The nonce proves the answer fresh: its server_time is the reference clock. */
-    int64_t skew = out->server_time - now_local;
-    if (skew > MAX_SKEW_S || skew < -MAX_SKEW_S) status = CALLHOME_E_CLOCK_SKEW;
+    int64_t skew;
+    status = fresh_skew(out->server_time, now_local, &skew);
     if (status == CALLHOME_OK)
         status = check_fresh(state, "verdict", issued_at, expires_at, out->server_time);
     if (status != CALLHOME_OK) {
@@ -481,6 +499,36 @@ callhome_status callhome_offline_verdict(callhome_state *state, const char *requ
     else if (newest_trusted != INT64_MIN && now < newest_trusted - CLOCK_TOLERANCE_S)
         status = CALLHOME_E_CLOCK_BEHIND;
     if (status != CALLHOME_OK) callhome_verdict_free(out);
+    return status;
+}
+
+callhome_status callhome_judge_deactivation(callhome_state *state, const char *request,
+                                            size_t request_length, const char *signature_header,
+                                            const char *body, size_t body_length,
+                                            int64_t now_local, callhome_deactivation *out) {
+    json_t *document = NULL;
+    int64_t skew;
+    memset(out, 0, sizeof(*out));
+    callhome_status status =
+        verified_reply(state, request, request_length, signature_header, body, body_length,
+                       &document, &out->issued_at, &out->expires_at);
+    if (status != CALLHOME_OK) return status;
+    const char *answered = json_string_value(json_object_get(document, "status"));
+    json_t *this_machine = json_object_get(document, "this_machine");
+    if (answered == NULL || strlen(answered) >= sizeof(out->status) ||
+        !(json_is_null(this_machine) ||
+          (json_is_string(this_machine) &&
+           strlen(json_string_value(this_machine)) < sizeof(out->this_machine)))) {
+        status = CALLHOME_E_MALFORMED;
+    } else {
+        strcpy(out->status, answered);
+        if (json_is_string(this_machine)) strcpy(out->this_machine, json_string_value(this_machine));
+        out->seat_free = strcmp(answered, "deactivated") == 0 || strcmp(answered, "not_seated") == 0;
+        /* Judged by its own issued_at, as a verdict by its server_time: by this machine's
+         * clock, a few minutes fast, the fresh answer would read as expired. */
+        status = fresh_skew(out->issued_at, now_local, &skew);
+    }
+    json_decref(document);
     return status;
 }
 
@@ -575,13 +623,12 @@ static size_t take_header(char *line, size_t size, size_t count, void *context) 
     return length;
 }
 
-callhome_status callhome_check_in(callhome_state *state, const char *base_url,
-                                  const char *request, int64_t now_local,
-                                  callhome_verdict *out) {
+/* POST `request` to base_url + path: CALLHOME_OK with the 200 answer, else the failure. */
+static callhome_status post(const char *base_url, const char *path, const char *request,
+                            received *answer) {
     char url[1024];
-    received answer = {NULL, 0, ""};
     long http_status = 0;
-    if (snprintf(url, sizeof(url), "%s/v1/ping", base_url) >= (int)sizeof(url))
+    if (snprintf(url, sizeof(url), "%s%s", base_url, path) >= (int)sizeof(url))
         return CALLHOME_E_ARGUMENT;
     CURL *curl = curl_easy_init();
     if (curl == NULL) return CALLHOME_E_ARGUMENT;
@@ -590,23 +637,42 @@ callhome_status callhome_check_in(callhome_state *state, const char *base_url,
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, take_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, answer);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, take_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &answer);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, answer);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
     CURLcode result = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status);
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
-    callhome_status status;
     if (result != CURLE_OK || http_status == 408 || http_status == 429 || http_status >= 500)
-        status = CALLHOME_E_UNAVAILABLE;
-    else if (http_status != 200)
-        status = CALLHOME_E_REJECTED;
-    else
+        return CALLHOME_E_UNAVAILABLE;
+    return http_status == 200 ? CALLHOME_OK : CALLHOME_E_REJECTED;
+}
+
+callhome_status callhome_check_in(callhome_state *state, const char *base_url,
+                                  const char *request, int64_t now_local,
+                                  callhome_verdict *out) {
+    received answer = {NULL, 0, ""};
+    callhome_status status = post(base_url, "/v1/ping", request, &answer);
+    if (status == CALLHOME_OK)
         status = callhome_judge_verdict(state, request, strlen(request),
                                         answer.signature[0] ? answer.signature : NULL,
                                         answer.data ? answer.data : "", answer.length, now_local, out);
+    free(answer.data);
+    return status;
+}
+
+callhome_status callhome_deactivate(callhome_state *state, const char *base_url,
+                                    const char *request, int64_t now_local,
+                                    callhome_deactivation *out) {
+    received answer = {NULL, 0, ""};
+    callhome_status status = post(base_url, "/v1/machines/deactivate", request, &answer);
+    if (status == CALLHOME_OK)
+        status = callhome_judge_deactivation(state, request, strlen(request),
+                                             answer.signature[0] ? answer.signature : NULL,
+                                             answer.data ? answer.data : "", answer.length,
+                                             now_local, out);
     free(answer.data);
     return status;
 }

@@ -62,6 +62,17 @@ static json_t *decide(json_t *vector) {
             json_object_set_new(decision, "issued_at", json_string(issued));
             json_object_set_new(decision, "expires_at", json_string(expires));
         }
+    } else if (status == CALLHOME_OK && strcmp(kind, "deactivation") == 0) {
+        const char *asked = json_string_value(json_object_get(request, "body"));
+        callhome_deactivation freed;
+        status = callhome_judge_deactivation(state, asked, strlen(asked), signature, body,
+                                             strlen(body), now, &freed);
+        if (status == CALLHOME_OK) {
+            json_object_set_new(decision, "status", json_string(freed.status));
+            json_object_set_new(decision, "this_machine",
+                                freed.this_machine[0] ? json_string(freed.this_machine) : json_null());
+            json_object_set_new(decision, "seat_free", json_boolean(freed.seat_free));
+        }
     } else if (status == CALLHOME_OK) {
         const char *ping = json_string_value(json_object_get(request, "body"));
         callhome_verdict verdict;

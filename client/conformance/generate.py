@@ -21,6 +21,7 @@ from app.core.json import dumps
 from app.core.keylist import add_key, first_key_list, retire_key, rotate_root
 from app.core.settings import Settings
 from app.core.signing import Signer
+from app.customer.service import deactivation_answer
 from app.licences.cache import LicenceSnapshot
 from app.licences.models import LicenceStatus, Seat
 from app.ping.service import SeatOutcome, answer_document, licence_verdict
@@ -291,11 +292,101 @@ def offline_vectors() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def deactivation_request(nonce: str = "conformance-nonce-000002") -> bytes:
+    body = {"licence_key": LICENCE_KEY, "product": "mail", "computer_id": COMPUTER_ID,
+            "nonce": nonce}  # fmt: skip
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def deactivation_document(request: bytes, status: str = "deactivated") -> dict[str, Any]:
+    """The server's answer to the deactivation `request`, as a document to edit and sign."""
+    signed = deactivation_answer(
+        ONLINE,
+        status=status,
+        this_machine=None if status == "unknown" else MACHINE_ID[:12],
+        nonce=json.loads(request)["nonce"],
+        body=request,
+        now=NOW,
+    )
+    document: dict[str, Any] = json.loads(signed.body)
+    return document
+
+
+def deactivation_vectors() -> list[dict[str, Any]]:
+    request = deactivation_request()
+    asked = {"body": request.decode()}
+    freed = answered(deactivation_document(request))
+    unknown = answered(deactivation_document(request, "unknown"))
+    forged = dict(unknown, body=unknown["body"].replace('"unknown"', '"deactivated"'))
+    replayed = answered(deactivation_document(deactivation_request("another-nonce-0000000002")))
+    check_in = answered(ping_answer(ping_request()))
+    rotated = key_documents()["rotated"]
+
+    def without(name: str) -> dict[str, Any]:
+        document = deactivation_document(request)
+        del document[name]
+        return answered(document)
+
+    def free(status: str = "deactivated") -> dict[str, Any]:
+        return trust(status=status, this_machine=MACHINE_ID[:12], seat_free=True)
+
+    return [
+        vector("deactivation-freed", "the seat is free now: the kept verdict goes",
+               kind="deactivation", request=asked, answer=freed, expect=free()),
+        vector("deactivation-not-seated", "a second call: no seat to free, none kept either",
+               kind="deactivation", request=asked,
+               answer=answered(deactivation_document(request, "not_seated")),
+               expect=free("not_seated")),
+        vector("deactivation-unknown-licence", "no licence of this product has the key",
+               kind="deactivation", request=asked, answer=unknown,
+               expect=trust(status="unknown", this_machine=None, seat_free=False)),
+        vector("deactivation-newer-status", "a status this SDK does not know frees nothing",
+               kind="deactivation", request=asked,
+               answer=answered(deactivation_document(request) | {"status": "queued"}),
+               expect=trust(status="queued", this_machine=MACHINE_ID[:12], seat_free=False)),
+        vector("deactivation-tampered", "'unknown' changed to 'deactivated' after signing",
+               kind="deactivation", request=asked, answer=forged, expect=refuse("signature")),
+        vector("deactivation-unsigned", "no Callhome-Signature header", kind="deactivation",
+               request=asked, answer=dict(freed, signature=None), expect=refuse("signature")),
+        vector("deactivation-unknown-key", "signed by a key neither pinned nor listed",
+               kind="deactivation", request=asked,
+               answer=answered(deactivation_document(request), OTHER),
+               expect=refuse("unknown-key")),
+        vector("deactivation-replayed", "the answer to another deactivation (a replay)",
+               kind="deactivation", request=asked, answer=replayed, expect=refuse("mismatch")),
+        vector("deactivation-other-digest", "request_sha256 names other bytes",
+               kind="deactivation", request=asked,
+               answer=answered(deactivation_document(request) | {"request_sha256": "0" * 64}),
+               expect=refuse("mismatch")),
+        vector("deactivation-a-check-in-answer", "a signed check-in answer in its place",
+               kind="deactivation", request=asked, answer=check_in, expect=refuse("mismatch")),
+        vector("deactivation-clock-6-min-fast",
+               "the clock runs 6 minutes ahead, past expires_at: bound by its nonce, trusted",
+               kind="deactivation", now=at(minutes=6), request=asked, answer=freed,
+               expect=free()),
+        vector("deactivation-clock-6-min-slow", "the clock runs 6 minutes behind: trusted",
+               kind="deactivation", now=at(minutes=-6), request=asked, answer=freed,
+               expect=free()),
+        vector("deactivation-clock-2-days-off", "beyond the 1-day skew bound: a broken clock",
+               kind="deactivation", now=at(days=-2), request=asked, answer=freed,
+               expect=refuse("clock-skew")),
+        vector("deactivation-undated", "no issued_at", kind="deactivation", request=asked,
+               answer=without("issued_at"), expect=refuse("malformed")),
+        vector("deactivation-no-status", "no status", kind="deactivation", request=asked,
+               answer=without("status"), expect=refuse("malformed")),
+        vector("deactivation-keys-rotated", "only the root is pinned; signed by the listed key",
+               kind="deactivation", pinned_public_keys=[], pinned_root_keys=[ROOT_PUBLIC],
+               key_document=rotated, request=asked,
+               answer=answered(deactivation_document(request), ONLINE_2), expect=free()),
+    ]  # fmt: skip
+
+
 def vectors() -> dict[str, Any]:
     return {
         "format": "callhome-conformance/1",
-        "vectors": verdict_vectors() + key_list_vectors() + news_vectors() + offline_vectors(),
-    }
+        "vectors": verdict_vectors() + key_list_vectors() + news_vectors() + offline_vectors()
+        + deactivation_vectors(),
+    }  # fmt: skip
 
 
 def rendered() -> str:
