@@ -12,7 +12,8 @@ int main(int argc, char **argv) {
     callhome_state *state = callhome_state_new();
     callhome_deactivation answer;
     if (state == NULL || callhome_pin_key(state, argv[2]) != CALLHOME_OK) return 2;
-    callhome_status status = callhome_deactivate(state, argv[1], argv[3], (int64_t)time(NULL), &answer);
+    callhome_status status =
+        callhome_deactivate(state, argv[1], argv[3], (int64_t)time(NULL), &answer);
     callhome_state_free(state);
     if (status != CALLHOME_OK) {
         printf("refused %s\n", callhome_error_code(status));
