@@ -47,18 +47,20 @@ def build(program: str, output: Path) -> Path:
 
 def test_the_c_sdk_reaches_every_vectors_decision(tmp_path: Path) -> None:
     runner = build("run_vectors.c", tmp_path / "run_vectors")
+    vectors = ROOT / "client" / "conformance" / "vectors.json"
+    count = len(json.loads(vectors.read_text(encoding="utf-8"))["vectors"])
 
-    result = subprocess.run(
-        [str(runner), str(ROOT / "client" / "conformance" / "vectors.json")],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    result = subprocess.run([str(runner), str(vectors)], capture_output=True, text=True)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.rstrip().endswith("0 of 25 vectors failed")
+    assert result.stdout.rstrip().endswith(f"0 of {count} vectors failed")
 
 
-def test_the_c_sdk_checks_in_with_the_real_server(store: Store, tmp_path: Path) -> None:
+def test_the_c_sdk_checks_in_and_frees_its_seat_with_the_real_server(
+    store: Store, tmp_path: Path
+) -> None:
     check_in = build("check_in.c", tmp_path / "check_in")
+    deactivate = build("deactivate.c", tmp_path / "deactivate")
     token = staff_token(store, *auth.Scope, name="c-sdk")
     with serve_in_thread(create_app(store.settings), lifespan="on") as base_url:
         public_key = httpx.get(f"{base_url}/v1/keys").json()["keys"][0]["public_key"]
@@ -79,7 +81,17 @@ def test_the_c_sdk_checks_in_with_the_real_server(store: Store, tmp_path: Path) 
         other_key = subprocess.run(
             [str(check_in), base_url, "A" * 43 + "=", request], capture_output=True, text=True
         )
+        freeing = json.dumps(
+            {"licence_key": created.json()["key"], "product": "mail", "computer_id": "e" * 64,
+             "nonce": "c-sdk-nonce-9876543210"},
+            separators=(",", ":"),
+        )  # fmt: skip
+        deactivation = [str(deactivate), base_url, public_key, freeing]
+        freed = subprocess.run(deactivation, capture_output=True, text=True)
+        again = subprocess.run(deactivation, capture_output=True, text=True)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "valid licensed"
     assert other_key.stdout.strip() == "refused unknown-key"
+    assert freed.stdout.strip() == "deactivated seat-free", freed.stdout + freed.stderr
+    assert again.stdout.strip() == "not_seated seat-free"

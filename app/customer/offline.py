@@ -12,6 +12,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -111,19 +112,42 @@ async def issue(
         at=now,
         detail={"machine": this_machine, "until": rfc3339(expires_at)},
     )
-    salt = secrets.token_bytes(BINDING_SALT_BYTES)
     outcome = SeatOutcome(decision.seat, decision.active, seated)
+    body = licence_file_body(
+        signer,
+        product=licence.product,
+        verdict=licence_verdict(seated, status, outcome, 0, machine_id, now),
+        computer_id=request.computer_id,
+        salt=secrets.token_bytes(BINDING_SALT_BYTES),
+        issued_at=now,
+        expires_at=expires_at,
+    )
+    return LicenceFile(body, this_machine, expires_at)
+
+
+def licence_file_body(
+    signer: Signer,
+    *,
+    product: str,
+    verdict: dict[str, Any],
+    computer_id: str,
+    salt: bytes,
+    issued_at: dt.datetime,
+    expires_at: dt.datetime,
+) -> bytes:
+    """The signed licence file (docs/protocol.md) for the machine of `computer_id`, carrying
+    the verdict's `licence` object; the conformance vectors are made with it too."""
     document = dumps(
         {
             "format": LICENCE_FILE_FORMAT,
-            "product": licence.product,
-            "licence": licence_verdict(seated, status, outcome, 0, machine_id, now),
+            "product": product,
+            "licence": verdict,
             "machine": {
-                "this_machine": this_machine,
+                "this_machine": verdict["machines"]["this_machine"],
                 "binding_salt": base64.b64encode(salt).decode(),
-                "binding_sha256": machine_binding(salt, request.computer_id),
+                "binding_sha256": machine_binding(salt, computer_id),
             },
-            "issued_at": rfc3339(now),
+            "issued_at": rfc3339(issued_at),
             "expires_at": rfc3339(expires_at),
         }
     )
@@ -133,4 +157,4 @@ async def issue(
             "signature": signer.signature_header(document),
         }
     )
-    return LicenceFile(body + b"\n", this_machine, expires_at)
+    return body + b"\n"

@@ -40,13 +40,29 @@ async def deactivate(
         freed = await licences.release_seat(session, state.licence.id, machine_id, now=now)
         status = "deactivated" if freed else "not_seated"
         this_machine = short_machine_id(machine_id)
+    return deactivation_answer(
+        signer, status=status, this_machine=this_machine, nonce=request.nonce, body=body, now=now
+    )
+
+
+def deactivation_answer(
+    signer: Signer,
+    *,
+    status: str,
+    this_machine: str | None,
+    nonce: str | None,
+    body: bytes,
+    now: dt.datetime,
+) -> SignedAnswer:
+    """The signed answer to the deactivation `body` (docs/protocol.md); the conformance
+    vectors are made with it too."""
     answer = dumps(
         {
             "status": status,
             "this_machine": this_machine,
             "issued_at": rfc3339(now),
             "expires_at": rfc3339(now + ANSWER_LIFETIME),
-            "nonce": request.nonce,
+            "nonce": nonce,
             "request_sha256": hashlib.sha256(body).hexdigest(),
         }
     )

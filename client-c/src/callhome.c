@@ -43,13 +43,15 @@ struct callhome_state {
     trusted_kind newest[MAX_KINDS];
     size_t kind_count;
     int64_t skew_s;
+    int64_t clock_reached; /* 0: none */
 };
 
 const char *callhome_error_code(callhome_status status) {
-    static const char *codes[] = {"ok",      "signature", "unknown-key", "mismatch",
-                                  "malformed", "clock-skew", "expired",  "rollback",
-                                  "clock-behind", "unavailable", "rejected", "argument"};
-    return status <= CALLHOME_E_ARGUMENT ? codes[status] : "argument";
+    static const char *codes[] = {"ok",           "signature",   "unknown-key", "mismatch",
+                                  "malformed",    "clock-skew",  "expired",     "rollback",
+                                  "clock-behind", "unavailable", "rejected",    "argument",
+                                  "wrong-machine"};
+    return status <= CALLHOME_E_WRONG_MACHINE ? codes[status] : "argument";
 }
 
 callhome_state *callhome_state_new(void) {
@@ -114,6 +116,37 @@ callhome_status callhome_set_trusted(callhome_state *state, const char *kind, in
     if (slot == NULL) return CALLHOME_E_ARGUMENT;
     *slot = issued_at;
     return CALLHOME_OK;
+}
+
+callhome_status callhome_get_trusted(const callhome_state *state, const char *kind,
+                                     int64_t *issued_at) {
+    for (size_t i = 0; i < state->kind_count; i++)
+        if (strcmp(state->newest[i].kind, kind) == 0) {
+            *issued_at = state->newest[i].issued_at;
+            return CALLHOME_OK;
+        }
+    return CALLHOME_E_ARGUMENT;
+}
+
+callhome_status callhome_set_clock_reached(callhome_state *state, int64_t at) {
+    state->clock_reached = at;
+    return CALLHOME_OK;
+}
+
+int64_t callhome_clock_reached(const callhome_state *state) { return state->clock_reached; }
+
+/* The newest trusted time (section 7): the latest issued_at of any kind, or the time the
+ * clock is known to have passed; INT64_MIN when there is none. */
+static int64_t newest_trusted_time(const callhome_state *state) {
+    int64_t newest = state->clock_reached != 0 ? state->clock_reached : INT64_MIN;
+    for (size_t i = 0; i < state->kind_count; i++)
+        if (state->newest[i].issued_at > newest) newest = state->newest[i].issued_at;
+    return newest;
+}
+
+static int clock_set_back(const callhome_state *state, int64_t now) {
+    int64_t newest = newest_trusted_time(state);
+    return newest != INT64_MIN && now < newest - CLOCK_TOLERANCE_S;
 }
 
 int callhome_parse_time(const char *text, int64_t *seconds) {
@@ -396,6 +429,41 @@ void callhome_verdict_free(callhome_verdict *verdict) {
     verdict->document = NULL;
 }
 
+/* A signed document that answers `request`: its request_sha256 and nonce name it. */
+static callhome_status verified_reply(const callhome_state *state, const char *request,
+                                      size_t request_length, const char *header,
+                                      const char *body, size_t body_length, json_t **document,
+                                      int64_t *issued_at, int64_t *expires_at) {
+    callhome_status status =
+        verify_document(state, header, body, body_length, document, issued_at, expires_at);
+    if (status != CALLHOME_OK) return status;
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    char digest_hex[crypto_hash_sha256_BYTES * 2 + 1];
+    crypto_hash_sha256(digest, (const unsigned char *)request, request_length);
+    sodium_bin2hex(digest_hex, sizeof(digest_hex), digest, sizeof(digest));
+    json_t *asked = json_loadb(request, request_length, 0, NULL);
+    const char *answered_digest = json_string_value(json_object_get(*document, "request_sha256"));
+    json_t *asked_nonce = json_object_get(asked, "nonce");
+    json_t *answered_nonce = json_object_get(*document, "nonce");
+    int bound = answered_digest != NULL && strcmp(answered_digest, digest_hex) == 0 &&
+                asked_nonce != NULL && answered_nonce != NULL &&
+                json_equal(asked_nonce, answered_nonce);
+    json_decref(asked);
+    if (!bound) {
+        json_decref(*document);
+        *document = NULL;
+        return CALLHOME_E_MISMATCH;
+    }
+    return CALLHOME_OK;
+}
+
+/* The skew a reply bound to its request measures: its nonce proves it fresh, so its
+ * server time is the reference clock, unless it lies further off than a working clock. */
+static callhome_status fresh_skew(int64_t server_time, int64_t now_local, int64_t *skew) {
+    *skew = server_time - now_local;
+    return *skew > MAX_SKEW_S || *skew < -MAX_SKEW_S ? CALLHOME_E_CLOCK_SKEW : CALLHOME_OK;
+}
+
 /* The answer, once signed, bound to `request`, and of the documented shape. */
 static callhome_status verified_answer(callhome_state *state, const char *request,
                                        size_t request_length, const char *header,
@@ -404,25 +472,9 @@ static callhome_status verified_answer(callhome_state *state, const char *reques
                                        int64_t *expires_at) {
     json_t *document = NULL;
     memset(out, 0, sizeof(*out));
-    callhome_status status =
-        verify_document(state, header, body, body_length, &document, issued_at, expires_at);
+    callhome_status status = verified_reply(state, request, request_length, header, body,
+                                            body_length, &document, issued_at, expires_at);
     if (status != CALLHOME_OK) return status;
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    char digest_hex[crypto_hash_sha256_BYTES * 2 + 1];
-    crypto_hash_sha256(digest, (const unsigned char *)request, request_length);
-    sodium_bin2hex(digest_hex, sizeof(digest_hex), digest, sizeof(digest));
-    json_t *asked = json_loadb(request, request_length, 0, NULL);
-    const char *answered_digest = json_string_value(json_object_get(document, "request_sha256"));
-    json_t *asked_nonce = json_object_get(asked, "nonce");
-    json_t *answered_nonce = json_object_get(document, "nonce");
-    int bound = answered_digest != NULL && strcmp(answered_digest, digest_hex) == 0 &&
-                asked_nonce != NULL && answered_nonce != NULL &&
-                json_equal(asked_nonce, answered_nonce);
-    json_decref(asked);
-    if (!bound) {
-        json_decref(document);
-        return CALLHOME_E_MISMATCH;
-    }
     json_t *licence = json_object_get(document, "licence");
     json_t *machines = json_object_get(licence, "machines");
     const char *licence_status = json_string_value(json_object_get(licence, "status"));
@@ -448,9 +500,8 @@ callhome_status callhome_judge_verdict(callhome_state *state, const char *reques
     callhome_status status = verified_answer(state, request, request_length, signature_header,
                                              body, body_length, out, &issued_at, &expires_at);
     if (status != CALLHOME_OK) return status;
-    /* The nonce proves the answer fresh: its server_time is the reference clock. */
-    int64_t skew = out->server_time - now_local;
-    if (skew > MAX_SKEW_S || skew < -MAX_SKEW_S) status = CALLHOME_E_CLOCK_SKEW;
+    int64_t skew;
+    status = fresh_skew(out->server_time, now_local, &skew);
     if (status == CALLHOME_OK)
         status = check_fresh(state, "verdict", issued_at, expires_at, out->server_time);
     if (status != CALLHOME_OK) {
@@ -470,18 +521,192 @@ callhome_status callhome_offline_verdict(callhome_state *state, const char *requ
     callhome_status status = verified_answer(state, request, request_length, signature_header,
                                              body, body_length, out, &issued_at, &expires_at);
     if (status != CALLHOME_OK) return status;
-    int64_t now = now_local + state->skew_s, newest_trusted = INT64_MIN;
+    int64_t now = now_local + state->skew_s;
     int64_t *newest = newest_slot(state, "verdict", 0);
-    for (size_t i = 0; i < state->kind_count; i++)
-        if (state->newest[i].issued_at > newest_trusted) newest_trusted = state->newest[i].issued_at;
     if (newest != NULL && issued_at < *newest)
         status = CALLHOME_E_ROLLBACK;
     else if (now >= out->lease_expires)
         status = CALLHOME_E_EXPIRED;
-    else if (newest_trusted != INT64_MIN && now < newest_trusted - CLOCK_TOLERANCE_S)
+    else if (clock_set_back(state, now))
         status = CALLHOME_E_CLOCK_BEHIND;
     if (status != CALLHOME_OK) callhome_verdict_free(out);
     return status;
+}
+
+callhome_status callhome_judge_deactivation(callhome_state *state, const char *request,
+                                            size_t request_length, const char *signature_header,
+                                            const char *body, size_t body_length,
+                                            int64_t now_local, callhome_deactivation *out) {
+    json_t *document = NULL;
+    int64_t skew;
+    memset(out, 0, sizeof(*out));
+    callhome_status status =
+        verified_reply(state, request, request_length, signature_header, body, body_length,
+                       &document, &out->issued_at, &out->expires_at);
+    if (status != CALLHOME_OK) return status;
+    const char *answered = json_string_value(json_object_get(document, "status"));
+    json_t *this_machine = json_object_get(document, "this_machine");
+    if (answered == NULL || strlen(answered) >= sizeof(out->status) ||
+        !(json_is_null(this_machine) ||
+          (json_is_string(this_machine) &&
+           strlen(json_string_value(this_machine)) < sizeof(out->this_machine)))) {
+        status = CALLHOME_E_MALFORMED;
+    } else {
+        strcpy(out->status, answered);
+        if (json_is_string(this_machine))
+            strcpy(out->this_machine, json_string_value(this_machine));
+        out->seat_free =
+            strcmp(answered, "deactivated") == 0 || strcmp(answered, "not_seated") == 0;
+        /* Judged by its own issued_at, as a verdict by its server_time: by this machine's
+         * clock, a few minutes fast, the fresh answer would read as expired. */
+        status = fresh_skew(out->issued_at, now_local, &skew);
+    }
+    json_decref(document);
+    return status;
+}
+
+/* -- offline licence files ------------------------------------------------------------ */
+
+#define LICENCE_FILE_FORMAT "callhome-offline-licence/1"
+#define MAX_LICENCE_FILE_BYTES 16384
+
+void callhome_offline_licence_free(callhome_offline_licence *licence) {
+    if (licence->document != NULL) json_decref((json_t *)licence->document);
+    licence->document = NULL;
+}
+
+/* The signed document of a licence file, once a trusted key signed it; NULL (status set)
+ * otherwise. */
+static json_t *licence_document(const callhome_state *state, const char *file, size_t length,
+                                callhome_status *status) {
+    json_t *outer = json_loadb(file, length, 0, NULL);
+    const char *encoded = json_string_value(json_object_get(outer, "document"));
+    unsigned char *document = NULL;
+    size_t document_length = 0;
+    json_t *opened = NULL;
+    *status = CALLHOME_E_MALFORMED;
+    if (encoded == NULL || length > MAX_LICENCE_FILE_BYTES) goto done;
+    document = malloc(strlen(encoded) + 1);
+    if (document == NULL || decode_b64(encoded, document, strlen(encoded), &document_length) != 0)
+        goto done;
+    /* A file with no signature is refused as unsigned, as an answer with no header is. */
+    const trusted_key *signer = NULL;
+    *status = verify_signature(state, json_string_value(json_object_get(outer, "signature")),
+                               (const char *)document, document_length, &signer);
+    if (*status != CALLHOME_OK) goto done;
+    opened = json_loadb((const char *)document, document_length, 0, NULL);
+    if (!json_is_object(opened)) {
+        json_decref(opened);
+        opened = NULL;
+        *status = CALLHOME_E_MALFORMED;
+    }
+done:
+    free(document);
+    json_decref(outer);
+    return opened;
+}
+
+/* Whether SHA-256 of the salt + computer ID is the file's binding: 1 or 0; -1 when the
+ * binding is incomplete. */
+static int bound_to_machine(json_t *machine, const char *computer_id) {
+    const char *salt_b64 = json_string_value(json_object_get(machine, "binding_salt"));
+    const char *expected = json_string_value(json_object_get(machine, "binding_sha256"));
+    unsigned char salt[64], digest[crypto_hash_sha256_BYTES];
+    char digest_hex[crypto_hash_sha256_BYTES * 2 + 1];
+    size_t salt_length = 0;
+    crypto_hash_sha256_state hashing;
+    if (salt_b64 == NULL || expected == NULL || strlen(expected) != sizeof(digest_hex) - 1 ||
+        decode_b64(salt_b64, salt, sizeof(salt), &salt_length) != 0)
+        return -1;
+    crypto_hash_sha256_init(&hashing);
+    crypto_hash_sha256_update(&hashing, salt, salt_length);
+    crypto_hash_sha256_update(&hashing, (const unsigned char *)computer_id, strlen(computer_id));
+    crypto_hash_sha256_final(&hashing, digest);
+    sodium_bin2hex(digest_hex, sizeof(digest_hex), digest, sizeof(digest));
+    return sodium_memcmp(digest_hex, expected, sizeof(digest_hex) - 1) == 0;
+}
+
+/* The file's licence as of `judged_at`: past the licence's expiry it is expired, and in
+ * the grace the file runs into (the server ends the file with the grace). */
+static callhome_status licence_terms(json_t *licence, int64_t judged_at,
+                                     callhome_offline_licence *out) {
+    const char *status = json_string_value(json_object_get(licence, "status"));
+    json_t *machines = json_object_get(licence, "machines");
+    const char *seat = json_string_value(json_object_get(machines, "seat"));
+    json_t *expires = json_object_get(licence, "expires_at");
+    json_t *grace = json_object_get(licence, "grace_until");
+    int ends = expires != NULL && !json_is_null(expires);
+    int graced = grace != NULL && !json_is_null(grace);
+    int64_t licence_expires = 0, grace_until = 0;
+    if (status == NULL || seat == NULL || strlen(status) >= sizeof(out->licence_status) ||
+        expires == NULL || (ends && time_field(licence, "expires_at", &licence_expires) != 0) ||
+        (graced && time_field(licence, "grace_until", &grace_until) != 0))
+        return CALLHOME_E_MALFORMED;
+    int seated = strcmp(seat, "granted") == 0;
+    int in_grace = strcmp(status, "expired") == 0 && graced && seated;
+    if (strcmp(status, "valid") == 0 && ends && judged_at >= licence_expires) {
+        status = "expired";
+        in_grace = seated;
+    }
+    strcpy(out->licence_status, status);
+    out->licensed = strcmp(status, "valid") == 0 && seated;
+    out->may_run = out->licensed || in_grace;
+    return CALLHOME_OK;
+}
+
+callhome_status callhome_read_offline_licence(callhome_state *state, const char *file,
+                                              size_t length, const char *product,
+                                              const char *computer_id, int64_t now_local,
+                                              callhome_offline_licence *out) {
+    callhome_status status;
+    char kind[96];
+    memset(out, 0, sizeof(*out));
+    if (snprintf(kind, sizeof(kind), "offline-licence:%s", product) >= (int)sizeof(kind))
+        return CALLHOME_E_ARGUMENT;
+    json_t *document = licence_document(state, file, length, &status);
+    if (document == NULL) return status;
+    const char *format = json_string_value(json_object_get(document, "format"));
+    const char *named = json_string_value(json_object_get(document, "product"));
+    json_t *machine = json_object_get(document, "machine");
+    const char *this_machine = json_string_value(json_object_get(machine, "this_machine"));
+    int bound = json_is_object(machine) ? bound_to_machine(machine, computer_id) : -1;
+    if (format == NULL || strcmp(format, LICENCE_FILE_FORMAT) != 0)
+        status = CALLHOME_E_MALFORMED;
+    else if (named == NULL || strcmp(named, product) != 0)
+        status = CALLHOME_E_MISMATCH;
+    else if (bound < 0)
+        status = CALLHOME_E_MALFORMED;
+    else if (!bound)
+        status = CALLHOME_E_WRONG_MACHINE;
+    else if (time_field(document, "issued_at", &out->issued_at) != 0 ||
+             time_field(document, "expires_at", &out->expires_at) != 0 ||
+             out->expires_at <= out->issued_at ||
+             (this_machine != NULL && strlen(this_machine) >= sizeof(out->this_machine)))
+        status = CALLHOME_E_MALFORMED;
+    if (status != CALLHOME_OK) {
+        json_decref(document);
+        return status;
+    }
+    int64_t now = now_local + state->skew_s;
+    /* Never judged as of a time before one the clock is known to have passed. */
+    int64_t judged_at = now > state->clock_reached ? now : state->clock_reached;
+    status = licence_terms(json_object_get(document, "licence"), judged_at, out);
+    int issued_after_now = out->issued_at - now > CLOCK_TOLERANCE_S;
+    if (status == CALLHOME_OK && (issued_after_now || clock_set_back(state, now)))
+        status = CALLHOME_E_CLOCK_BEHIND;
+    if (status == CALLHOME_OK)
+        status = check_fresh(state, kind, out->issued_at, out->expires_at, judged_at);
+    /* Seen ended, it stays ended: a clock set back later cannot bring it back. */
+    if (status == CALLHOME_E_EXPIRED && out->expires_at > state->clock_reached)
+        state->clock_reached = out->expires_at;
+    if (status != CALLHOME_OK) {
+        json_decref(document);
+        return status;
+    }
+    remember(state, kind, out->issued_at);
+    if (this_machine != NULL) strcpy(out->this_machine, this_machine);
+    out->document = document;
+    return CALLHOME_OK;
 }
 
 callhome_status callhome_judge_news(callhome_state *state, const char *kind,
@@ -575,13 +800,12 @@ static size_t take_header(char *line, size_t size, size_t count, void *context) 
     return length;
 }
 
-callhome_status callhome_check_in(callhome_state *state, const char *base_url,
-                                  const char *request, int64_t now_local,
-                                  callhome_verdict *out) {
+/* POST `request` to base_url + path: CALLHOME_OK with the 200 answer, else the failure. */
+static callhome_status post(const char *base_url, const char *path, const char *request,
+                            received *answer) {
     char url[1024];
-    received answer = {NULL, 0, ""};
     long http_status = 0;
-    if (snprintf(url, sizeof(url), "%s/v1/ping", base_url) >= (int)sizeof(url))
+    if (snprintf(url, sizeof(url), "%s%s", base_url, path) >= (int)sizeof(url))
         return CALLHOME_E_ARGUMENT;
     CURL *curl = curl_easy_init();
     if (curl == NULL) return CALLHOME_E_ARGUMENT;
@@ -590,23 +814,42 @@ callhome_status callhome_check_in(callhome_state *state, const char *base_url,
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, take_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, answer);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, take_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &answer);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, answer);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
     CURLcode result = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status);
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
-    callhome_status status;
     if (result != CURLE_OK || http_status == 408 || http_status == 429 || http_status >= 500)
-        status = CALLHOME_E_UNAVAILABLE;
-    else if (http_status != 200)
-        status = CALLHOME_E_REJECTED;
-    else
+        return CALLHOME_E_UNAVAILABLE;
+    return http_status == 200 ? CALLHOME_OK : CALLHOME_E_REJECTED;
+}
+
+callhome_status callhome_check_in(callhome_state *state, const char *base_url,
+                                  const char *request, int64_t now_local,
+                                  callhome_verdict *out) {
+    received answer = {NULL, 0, ""};
+    callhome_status status = post(base_url, "/v1/ping", request, &answer);
+    if (status == CALLHOME_OK)
         status = callhome_judge_verdict(state, request, strlen(request),
                                         answer.signature[0] ? answer.signature : NULL,
                                         answer.data ? answer.data : "", answer.length, now_local, out);
+    free(answer.data);
+    return status;
+}
+
+callhome_status callhome_deactivate(callhome_state *state, const char *base_url,
+                                    const char *request, int64_t now_local,
+                                    callhome_deactivation *out) {
+    received answer = {NULL, 0, ""};
+    callhome_status status = post(base_url, "/v1/machines/deactivate", request, &answer);
+    if (status == CALLHOME_OK)
+        status = callhome_judge_deactivation(state, request, strlen(request),
+                                             answer.signature[0] ? answer.signature : NULL,
+                                             answer.data ? answer.data : "", answer.length,
+                                             now_local, out);
     free(answer.data);
     return status;
 }

@@ -21,7 +21,30 @@ static int64_t time_of(json_t *value) {
     return seconds;
 }
 
-/* What the SDK decides, as a JSON object in the vector's terms. */
+/* What the SDK decides of a licence file, as a JSON object in the vector's terms. */
+static json_t *read_licence_file(callhome_state *state, json_t *vector, json_t *step) {
+    json_t *request = json_object_get(vector, "request");
+    const char *file = json_string_value(json_object_get(step, "licence_file"));
+    callhome_offline_licence licence;
+    callhome_status status = callhome_read_offline_licence(
+        state, file, strlen(file), json_string_value(json_object_get(request, "product")),
+        json_string_value(json_object_get(request, "computer_id")),
+        time_of(json_object_get(step, "now")), &licence);
+    if (status != CALLHOME_OK)
+        return json_pack("{ssss}", "decision", "refuse", "error", callhome_error_code(status));
+    char issued[32], expires[32];
+    format_time(licence.issued_at, issued, sizeof(issued));
+    format_time(licence.expires_at, expires, sizeof(expires));
+    json_t *decision = json_pack("{sssssbssssss}", "decision", "trust", "licence_status",
+                                 licence.licence_status, "may_run", licence.may_run,
+                                 "issued_at", issued, "expires_at", expires, "this_machine",
+                                 licence.this_machine);
+    callhome_offline_licence_free(&licence);
+    return decision;
+}
+
+/* What the SDK decides, as a JSON object in the vector's terms; for a licence file, the
+ * list of its decisions: the vector's, then each later step's on the same state. */
 static json_t *decide(json_t *vector) {
     callhome_state *state = callhome_state_new();
     const char *kind = json_string_value(json_object_get(vector, "kind"));
@@ -42,6 +65,17 @@ static json_t *decide(json_t *vector) {
         callhome_pin_root(state, json_string_value(item));
     json_object_foreach(json_object_get(vector, "trusted"), name, item)
         callhome_set_trusted(state, name, time_of(item));
+    json_t *clock_reached = json_object_get(vector, "clock_reached_at");
+    if (json_is_string(clock_reached)) callhome_set_clock_reached(state, time_of(clock_reached));
+    if (strcmp(kind, "offline-licence") == 0) {
+        json_t *decisions = json_array();
+        json_array_append_new(decisions, read_licence_file(state, vector, vector));
+        json_array_foreach(json_object_get(vector, "then"), index, item)
+            json_array_append_new(decisions, read_licence_file(state, vector, item));
+        json_decref(decision);
+        callhome_state_free(state);
+        return decisions;
+    }
     json_t *key_document = json_object_get(vector, "key_document");
     if (!json_is_null(key_document)) {
         char *text = json_dumps(key_document, JSON_COMPACT);
@@ -61,6 +95,17 @@ static json_t *decide(json_t *vector) {
             format_time(expires_at, expires, sizeof(expires));
             json_object_set_new(decision, "issued_at", json_string(issued));
             json_object_set_new(decision, "expires_at", json_string(expires));
+        }
+    } else if (status == CALLHOME_OK && strcmp(kind, "deactivation") == 0) {
+        const char *asked = json_string_value(json_object_get(request, "body"));
+        callhome_deactivation freed;
+        status = callhome_judge_deactivation(state, asked, strlen(asked), signature, body,
+                                             strlen(body), now, &freed);
+        if (status == CALLHOME_OK) {
+            json_object_set_new(decision, "status", json_string(freed.status));
+            json_t *named = freed.this_machine[0] ? json_string(freed.this_machine) : json_null();
+            json_object_set_new(decision, "this_machine", named);
+            json_object_set_new(decision, "seat_free", json_boolean(freed.seat_free));
         }
     } else if (status == CALLHOME_OK) {
         const char *ping = json_string_value(json_object_get(request, "body"));
@@ -120,6 +165,15 @@ int main(int argc, char **argv) {
         const char *name = json_string_value(json_object_get(vector, "name"));
         json_t *decided = decide(vector);
         json_t *expected = json_object_get(vector, "expect");
+        if (json_is_array(decided)) {
+            size_t step;
+            json_t *later;
+            expected = json_pack("[O]", expected);
+            json_array_foreach(json_object_get(vector, "then"), step, later)
+                json_array_append(expected, json_object_get(later, "expect"));
+        } else {
+            json_incref(expected);
+        }
         if (json_equal(decided, expected)) {
             printf("ok %s\n", name);
         } else {
@@ -131,6 +185,7 @@ int main(int argc, char **argv) {
             failures++;
         }
         json_decref(decided);
+        json_decref(expected);
     }
     printf("%zu of %zu vectors failed\n", failures, json_array_size(json_object_get(root, "vectors")));
     json_decref(root);

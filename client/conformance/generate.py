@@ -8,6 +8,7 @@ run; tests/test_conformance_vectors.py fails when the committed file is not what
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -21,8 +22,11 @@ from app.core.json import dumps
 from app.core.keylist import add_key, first_key_list, retire_key, rotate_root
 from app.core.settings import Settings
 from app.core.signing import Signer
+from app.customer.offline import licence_file_body
+from app.customer.service import deactivation_answer
 from app.licences.cache import LicenceSnapshot
 from app.licences.models import LicenceStatus, Seat
+from app.licences.schemas import short_machine_id
 from app.ping.service import SeatOutcome, answer_document, licence_verdict
 from app.releases.router import news_window
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -35,6 +39,7 @@ LICENCE_KEY = "CONFORMANCE-KEY-0001"
 COMPUTER_ID = "c0ffee" * 10 + "beef"
 # The pseudonym the server would keep for COMPUTER_ID (its key is the server's secret).
 MACHINE_ID = "3f9a0c1b2d4e" + "0" * 20
+THIS_MACHINE = short_machine_id(MACHINE_ID)
 
 
 def seed(name: str) -> bytes:
@@ -71,22 +76,25 @@ def ping_request(nonce: str = "conformance-nonce-000001") -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+LICENCE = LicenceSnapshot(
+    id=uuid.UUID(int=1),
+    product="mail",
+    status=LicenceStatus.ACTIVE,
+    expires_at=dt.datetime(2027, 12, 31, tzinfo=dt.UTC),
+    max_machines=3,
+    max_users=50,
+    overage="report",
+    activity_window=dt.timedelta(days=7),
+    entitlements=frozenset({"spam"}),
+    updates_until=None,
+    trial_days=None,
+    grace=None,
+    floating=False,
+)
+
+
 def ping_answer(request: bytes, now: dt.datetime = NOW, **edits: Any) -> dict[str, Any]:
-    licence = LicenceSnapshot(
-        id=uuid.UUID(int=1),
-        product="mail",
-        status=LicenceStatus.ACTIVE,
-        expires_at=dt.datetime(2027, 12, 31, tzinfo=dt.UTC),
-        max_machines=3,
-        max_users=50,
-        overage="report",
-        activity_window=dt.timedelta(days=7),
-        entitlements=frozenset({"spam"}),
-        updates_until=None,
-        trial_days=None,
-        grace=None,
-        floating=False,
-    )
+    licence = LICENCE
     chain = [
         {
             "from": version,
@@ -291,11 +299,242 @@ def offline_vectors() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def deactivation_request(nonce: str = "conformance-nonce-000002") -> bytes:
+    body = {"licence_key": LICENCE_KEY, "product": "mail", "computer_id": COMPUTER_ID,
+            "nonce": nonce}  # fmt: skip
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def deactivation_document(request: bytes, status: str = "deactivated") -> dict[str, Any]:
+    """The server's answer to the deactivation `request`, as a document to edit and sign."""
+    signed = deactivation_answer(
+        ONLINE,
+        status=status,
+        this_machine=None if status == "unknown" else THIS_MACHINE,
+        nonce=json.loads(request)["nonce"],
+        body=request,
+        now=NOW,
+    )
+    document: dict[str, Any] = json.loads(signed.body)
+    return document
+
+
+def deactivation_vectors() -> list[dict[str, Any]]:
+    request = deactivation_request()
+    asked = {"body": request.decode()}
+    freed = answered(deactivation_document(request))
+    unknown = answered(deactivation_document(request, "unknown"))
+    forged = dict(unknown, body=unknown["body"].replace('"unknown"', '"deactivated"'))
+    replayed = answered(deactivation_document(deactivation_request("another-nonce-0000000002")))
+    check_in = answered(ping_answer(ping_request()))
+    rotated = key_documents()["rotated"]
+
+    def without(name: str) -> dict[str, Any]:
+        document = deactivation_document(request)
+        del document[name]
+        return answered(document)
+
+    def free(status: str = "deactivated") -> dict[str, Any]:
+        return trust(status=status, this_machine=THIS_MACHINE, seat_free=True)
+
+    return [
+        vector("deactivation-freed", "the seat is free now: the kept verdict goes",
+               kind="deactivation", request=asked, answer=freed, expect=free()),
+        vector("deactivation-not-seated", "a second call: no seat to free, none kept either",
+               kind="deactivation", request=asked,
+               answer=answered(deactivation_document(request, "not_seated")),
+               expect=free("not_seated")),
+        vector("deactivation-unknown-licence", "no licence of this product has the key",
+               kind="deactivation", request=asked, answer=unknown,
+               expect=trust(status="unknown", this_machine=None, seat_free=False)),
+        vector("deactivation-newer-status", "a status this SDK does not know frees nothing",
+               kind="deactivation", request=asked,
+               answer=answered(deactivation_document(request) | {"status": "queued"}),
+               expect=trust(status="queued", this_machine=THIS_MACHINE, seat_free=False)),
+        vector("deactivation-tampered", "'unknown' changed to 'deactivated' after signing",
+               kind="deactivation", request=asked, answer=forged, expect=refuse("signature")),
+        vector("deactivation-unsigned", "no Callhome-Signature header", kind="deactivation",
+               request=asked, answer=dict(freed, signature=None), expect=refuse("signature")),
+        vector("deactivation-unknown-key", "signed by a key neither pinned nor listed",
+               kind="deactivation", request=asked,
+               answer=answered(deactivation_document(request), OTHER),
+               expect=refuse("unknown-key")),
+        vector("deactivation-replayed", "the answer to another deactivation (a replay)",
+               kind="deactivation", request=asked, answer=replayed, expect=refuse("mismatch")),
+        vector("deactivation-other-digest", "request_sha256 names other bytes",
+               kind="deactivation", request=asked,
+               answer=answered(deactivation_document(request) | {"request_sha256": "0" * 64}),
+               expect=refuse("mismatch")),
+        vector("deactivation-a-check-in-answer", "a signed check-in answer in its place",
+               kind="deactivation", request=asked, answer=check_in, expect=refuse("mismatch")),
+        vector("deactivation-clock-6-min-fast",
+               "the clock runs 6 minutes ahead, past expires_at: bound by its nonce, trusted",
+               kind="deactivation", now=at(minutes=6), request=asked, answer=freed,
+               expect=free()),
+        vector("deactivation-clock-6-min-slow", "the clock runs 6 minutes behind: trusted",
+               kind="deactivation", now=at(minutes=-6), request=asked, answer=freed,
+               expect=free()),
+        vector("deactivation-clock-2-days-off", "beyond the 1-day skew bound: a broken clock",
+               kind="deactivation", now=at(days=-2), request=asked, answer=freed,
+               expect=refuse("clock-skew")),
+        vector("deactivation-undated", "no issued_at", kind="deactivation", request=asked,
+               answer=without("issued_at"), expect=refuse("malformed")),
+        vector("deactivation-no-status", "no status", kind="deactivation", request=asked,
+               answer=without("status"), expect=refuse("malformed")),
+        vector("deactivation-keys-rotated", "only the root is pinned; signed by the listed key",
+               kind="deactivation", pinned_public_keys=[], pinned_root_keys=[ROOT_PUBLIC],
+               key_document=rotated, request=asked,
+               answer=answered(deactivation_document(request), ONLINE_2), expect=free()),
+    ]  # fmt: skip
+
+
+OFFLINE_KIND = "offline-licence:mail"
+
+
+def licence_file(
+    issued_at: dt.datetime,
+    expires_at: dt.datetime,
+    licence: LicenceSnapshot = LICENCE,
+    by: Signer = ONLINE,
+) -> str:
+    """The licence file `callhome offline issue` would write for this machine."""
+    verdict = licence_verdict(
+        licence, "valid", SeatOutcome(Seat.GRANTED, 1, licence), 0, MACHINE_ID, issued_at
+    )
+    body = licence_file_body(
+        by, product=licence.product, verdict=verdict, computer_id=COMPUTER_ID,
+        salt=seed("binding salt")[:16], issued_at=issued_at, expires_at=expires_at,
+    )  # fmt: skip
+    return body.decode()
+
+
+def wrapped(document: bytes, signature: str | None) -> str:
+    """A licence file's outer object around the signed `document` bytes."""
+    return json.dumps({"document": base64.b64encode(document).decode(), "signature": signature})
+
+
+def document_of(file: str) -> bytes:
+    return base64.b64decode(json.loads(file)["document"])
+
+
+def resigned(file: str, edit: Any, by: Signer = ONLINE) -> str:
+    """The file with its document changed by `edit` (text -> text) and signed again."""
+    document = edit(document_of(file).decode()).encode()
+    return wrapped(document, by.signature_header(document))
+
+
+def licence_vector(name: str, about: str, file: str, **fields: Any) -> dict[str, Any]:
+    """An offline-licence vector: this machine (product, computer ID) checks `file`."""
+    this_machine = {"product": "mail", "computer_id": COMPUTER_ID}
+    defaults = {"request": this_machine, "clock_reached_at": None}
+    return vector(name, about, kind="offline-licence", licence_file=file, **defaults | fields)
+
+
+def held(issued_at: str, expires_at: str, status: str = "valid") -> dict[str, Any]:
+    return trust(licence_status=status, may_run=True, issued_at=issued_at,
+                 expires_at=expires_at, this_machine=THIS_MACHINE)  # fmt: skip
+
+
+def offline_licence_vectors() -> list[dict[str, Any]]:
+    # the file: issued ten days ago for thirty; its renewal, issued two days ago for sixty
+    first = licence_file(NOW - dt.timedelta(days=10), NOW + dt.timedelta(days=20))
+    renewal = licence_file(NOW - dt.timedelta(days=2), NOW + dt.timedelta(days=58))
+    first_held = held(at(days=-10), at(days=20))
+    renewal_held = held(at(days=-2), at(days=58))
+    ended = at(days=20)
+    # a licence ending in five days with a week's grace: its file runs to the grace's end
+    graced = dataclasses.replace(
+        LICENCE, expires_at=NOW + dt.timedelta(days=5), grace=dt.timedelta(days=7)
+    )
+    in_grace = licence_file(NOW, NOW + dt.timedelta(days=12), graced)
+    fresh = licence_file(NOW, NOW + dt.timedelta(days=30))
+    signature = json.loads(first)["signature"]
+    tampered = document_of(first).replace(b'"max_users":50', b'"max_users":5000')
+    check_in = answered(ping_answer(ping_request()))
+    undated = resigned(first, lambda text: text.replace(f'"issued_at":"{at(days=-10)}",', ""))
+    two_minutes_before_end = at(days=20, minutes=-2)
+    return [
+        licence_vector("offline-licence-held", "a file for this machine, within its time",
+                       first, expect=first_held),
+        licence_vector("offline-licence-in-grace",
+                       "past the licence's expiry, within the grace the file runs into",
+                       in_grace, now=at(days=6),
+                       expect=held(at(), at(days=12), status="expired")),
+        licence_vector("offline-licence-tampered", "max_users changed after signing",
+                       wrapped(tampered, signature), expect=refuse("signature")),
+        licence_vector("offline-licence-unsigned", "the file has no signature",
+                       wrapped(document_of(first), None), expect=refuse("signature")),
+        licence_vector("offline-licence-unknown-key", "signed by a key that is not pinned",
+                       resigned(first, lambda text: text, OTHER), expect=refuse("unknown-key")),
+        licence_vector("offline-licence-other-machine", "copied to another machine",
+                       first, request={"product": "mail", "computer_id": "d" * 64},
+                       expect=refuse("wrong-machine")),
+        licence_vector("offline-licence-other-product", "a file for another product",
+                       first, request={"product": "fax", "computer_id": COMPUTER_ID},
+                       expect=refuse("mismatch")),
+        licence_vector("offline-licence-a-check-in-answer",
+                       "a signed check-in answer dressed as a licence file",
+                       wrapped(check_in["body"].encode(), check_in["signature"]),
+                       expect=refuse("malformed")),
+        licence_vector("offline-licence-not-base64", "the document is not base64",
+                       json.dumps({"document": "not base64!", "signature": signature}),
+                       expect=refuse("malformed")),
+        licence_vector("offline-licence-undated", "signed, but without issued_at",
+                       undated, expect=refuse("malformed")),
+        licence_vector("offline-licence-ended", "the clock has reached the file's end",
+                       first, now=ended, expect=refuse("expired")),
+        licence_vector("offline-licence-clock-4-min-slow",
+                       "a file issued just now, on a clock 4 minutes behind: held",
+                       fresh, now=at(minutes=-4), expect=held(at(), at(days=30))),
+        licence_vector("offline-licence-clock-before-issue",
+                       "a clock a day behind the file's issue: turned back, or far wrong",
+                       fresh, now=at(days=-1), expect=refuse("clock-behind")),
+        licence_vector("offline-licence-replayed-older",
+                       "the first file put back after its renewal was accepted",
+                       first, trusted={OFFLINE_KIND: at(days=-2)}, expect=refuse("rollback")),
+        licence_vector("offline-licence-same-again", "the accepted file, read at the next start",
+                       first, trusted={OFFLINE_KIND: at(days=-10)}, expect=first_held),
+        licence_vector("offline-licence-clock-behind-the-record",
+                       "the clock is set back behind the renewal the record holds",
+                       first, trusted={OFFLINE_KIND: at(days=-2)}, now=at(days=-5),
+                       expect=refuse("clock-behind")),
+        licence_vector("offline-licence-set-back-after-end",
+                       "the file was seen ended; the clock is set back a day",
+                       first, clock_reached_at=ended, now=at(days=19),
+                       expect=refuse("clock-behind")),
+        licence_vector("offline-licence-set-back-minutes-after-end",
+                       "the file was seen ended; the clock is set back 2 minutes: still ended",
+                       first, clock_reached_at=ended, now=two_minutes_before_end,
+                       expect=refuse("expired")),
+        licence_vector("offline-licence-renewal-after-end",
+                       "the first file was seen ended; its renewal holds",
+                       renewal, clock_reached_at=ended, now=two_minutes_before_end,
+                       expect=renewal_held),
+        licence_vector("offline-licence-renewal-then-older",
+                       "the renewal is accepted: the first file is refused from then on",
+                       renewal, expect=renewal_held,
+                       then=[{"about": "the first file put back", "now": at(),
+                              "licence_file": first, "expect": refuse("rollback")},
+                             {"about": "the renewal at the next start", "now": at(days=1),
+                              "licence_file": renewal, "expect": renewal_held}]),
+        licence_vector("offline-licence-ended-then-set-back",
+                       "the file is seen ended: setting the clock back does not revive it",
+                       first, now=ended, expect=refuse("expired"),
+                       then=[{"about": "set back a day", "now": at(days=19),
+                              "licence_file": first, "expect": refuse("clock-behind")},
+                             {"about": "set back 2 minutes", "now": two_minutes_before_end,
+                              "licence_file": first, "expect": refuse("expired")},
+                             {"about": "its renewal", "now": two_minutes_before_end,
+                              "licence_file": renewal, "expect": renewal_held}]),
+    ]  # fmt: skip
+
+
 def vectors() -> dict[str, Any]:
     return {
         "format": "callhome-conformance/1",
-        "vectors": verdict_vectors() + key_list_vectors() + news_vectors() + offline_vectors(),
-    }
+        "vectors": verdict_vectors() + key_list_vectors() + news_vectors() + offline_vectors()
+        + deactivation_vectors() + offline_licence_vectors(),
+    }  # fmt: skip
 
 
 def rendered() -> str:

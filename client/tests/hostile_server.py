@@ -68,7 +68,8 @@ Response = tuple[int, dict[str, str], bytes]
 
 
 class HostileServer:
-    """An ASGI app for POST /v1/ping. Set `misbehaviour`, or queue some with `script()`."""
+    """An ASGI app for POST /v1/ping, the deactivation and the news. Set `misbehaviour`, or
+    queue some with `script()`."""
 
     def __init__(self, clock: Callable[[], datetime]) -> None:
         self.signing_key = Ed25519PrivateKey.generate()
@@ -93,6 +94,7 @@ class HostileServer:
         self.news_edit: Callable[[dict[str, Any]], None] = lambda document: None
         self.news_requests: list[dict[str, str]] = []
         self._last_answer: Response | None = None
+        self._last_deactivation: Response | None = None
 
     @property
     def public_key(self) -> str:
@@ -124,6 +126,8 @@ class HostileServer:
     async def _respond(self, scope: dict[str, Any], body: bytes) -> Response:
         if scope["method"] == "GET" and scope["path"].startswith(("/v1/updates/", "/v1/feeds/")):
             return self._news(scope)
+        if scope["method"] == "POST" and scope["path"] == "/v1/machines/deactivate":
+            return self._deactivation(body)
         if scope["method"] != "POST" or scope["path"] != "/v1/ping":
             return 404, {}, b""
         self.requests.append(body)
@@ -188,6 +192,25 @@ class HostileServer:
         if misbehaviour is Misbehaviour.NONE:
             self._last_answer = answer
         return answer
+
+    def _deactivation(self, body: bytes) -> Response:
+        """POST /v1/machines/deactivate: the seat is freed; REPLAY sends the previous answer."""
+        misbehaviour = self._script.popleft() if self._script else self.misbehaviour
+        if misbehaviour is Misbehaviour.REPLAY and self._last_deactivation is not None:
+            return self._last_deactivation
+        now = self.clock() + timedelta(seconds=self.clock_offset_s)
+        document = {
+            "status": "deactivated",
+            "this_machine": "3f9a0c1b2d4e",
+            "issued_at": _rfc3339(now),
+            "expires_at": _rfc3339(now + timedelta(minutes=5)),
+            "nonce": json.loads(body).get("nonce"),
+            "request_sha256": hashlib.sha256(body).hexdigest(),
+        }
+        payload = json.dumps(document, separators=(",", ":")).encode()
+        headers = {"Callhome-Signature": signature_header(self.signing_key, payload)}
+        self._last_deactivation = (200, headers, payload)
+        return self._last_deactivation
 
     def _news(self, scope: dict[str, Any]) -> Response:
         """GET /v1/updates/{product} and /v1/feeds/{feed}, signed, per-hour epochs, ETag/304."""

@@ -95,12 +95,18 @@ def _parser() -> argparse.ArgumentParser:
         help="check an offline licence file on this machine, with no network, and print "
         "its verdict as JSON",
         epilog="exit codes: 0 the file holds for this machine now, 2 usage, 3 refused "
-        "(another machine, expired, tampered, or an unpinned key)",
+        "(another machine, expired, older than one accepted, a clock set back, tampered, or "
+        "an unpinned key)",
     )
     verify.add_argument("--licence-file", required=True)
     verify.add_argument("--product", required=True)
     _add_public_key_argument(verify)
     _add_computer_id_argument(verify)
+    verify.add_argument(
+        "--cache",
+        help="the trust record's file: refuses a file older than one accepted before, and a "
+        "clock set back after a file ended",
+    )
     return parser
 
 
@@ -190,7 +196,11 @@ def _offline_verify(args: argparse.Namespace) -> str:
     except OSError as error:
         raise ConfigurationError(f"cannot read the licence file: {error.strerror}") from None
     licence = read_offline_licence(
-        data, product=args.product, public_keys=args.public_key, computer_id=_computer_id(args)
+        data,
+        product=args.product,
+        public_keys=args.public_key,
+        computer_id=_computer_id(args),
+        cache_path=args.cache,
     )
     return json.dumps(licence.to_dict(), indent=2)
 

@@ -193,14 +193,7 @@ class CheckInCore:
     def _trust(self, answer: SignedAnswer) -> Verdict:
         document = verify_answer(self._keys, answer)
         verdict = parse_verdict(document, cached=False)
-        # The nonce proves the answer fresh, so its server_time is the reference clock,
-        # unless it lies further off than any working clock would.
-        skew_s = self._clock.skew_of(verdict.server_time_at)
-        if abs(skew_s) > self._clock.max_skew_s:
-            raise ClockSkewError(
-                f"the server's time is {skew_s:+.0f} s from this machine's clock, "
-                f"beyond the {self._clock.max_skew_s:g} s accepted: check the clock"
-            )
+        skew_s = self._skew_of_fresh_answer(verdict.server_time_at)
         self._load_cache_once()
         window = self._trust_record.check(VERDICT, document, verdict.server_time_at)
         self._clock.observe(verdict.server_time_at)
@@ -211,6 +204,18 @@ class CheckInCore:
         self._cache.save(answer, self._trust_record)
         self._last_answer = answer
         return verdict
+
+    def _skew_of_fresh_answer(self, server_time_at: datetime) -> float:
+        """The skew an answer bound to its request measures: its nonce proves it fresh, so
+        its server time is the reference clock, unless it lies further off than any working
+        clock would (ClockSkewError)."""
+        skew_s = self._clock.skew_of(server_time_at)
+        if abs(skew_s) > self._clock.max_skew_s:
+            raise ClockSkewError(
+                f"the server's time is {skew_s:+.0f} s from this machine's clock, "
+                f"beyond the {self._clock.max_skew_s:g} s accepted: check the clock"
+            )
+        return skew_s
 
     def prepare_deactivation(self) -> PreparedPing:
         return prepare_deactivation(self.identity())
@@ -227,8 +232,9 @@ class CheckInCore:
             raise ServerUnavailable(f"the server answered {status_code}", retry_after_s)
         answer = SignedAnswer(request.body, body, headers.get(SIGNATURE_HEADER))
         deactivation = parse_deactivation(verify_answer(self._keys, answer))
-        if self._clock() >= deactivation.expires_at:
-            raise ExpiredAnswerError("the deactivation answer has expired")
+        # Judged by its own issued_at, as a verdict by its server_time: by this machine's
+        # clock, a few minutes fast, the fresh answer would read as expired.
+        self._skew_of_fresh_answer(deactivation.issued_at)
         if deactivation.seat_free:
             self._load_cache_once()
             self._last_good = None

@@ -52,11 +52,29 @@ class TrustRecord:
     """The server's clock minus this machine's, as last measured."""
     key_document: dict[str, Any] | None = None
     """The last verified GET /v1/keys document (key list and root chain), verified again on load."""
+    clock_reached_at: datetime | None = None
+    """A time this machine's clock is known to have passed: the end of an offline licence
+    file it saw expire. Nothing is judged as of an earlier time, so setting the clock back
+    cannot bring an ended file back."""
 
     @property
     def trusted_time_at(self) -> datetime | None:
-        """The newest time the server vouched for: the clock may not be behind it."""
-        return max(self.newest_issued_at.values(), default=None)
+        """The newest time the server vouched for, or the clock was seen past: the clock may
+        not be behind it."""
+        known = [*self.newest_issued_at.values(), self.clock_reached_at]
+        return max((moment for moment in known if moment is not None), default=None)
+
+    def judged_at(self, now: datetime) -> datetime:
+        """The time to judge an offline document by: `now`, never before the clock was seen."""
+        reached = self.clock_reached_at
+        return now if reached is None else max(now, reached)
+
+    def reach(self, moment: datetime) -> bool:
+        """Note that the clock has passed `moment`; True when that moved the record on."""
+        if self.clock_reached_at is not None and self.clock_reached_at >= moment:
+            return False
+        self.clock_reached_at = moment
+        return True
 
     def check(self, kind: str, document: dict[str, Any], now: datetime) -> Window:
         """The document's window, unless it has expired or is older than one already trusted."""
@@ -94,6 +112,9 @@ class TrustRecord:
             },
             "skew_s": self.skew_s,
             "key_document": self.key_document,
+            "clock_reached_at": (
+                None if self.clock_reached_at is None else format_rfc3339(self.clock_reached_at)
+            ),
         }
 
     @classmethod
@@ -108,8 +129,11 @@ class TrustRecord:
         key_document = document.get("key_document")
         if key_document is not None and not isinstance(key_document, dict):
             raise TypeError("the kept key list is not an object")
+        # Absent from files written before offline licence files were recorded.
+        clock_reached_at = document.get("clock_reached_at")
         return cls(
             {str(kind): parse_rfc3339(moment) for kind, moment in newest.items()},
             float(skew_s),
             key_document,
+            None if clock_reached_at is None else parse_rfc3339(clock_reached_at),
         )

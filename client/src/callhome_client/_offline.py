@@ -9,24 +9,28 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from ._answer import decode_object
+from ._cache import AnswerCache
 from ._computer_id import hardware_computer_id
-from ._constants import MAX_OFFLINE_CLOCK_BEHIND_S
+from ._constants import DEFAULT_MAX_AGE_S, MAX_OFFLINE_CLOCK_BEHIND_S
 from ._core import ComputerIdSource
 from ._exceptions import (
     AnswerMismatchError,
+    ClockBehindError,
+    ExpiredAnswerError,
     MalformedAnswerError,
-    StaleAnswerError,
     WrongMachineError,
 )
+from ._freshness import window_of
 from ._models import Verdict, json_ready, licence_fields, parse_licence
 from ._request import check_computer_id, check_licence_key, check_product, check_version
 from ._signing import PinnedKeys, strict_base64
-from ._time import Clock, format_rfc3339, utc_now
+from ._time import Clock, TrustedClock, format_rfc3339, utc_now
 
 LICENCE_FILE_FORMAT = "callhome-offline-licence/1"
 
@@ -73,6 +77,11 @@ class OfflineLicence:
         return dataclasses.asdict(self, dict_factory=json_ready)
 
 
+def offline_licence_kind(product: str) -> str:
+    """The kind the trust record keeps a product's newest licence file under."""
+    return f"offline-licence:{product}"
+
+
 def read_offline_licence(
     data: bytes,
     *,
@@ -81,14 +90,23 @@ def read_offline_licence(
     computer_id: ComputerIdSource = None,
     clock: Clock = utc_now,
     max_clock_skew_s: float = MAX_OFFLINE_CLOCK_BEHIND_S,
+    cache_path: str | os.PathLike[str] | None = None,
 ) -> OfflineLicence:
     """Verify a licence file on this machine, with no network, and return what it grants.
 
     Refused (an UntrustedAnswer) unless it is signed by a pinned key, names this product,
     is bound to this machine's computer ID, and is neither expired nor issued later than
     this machine's clock allows (a clock turned back does not stretch a file).
+
+    With `cache_path` (the trust record's file, as a Client's) the file is judged against
+    what this machine trusted before, and recorded: a file issued before the newest one
+    accepted is refused (RollbackError), and once a file was seen ended, a clock set back
+    neither revives it (ExpiredAnswerError) nor passes unnoticed (ClockBehindError).
     """
     check_product(product)
+    cache = AnswerCache(cache_path)
+    kept = cache.load()
+    record = kept.trust
     document = _verified_document(data, PinnedKeys(public_keys))
     if document.get("format") != LICENCE_FILE_FORMAT:
         raise MalformedAnswerError("this is not a callhome offline licence file")
@@ -98,17 +116,32 @@ def read_offline_licence(
     if not isinstance(machine, dict):
         raise MalformedAnswerError("the licence file names no machine")
     _check_binding(machine, _computer_id(computer_id, product))
-    fields = licence_fields(document)
-    issued_at, expires_at = fields.timestamp("issued_at"), fields.timestamp("expires_at")
-    now = clock()
-    if now >= expires_at:
-        raise StaleAnswerError(f"the licence file ended at {format_rfc3339(expires_at)}")
-    if issued_at - now > timedelta(seconds=max_clock_skew_s):
-        raise StaleAnswerError("the licence file was issued after this machine's clock time")
+    window = window_of(document)
+    now = TrustedClock(clock, max_skew_s=DEFAULT_MAX_AGE_S, skew_s=record.skew_s).now()
+    judged_at = record.judged_at(now)
     verdict = parse_licence(
-        fields.child("licence"), issued_at=issued_at, expires_at=expires_at, now=now
+        licence_fields(document).child("licence"),
+        issued_at=window.issued_at,
+        expires_at=window.expires_at,
+        now=judged_at,
     )
-    return OfflineLicence(verdict, issued_at, expires_at, str(machine.get("this_machine", "")))
+    if window.issued_at - now > timedelta(seconds=max_clock_skew_s):
+        raise ClockBehindError("the licence file was issued after this machine's clock time")
+    if record.clock_set_back(now):
+        raise ClockBehindError("the clock is behind the newest time this machine has trusted")
+    kind = offline_licence_kind(product)
+    try:
+        record.check(kind, document, judged_at)
+    except ExpiredAnswerError:
+        # Seen ended, it stays ended: a clock set back later cannot bring it back.
+        if record.reach(window.expires_at):
+            cache.save(kept.answer, record)
+        ended_at = format_rfc3339(window.expires_at)
+        raise ExpiredAnswerError(f"the licence file ended at {ended_at}") from None
+    if record.remember(kind, window):
+        cache.save(kept.answer, record)
+    this_machine = str(machine.get("this_machine", ""))
+    return OfflineLicence(verdict, window.issued_at, window.expires_at, this_machine)
 
 
 def _verified_document(data: bytes, keys: PinnedKeys) -> dict[str, Any]:
@@ -117,13 +150,14 @@ def _verified_document(data: bytes, keys: PinnedKeys) -> dict[str, Any]:
     except MalformedAnswerError:
         raise MalformedAnswerError("the licence file is not a JSON object") from None
     encoded, signature = outer.get("document"), outer.get("signature")
-    if not isinstance(encoded, str) or not isinstance(signature, str):
-        raise MalformedAnswerError("the licence file lacks its document or signature")
+    if not isinstance(encoded, str):
+        raise MalformedAnswerError("the licence file lacks its document")
     try:
         document = strict_base64(encoded)
     except (binascii.Error, ValueError):
         raise MalformedAnswerError("the licence file's document is not base64") from None
-    keys.verify(signature, document)
+    # A file with no signature is refused as unsigned, as an answer with no header is.
+    keys.verify(signature if isinstance(signature, str) else None, document)
     return decode_object(document)
 
 

@@ -1,0 +1,168 @@
+"""Offline licence files in the trust record: an older file replayed after a newer one, a
+clock set back after a file ended, a record shared with the client, a record that cannot be
+written, and the product's own computer ID source failing."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from callhome_client import (
+    ClockBehindError,
+    ExpiredAnswerError,
+    OfflineLicence,
+    RollbackError,
+    read_offline_licence,
+)
+from callhome_client._cli import main
+from client_support import COMPUTER_ID, PRODUCT, ClientFactory, FakeClock
+from hostile_server import HostileServer, public_key_base64, signature_header
+
+SIGNING_KEY = Ed25519PrivateKey.generate()
+DAY = timedelta(days=1)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def licence_file(issued_at: datetime, days: int, key: Ed25519PrivateKey = SIGNING_KEY) -> bytes:
+    """A licence file for this machine, as `callhome offline issue` writes it."""
+    salt = hashlib.sha256(rfc3339(issued_at).encode()).digest()[:16]
+    document = {
+        "format": "callhome-offline-licence/1",
+        "product": PRODUCT,
+        "licence": {
+            "status": "valid", "expires_at": None, "grace_until": None, "max_users": 50,
+            "users_over_limit": False, "entitlements": [], "updates_until": None,
+            "machines": {"allowed": 1, "active": 1, "over_limit": False, "seat": "granted",
+                         "this_machine": "3f9a0c1b2d4e", "floating": False},
+        },
+        "machine": {
+            "this_machine": "3f9a0c1b2d4e",
+            "binding_salt": base64.b64encode(salt).decode(),
+            "binding_sha256": hashlib.sha256(salt + COMPUTER_ID.encode()).hexdigest(),
+        },
+        "issued_at": rfc3339(issued_at),
+        "expires_at": rfc3339(issued_at + days * DAY),
+    }  # fmt: skip
+    signed = json.dumps(document, separators=(",", ":")).encode()
+    outer = {
+        "document": base64.b64encode(signed).decode(),
+        "signature": signature_header(key, signed),
+    }
+    return json.dumps(outer).encode()
+
+
+def read(data: bytes, at: datetime, cache_path: Path | None, **options: Any) -> OfflineLicence:
+    return read_offline_licence(
+        data,
+        product=PRODUCT,
+        public_keys=[public_key_base64(SIGNING_KEY)],
+        computer_id=options.pop("computer_id", COMPUTER_ID),
+        clock=lambda: at,
+        cache_path=cache_path,
+        **options,
+    )
+
+
+def test_an_older_file_is_refused_once_a_newer_one_was_accepted_even_after_a_restart(
+    clock: FakeClock, cache_path: Path
+) -> None:
+    older, newer = licence_file(clock.now, 60), licence_file(clock.now + 20 * DAY, 60)
+    later = clock.now + 21 * DAY
+    assert read(older, later, cache_path).expires_at == clock.now + 60 * DAY
+
+    assert read(newer, later, cache_path).issued_at == clock.now + 20 * DAY
+    with pytest.raises(RollbackError):
+        read(older, later, cache_path)
+    # the product reads its file at every start: the same file again is fine
+    assert read(newer, later + DAY, cache_path).verdict.licensed
+    # without the record the SDK cannot know: the record is what refuses the replay
+    assert read(older, later, None).verdict.licensed
+
+
+def test_a_clock_set_back_does_not_revive_a_file_seen_ended(
+    clock: FakeClock, cache_path: Path
+) -> None:
+    data = licence_file(clock.now, 30)
+    ended_at = clock.now + 30 * DAY
+    with pytest.raises(ExpiredAnswerError, match="the licence file ended at"):
+        read(data, ended_at, cache_path)
+
+    with pytest.raises(ClockBehindError):
+        read(data, ended_at - DAY, cache_path)
+    # within the few minutes a clock correction may take back, still ended
+    with pytest.raises(ExpiredAnswerError):
+        read(data, ended_at - timedelta(minutes=2), cache_path)
+    # a renewal issued before the old file ended holds
+    renewal = licence_file(clock.now + 25 * DAY, 30)
+    assert read(renewal, ended_at - timedelta(minutes=2), cache_path).verdict.licensed
+
+
+def test_the_record_shares_the_clients_file_and_keeps_its_verdict(
+    make_client: ClientFactory,
+    server: HostileServer,
+    clock: FakeClock,
+    cache_path: Path,
+    closed_url: str,
+) -> None:
+    make_client().check_in(user_count=1)
+    read(licence_file(clock.now, 30), clock.now, cache_path)
+
+    assert make_client(base_url=closed_url).check_in(user_count=1).cached
+    recorded = json.loads(cache_path.read_bytes())["trust"]["newest_issued_at"]
+    assert set(recorded) == {"verdict", f"offline-licence:{PRODUCT}"}
+
+
+def test_a_record_that_cannot_be_written_does_not_refuse_a_good_file(
+    clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    unwritable = tmp_path / "no-such-folder" / "record.json"
+
+    assert read(licence_file(clock.now, 30), clock.now, unwritable).verdict.licensed
+    assert "could not write" in caplog.text
+
+
+def test_a_failing_computer_id_source_reaches_the_product_and_records_nothing(
+    clock: FakeClock, cache_path: Path
+) -> None:
+    def broken_source() -> str:
+        raise OSError("the product's ID store is unreadable")
+
+    with pytest.raises(OSError, match="ID store"):
+        read(licence_file(clock.now, 30), clock.now, cache_path, computer_id=broken_source)
+    assert not cache_path.exists()
+
+
+def test_the_command_line_checks_against_the_record(
+    clock: FakeClock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    id_file = tmp_path / "computer-id"
+    id_file.write_text(COMPUTER_ID)
+    record = tmp_path / "record.json"
+    files = {
+        "old.lic": licence_file(clock.now - 20 * DAY, 60),
+        "new.lic": licence_file(clock.now, 60),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+
+    def verify(name: str) -> int:
+        return main([
+            "offline-verify", "--licence-file", str(tmp_path / name), "--product", PRODUCT,
+            "--public-key", public_key_base64(SIGNING_KEY), "--computer-id-file", str(id_file),
+            "--cache", str(record),
+        ])  # fmt: skip
+
+    assert verify("new.lic") == 0
+    capsys.readouterr()
+    assert verify("old.lic") == 3
+    assert "issued before one already trusted" in capsys.readouterr().err
