@@ -51,8 +51,11 @@ callhome_status callhome_set_trusted(callhome_state *state, const char *kind, in
 callhome_status callhome_get_trusted(const callhome_state *state, const char *kind,
                                      int64_t *issued_at);
 
-/* ... and a time the clock is known to have passed (the end of an offline licence file it
- * saw expire; 0 for none): nothing is judged as of an earlier time. */
+/* ... and the latest moment the clock has been seen at (0 for none): the server's time of
+ * the last fresh answer (a check-in or a deactivation, which restarts it), then the clock
+ * at each offline check of the kept verdict or of a licence file. Nothing is judged as of
+ * an earlier time, and a clock more than 5 minutes behind it is CALLHOME_E_CLOCK_BEHIND.
+ * Save it after every call that takes the state. */
 callhome_status callhome_set_clock_reached(callhome_state *state, int64_t at);
 int64_t callhome_clock_reached(const callhome_state *state);
 
@@ -76,7 +79,9 @@ callhome_status callhome_judge_verdict(callhome_state *state, const char *reques
                                        const char *body, size_t body_length, int64_t now_local,
                                        callhome_verdict *out);
 
-/* The kept verdict while the server is down: verified again, judged by its lease. */
+/* The kept verdict while the server is down: verified again, judged by its lease as of
+ * `now_local` (corrected by the skew), or of the latest moment seen when that is later, so
+ * a lease seen lapsed stays lapsed. The clock seen is recorded (callhome_clock_reached). */
 callhome_status callhome_offline_verdict(callhome_state *state, const char *request,
                                          size_t request_length, const char *signature_header,
                                          const char *body, size_t body_length,
@@ -114,8 +119,8 @@ void callhome_offline_licence_free(callhome_offline_licence *licence);
 /* Verify an offline licence file (machine.lic) on this machine, with no network: signed by
  * a trusted key, for `product`, bound to `computer_id`, within its time by `now_local`,
  * not older than a file of the product already accepted. An accepted file is recorded
- * under "offline-licence:<product>"; one refused as expired moves the clock reached to its
- * end, so a clock set back later does not revive it (docs/protocol.md section 13). */
+ * under "offline-licence:<product>", and the clock seen as the clock reached, so a clock
+ * set back later does not revive a file seen ended (docs/protocol.md section 13). */
 callhome_status callhome_read_offline_licence(callhome_state *state, const char *file,
                                               size_t length, const char *product,
                                               const char *computer_id, int64_t now_local,

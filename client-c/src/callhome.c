@@ -43,7 +43,7 @@ struct callhome_state {
     trusted_kind newest[MAX_KINDS];
     size_t kind_count;
     int64_t skew_s;
-    int64_t clock_reached; /* 0: none */
+    int64_t clock_reached; /* the latest moment the clock has been seen at; 0: none */
 };
 
 const char *callhome_error_code(callhome_status status) {
@@ -135,8 +135,8 @@ callhome_status callhome_set_clock_reached(callhome_state *state, int64_t at) {
 
 int64_t callhome_clock_reached(const callhome_state *state) { return state->clock_reached; }
 
-/* The newest trusted time (section 7): the latest issued_at of any kind, or the time the
- * clock is known to have passed; INT64_MIN when there is none. */
+/* The newest trusted time (section 7): the latest issued_at of any kind, or the latest
+ * moment the clock has been seen at; INT64_MIN when there is none. */
 static int64_t newest_trusted_time(const callhome_state *state) {
     int64_t newest = state->clock_reached != 0 ? state->clock_reached : INT64_MIN;
     for (size_t i = 0; i < state->kind_count; i++)
@@ -147,6 +147,20 @@ static int64_t newest_trusted_time(const callhome_state *state) {
 static int clock_set_back(const callhome_state *state, int64_t now) {
     int64_t newest = newest_trusted_time(state);
     return newest != INT64_MIN && now < newest - CLOCK_TOLERANCE_S;
+}
+
+/* Note the clock seen at an offline check; returns the time to judge by: now, or the
+ * latest moment seen when that is later, so a lease or file seen ended stays ended. */
+static int64_t reach(callhome_state *state, int64_t now) {
+    if (now > state->clock_reached) state->clock_reached = now;
+    return state->clock_reached;
+}
+
+/* A fresh answer (bound to its request by its nonce) is the true time: its server time
+ * restarts the moment seen, so one seen on a clock that ran ahead is disproved. */
+static void observe_server_time(callhome_state *state, int64_t server_time, int64_t skew) {
+    state->skew_s = skew;
+    state->clock_reached = server_time;
 }
 
 int callhome_parse_time(const char *text, int64_t *seconds) {
@@ -508,7 +522,7 @@ callhome_status callhome_judge_verdict(callhome_state *state, const char *reques
         callhome_verdict_free(out);
         return status;
     }
-    state->skew_s = skew;
+    observe_server_time(state, out->server_time, skew);
     remember(state, "verdict", issued_at);
     return CALLHOME_OK;
 }
@@ -525,10 +539,10 @@ callhome_status callhome_offline_verdict(callhome_state *state, const char *requ
     int64_t *newest = newest_slot(state, "verdict", 0);
     if (newest != NULL && issued_at < *newest)
         status = CALLHOME_E_ROLLBACK;
-    else if (now >= out->lease_expires)
-        status = CALLHOME_E_EXPIRED;
     else if (clock_set_back(state, now))
         status = CALLHOME_E_CLOCK_BEHIND;
+    else if (reach(state, now) >= out->lease_expires)
+        status = CALLHOME_E_EXPIRED;
     if (status != CALLHOME_OK) callhome_verdict_free(out);
     return status;
 }
@@ -560,6 +574,7 @@ callhome_status callhome_judge_deactivation(callhome_state *state, const char *r
         /* Judged by its own issued_at, as a verdict by its server_time: by this machine's
          * clock, a few minutes fast, the fresh answer would read as expired. */
         status = fresh_skew(out->issued_at, now_local, &skew);
+        if (status == CALLHOME_OK) observe_server_time(state, out->issued_at, skew);
     }
     json_decref(document);
     return status;
@@ -688,17 +703,15 @@ callhome_status callhome_read_offline_licence(callhome_state *state, const char 
         return status;
     }
     int64_t now = now_local + state->skew_s;
-    /* Never judged as of a time before one the clock is known to have passed. */
+    /* Never judged as of a time before the latest moment the clock has been seen at. */
     int64_t judged_at = now > state->clock_reached ? now : state->clock_reached;
     status = licence_terms(json_object_get(document, "licence"), judged_at, out);
     int issued_after_now = out->issued_at - now > CLOCK_TOLERANCE_S;
     if (status == CALLHOME_OK && (issued_after_now || clock_set_back(state, now)))
         status = CALLHOME_E_CLOCK_BEHIND;
-    if (status == CALLHOME_OK)
-        status = check_fresh(state, kind, out->issued_at, out->expires_at, judged_at);
     /* Seen ended, it stays ended: a clock set back later cannot bring it back. */
-    if (status == CALLHOME_E_EXPIRED && out->expires_at > state->clock_reached)
-        state->clock_reached = out->expires_at;
+    if (status == CALLHOME_OK)
+        status = check_fresh(state, kind, out->issued_at, out->expires_at, reach(state, now));
     if (status != CALLHOME_OK) {
         json_decref(document);
         return status;

@@ -145,6 +145,7 @@ def vector(name: str, about: str, **fields: Any) -> dict[str, Any]:
         "key_document": None,
         "now": rfc3339(NOW),
         "trusted": {},
+        "clock_reached_at": None,
     }
     return base | fields
 
@@ -220,6 +221,15 @@ def verdict_vectors() -> list[dict[str, Any]]:
                request={"body": body},
                answer=answered({k: v for k, v in ping_answer(request).items() if k != "issued_at"}),
                expect=refuse("malformed")),
+        vector("verdict-restarts-the-moment-seen",
+               "the clock read three days on at an offline check, then was put right: the "
+               "answer is the true time, and the kept verdict holds offline again",
+               clock_reached_at=at(days=3), request={"body": body}, answer=good,
+               expect=trust(licence_status="valid", offline_until=lease),
+               then=[{"about": "an hour later, the server down", "now": at(hours=1),
+                      "expect": trust(licence_status="valid", offline_until=lease)},
+                     {"about": "the clock set back a day behind the answer", "now": at(days=-1),
+                      "expect": refuse("clock-behind")}]),
     ]  # fmt: skip
 
 
@@ -286,16 +296,43 @@ def news_vectors() -> list[dict[str, Any]]:
 
 def offline_vectors() -> list[dict[str, Any]]:
     request = ping_request()
-    cached = {"request": {"body": request.decode()}, "answer": answered(ping_answer(request))}
+    cached = {
+        "kind": "offline",
+        "request": {"body": request.decode()},
+        "answer": answered(ping_answer(request)),
+        "trusted": {"verdict": at()},
+    }
+    leased = trust(licence_status="valid", offline_until=at(days=14))
+    lease_end = at(days=14)
+    two_minutes_before_end = at(days=14, minutes=-2)
     return [
         vector("offline-leased", "the server is down; the cached verdict's lease runs",
-               kind="offline", **cached, trusted={"verdict": at()}, now=at(days=3),
-               expect=trust(licence_status="valid", offline_until=at(days=14))),
-        vector("offline-lease-over", "the lease has run out", kind="offline", **cached,
-               trusted={"verdict": at()}, now=at(days=14), expect=refuse("expired")),
+               **cached, now=at(days=3), expect=leased),
+        vector("offline-lease-over", "the lease has run out", **cached, now=lease_end,
+               expect=refuse("expired")),
         vector("offline-clock-set-back", "the clock is a month behind the newest trusted time",
-               kind="offline", **cached, trusted={"verdict": at()}, now=at(days=-30),
+               **cached, now=at(days=-30), expect=refuse("clock-behind")),
+        vector("offline-behind-the-moment-seen",
+               "an offline check saw the clock at day 10; now it reads day 3, within the lease",
+               **cached, clock_reached_at=at(days=10), now=at(days=3),
                expect=refuse("clock-behind")),
+        vector("offline-lease-seen-over",
+               "the lease was seen over; the clock is set back 2 minutes: still over",
+               **cached, clock_reached_at=lease_end, now=two_minutes_before_end,
+               expect=refuse("expired")),
+        vector("offline-leased-then-set-back",
+               "an offline check on day 10 records the clock: a restart cannot set it back",
+               **cached, now=at(days=10), expect=leased,
+               then=[{"about": "set back a week, within the lease", "now": at(days=3),
+                      "expect": refuse("clock-behind")},
+                     {"about": "right again", "now": at(days=11), "expect": leased}]),
+        vector("offline-lease-over-then-set-back",
+               "the lease is seen over: setting the clock back does not revive it",
+               **cached, now=lease_end, expect=refuse("expired"),
+               then=[{"about": "set back a day", "now": at(days=13),
+                      "expect": refuse("clock-behind")},
+                     {"about": "set back 2 minutes", "now": two_minutes_before_end,
+                      "expect": refuse("expired")}]),
     ]  # fmt: skip
 
 
@@ -426,7 +463,7 @@ def resigned(file: str, edit: Any, by: Signer = ONLINE) -> str:
 def licence_vector(name: str, about: str, file: str, **fields: Any) -> dict[str, Any]:
     """An offline-licence vector: this machine (product, computer ID) checks `file`."""
     this_machine = {"product": "mail", "computer_id": COMPUTER_ID}
-    defaults = {"request": this_machine, "clock_reached_at": None}
+    defaults = {"request": this_machine}
     return vector(name, about, kind="offline-licence", licence_file=file, **defaults | fields)
 
 

@@ -40,6 +40,10 @@ class FakeClock:
         """Someone sets the wall clock back; time itself goes on."""
         self.now -= timedelta(seconds=seconds)
 
+    def set_forward(self, seconds: float) -> None:
+        """The wall clock jumps ahead (a flat battery, a wrong time zone); time itself does not."""
+        self.now += timedelta(seconds=seconds)
+
 
 class BlockingAsyncClient:
     """Drives an AsyncClient from plain test code on a private event loop."""

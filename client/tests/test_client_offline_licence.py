@@ -1,12 +1,17 @@
 """Offline licence files in the trust record: an older file replayed after a newer one, a
-clock set back after a file ended, a record shared with the client, a record that cannot be
-written, and the product's own computer ID source failing."""
+clock set back after a file ended, a record shared with a running client (merged, under the
+file's lock, or around a lock held for good), a record that cannot be written, and the
+product's own computer ID source failing."""
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
+import os
+import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +19,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+import callhome_client._cache
 from callhome_client import (
     ClockBehindError,
     ExpiredAnswerError,
@@ -22,6 +28,7 @@ from callhome_client import (
     read_offline_licence,
 )
 from callhome_client._cli import main
+from callhome_client._constants import RECORD_LOCK_WAIT_S
 from client_support import COMPUTER_ID, PRODUCT, ClientFactory, FakeClock
 from hostile_server import HostileServer, public_key_base64, signature_header
 
@@ -166,3 +173,130 @@ def test_the_command_line_checks_against_the_record(
     capsys.readouterr()
     assert verify("old.lic") == 3
     assert "issued before one already trusted" in capsys.readouterr().err
+
+
+def test_a_running_client_keeps_what_the_licence_check_recorded_in_its_file(
+    make_client: ClientFactory, clock: FakeClock, cache_path: Path
+) -> None:
+    client = make_client()
+    client.check_in(user_count=1)
+    older, newer = licence_file(clock.now - 20 * DAY, 60), licence_file(clock.now, 60)
+    read(newer, clock.now, cache_path)
+
+    clock.advance(3600)
+    client.check_in(user_count=1)  # the client, running all along, writes its record
+
+    with pytest.raises(RollbackError):
+        read(older, clock.now, cache_path)
+
+
+def test_the_licence_check_never_brings_back_a_verdict_freed_meanwhile(
+    make_client: ClientFactory, clock: FakeClock, cache_path: Path, closed_url: str
+) -> None:
+    client = make_client()
+    client.check_in(user_count=1)
+
+    def clock_while_an_uninstaller_frees_the_seat() -> datetime:
+        # between the licence check's read of the record and its write
+        assert client.deactivate().seat_free
+        return clock.now
+
+    read_offline_licence(
+        licence_file(clock.now, 30),
+        product=PRODUCT,
+        public_keys=[public_key_base64(SIGNING_KEY)],
+        computer_id=COMPUTER_ID,
+        clock=clock_while_an_uninstaller_frees_the_seat,
+        cache_path=cache_path,
+    )
+
+    assert make_client(base_url=closed_url).cached_verdict() is None
+
+
+def test_two_clients_sharing_a_file_never_put_an_older_verdict_back(
+    make_client: ClientFactory, clock: FakeClock, cache_path: Path, closed_url: str
+) -> None:
+    first, second = make_client(), make_client()
+    first.check_in(user_count=1)
+    clock.advance(3600)
+    newer = second.check_in(user_count=1)
+    clock.advance(3600)
+
+    first.check_updates()  # the first, running all along, writes its record
+
+    restarted = make_client(base_url=closed_url).cached_verdict()
+    assert restarted is not None and restarted.lease_expires_at == newer.lease_expires_at
+
+
+def _newest_recorded(cache_path: Path) -> dict[str, str]:
+    recorded: dict[str, str] = json.loads(cache_path.read_bytes())["trust"]["newest_issued_at"]
+    return recorded
+
+
+def test_writers_sharing_the_record_take_turns_under_its_lock(
+    clock: FakeClock, cache_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # long enough that even a busy machine does not give up on the lock within this test
+    monkeypatch.setattr(callhome_client._cache, "RECORD_LOCK_WAIT_S", 30.0)
+    kind = f"offline-licence:{PRODUCT}"
+    read(licence_file(clock.now, 30), clock.now, cache_path)
+    # another process takes the lock and reads the record, to write it back with its own news
+    holder = os.open(cache_path, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    held = json.loads(cache_path.read_bytes())
+    renewal_at = clock.now + DAY
+    reading = threading.Thread(
+        target=read, args=(licence_file(renewal_at, 30), renewal_at, cache_path)
+    )
+    reading.start()
+    time.sleep(0.3)
+    assert _newest_recorded(cache_path)[kind] == rfc3339(clock.now), "it waits for the lock"
+
+    held["trust"]["newest_issued_at"]["feed:spam"] = rfc3339(clock.now)
+    replacement = cache_path.with_name("replacement")
+    replacement.write_text(json.dumps(held))
+    os.replace(replacement, cache_path)
+    os.close(holder)
+    reading.join()
+
+    assert _newest_recorded(cache_path) == {
+        kind: rfc3339(renewal_at),
+        "feed:spam": rfc3339(clock.now),
+    }
+
+
+def test_a_lock_held_for_good_is_gone_around_without_hanging_the_product(
+    clock: FakeClock, cache_path: Path
+) -> None:
+    older = licence_file(clock.now, 30)
+    read(older, clock.now, cache_path)
+    holder = os.open(cache_path, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a process hung mid-write
+    try:
+        started = time.monotonic()
+        renewal = read(licence_file(clock.now + DAY, 30), clock.now + DAY, cache_path)
+        waited_s = time.monotonic() - started
+    finally:
+        os.close(holder)
+
+    assert renewal.verdict.licensed
+    assert RECORD_LOCK_WAIT_S <= waited_s < RECORD_LOCK_WAIT_S + 5
+    with pytest.raises(RollbackError):  # merged and written all the same
+        read(older, clock.now + DAY, cache_path)
+
+
+def test_a_deactivation_answer_is_the_true_time_for_the_record_it_shares(
+    make_client: ClientFactory, clock: FakeClock, cache_path: Path, closed_url: str
+) -> None:
+    make_client().check_in(user_count=1)
+    clock.set_forward(30 * DAY.total_seconds())  # the clock runs a month ahead for a while
+    assert make_client(base_url=closed_url).cached_verdict() is None
+    clock.set_back(30 * DAY.total_seconds())
+    clock.advance(60)
+    data = licence_file(clock.now, 30)
+    with pytest.raises(ClockBehindError):  # put right, it reads as a clock set back
+        read(data, clock.now, cache_path)
+
+    assert make_client().deactivate().seat_free  # the server answers, freeing the seat
+
+    assert read(data, clock.now, cache_path).verdict.licensed

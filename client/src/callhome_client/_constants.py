@@ -24,6 +24,15 @@ DEFAULT_MAX_AGE_S = 86400.0
 # than this after this machine's clock time means the clock was turned back.
 MAX_OFFLINE_CLOCK_BEHIND_S = 300.0
 
+# The clock seen at offline checks is written to the trust record when it has moved on this
+# far (a lease or licence file found over, at once): a product may ask for its verdict in a
+# loop, and a set-back is refused only beyond MAX_OFFLINE_CLOCK_BEHIND_S anyway.
+CLOCK_RECORD_INTERVAL_S = 60.0
+
+# Writers sharing a trust record file take turns under a lock; one held longer than this
+# (a process hung mid-write) is gone around, merging without it, so a product never hangs.
+RECORD_LOCK_WAIT_S = 1.0
+
 NONCE_BYTES = 24
 
 # Spreads a fleet's check-ins so that installs started together do not call together.

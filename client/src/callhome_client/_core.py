@@ -96,6 +96,8 @@ class CheckInCore:
         self._cache_loaded = False
         self._last_good: Verdict | None = None
         self._trust_record = TrustRecord()
+        # the clock reached as the cache file holds it: written again once it moves on enough
+        self._written_reached_at: datetime | None = None
         self._last_answer: SignedAnswer | None = None
         self._news = NewsCache()
         self._not_before_at: datetime | None = None
@@ -178,16 +180,26 @@ class CheckInCore:
 
     def offline_verdict(self) -> Verdict:
         """The last good verdict while its lease runs; else raise NoCachedVerdict (none
-        kept), ExpiredAnswerError (the lease is over) or ClockBehindError."""
+        kept), ClockBehindError or ExpiredAnswerError (the lease is over).
+
+        The clock seen is recorded, at once when it finds the lease over: judged as of the
+        latest moment seen, a lapsed lease stays lapsed whatever the clock says later.
+        """
         self._load_cache_once()
         verdict = self._last_good
         now = self._clock()
+        record = self._trust_record
         if verdict is None:
             raise NoCachedVerdict("no verdict is kept")
-        if now >= verdict.lease_expires_at:
+        if record.clock_set_back(now):
+            raise ClockBehindError("the clock is behind the latest time this machine has seen")
+        record.reach(now)
+        lapsed = record.judged_at(now) >= verdict.lease_expires_at
+        ended_at = verdict.lease_expires_at if lapsed else None
+        if record.clock_due(self._written_reached_at, passed=ended_at):
+            self._save()
+        if lapsed:
             raise ExpiredAnswerError("the kept verdict's lease is over")
-        if self._trust_record.clock_set_back(now):
-            raise ClockBehindError("the clock is behind the newest time the server vouched for")
         return verdict
 
     def _trust(self, answer: SignedAnswer) -> Verdict:
@@ -198,12 +210,18 @@ class CheckInCore:
         window = self._trust_record.check(VERDICT, document, verdict.server_time_at)
         self._clock.observe(verdict.server_time_at)
         self._trust_record.remember(VERDICT, window)
-        self._trust_record.skew_s = skew_s
+        self._trust_record.answered(verdict.server_time_at, skew_s)
         self._last_good = dataclasses.replace(verdict, cached=True)
         self._not_before_at = None
-        self._cache.save(answer, self._trust_record)
         self._last_answer = answer
+        self._save()
         return verdict
+
+    def _save(self) -> None:
+        """Merge the record and the kept answer into the cache file, and take in what other
+        writers recorded there."""
+        self._trust_record = self._cache.keep(self._last_answer, self._trust_record)
+        self._written_reached_at = self._trust_record.clock_reached_at
 
     def _skew_of_fresh_answer(self, server_time_at: datetime) -> float:
         """The skew an answer bound to its request measures: its nonce proves it fresh, so
@@ -234,12 +252,14 @@ class CheckInCore:
         deactivation = parse_deactivation(verify_answer(self._keys, answer))
         # Judged by its own issued_at, as a verdict by its server_time: by this machine's
         # clock, a few minutes fast, the fresh answer would read as expired.
-        self._skew_of_fresh_answer(deactivation.issued_at)
+        skew_s = self._skew_of_fresh_answer(deactivation.issued_at)
+        self._load_cache_once()
+        self._clock.observe(deactivation.issued_at)
+        self._trust_record.answered(deactivation.issued_at, skew_s)
         if deactivation.seat_free:
-            self._load_cache_once()
             self._last_good = None
             self._last_answer = None
-            self._cache.save(None, self._trust_record)
+        self._save()
         return deactivation
 
     def holds_floating_seat(self) -> bool:
@@ -255,7 +275,7 @@ class CheckInCore:
         if self._trust_record.remember(
             kind, self._trust_record.check(kind, document, self._clock())
         ):
-            self._cache.save(self._last_answer, self._trust_record)
+            self._save()
         return document
 
     @property
@@ -286,7 +306,7 @@ class CheckInCore:
         self._keys_learned_at = self._monotonic()
         self._trust_record.remember(KEY_LIST_KIND, window)
         self._trust_record.key_document = document
-        self._cache.save(self._last_answer, self._trust_record)
+        self._save()
 
     def updates_request(self, channel: str) -> NewsRequest:
         return updates_request(self._licence_key, self._product, self._version, channel)
@@ -322,6 +342,7 @@ class CheckInCore:
         """
         contents = self._cache.load()
         self._trust_record = contents.trust
+        self._written_reached_at = contents.trust.clock_reached_at
         self._clock.assume_skew(contents.trust.skew_s)
         self._adopt_kept_key_list()
         answer = contents.answer

@@ -41,8 +41,9 @@ class ClockSkewError(StaleAnswerError):
 
 
 class ClockBehindError(StaleAnswerError):
-    """The clock is behind the newest time the server vouched for: set back, so the kept
-    verdict is not trusted offline until the clock is right again or the server answers."""
+    """The clock is behind the latest time this machine has seen (the server's, or its own
+    clock's at an offline check): set back, so the kept verdict is not trusted offline
+    until the clock is right again or the server answers."""
 
 
 class NoCachedVerdict(UntrustedAnswer):

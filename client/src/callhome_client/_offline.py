@@ -98,15 +98,16 @@ def read_offline_licence(
     is bound to this machine's computer ID, and is neither expired nor issued later than
     this machine's clock allows (a clock turned back does not stretch a file).
 
-    With `cache_path` (the trust record's file, as a Client's) the file is judged against
-    what this machine trusted before, and recorded: a file issued before the newest one
-    accepted is refused (RollbackError), and once a file was seen ended, a clock set back
-    neither revives it (ExpiredAnswerError) nor passes unnoticed (ClockBehindError).
+    With `cache_path` (the trust record's file, as a Client's, which may be running) the
+    file is judged against what this machine trusted before, and recorded: a file issued
+    before the newest one accepted is refused (RollbackError), and the clock seen is kept,
+    so a clock set back later neither revives a file seen ended (ExpiredAnswerError) nor
+    passes unnoticed (ClockBehindError).
     """
     check_product(product)
     cache = AnswerCache(cache_path)
-    kept = cache.load()
-    record = kept.trust
+    record = cache.load().trust
+    written_reached_at = record.clock_reached_at
     document = _verified_document(data, PinnedKeys(public_keys))
     if document.get("format") != LICENCE_FILE_FORMAT:
         raise MalformedAnswerError("this is not a callhome offline licence file")
@@ -128,18 +129,19 @@ def read_offline_licence(
     if window.issued_at - now > timedelta(seconds=max_clock_skew_s):
         raise ClockBehindError("the licence file was issued after this machine's clock time")
     if record.clock_set_back(now):
-        raise ClockBehindError("the clock is behind the newest time this machine has trusted")
+        raise ClockBehindError("the clock is behind the latest time this machine has seen")
+    record.reach(now)
     kind = offline_licence_kind(product)
     try:
         record.check(kind, document, judged_at)
     except ExpiredAnswerError:
         # Seen ended, it stays ended: a clock set back later cannot bring it back.
-        if record.reach(window.expires_at):
-            cache.save(kept.answer, record)
+        if record.clock_due(written_reached_at, passed=window.expires_at):
+            cache.record(record)
         ended_at = format_rfc3339(window.expires_at)
         raise ExpiredAnswerError(f"the licence file ended at {ended_at}") from None
-    if record.remember(kind, window):
-        cache.save(kept.answer, record)
+    if record.remember(kind, window) or record.clock_due(written_reached_at):
+        cache.record(record)
     this_machine = str(machine.get("this_machine", ""))
     return OfflineLicence(verdict, window.issued_at, window.expires_at, this_machine)
 
