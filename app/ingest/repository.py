@@ -13,13 +13,51 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.database import dialect_insert
 from app.ingest.models import DailyUsage, pings
+from app.licences import repository as licences
 
 DAYS_AHEAD = 3
 
 
-async def copy_pings(driver: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    """COPY the batch into `pings` on the asyncpg connection the writer holds."""
-    await driver.copy_records_to_table("pings", records=rows, columns=columns)
+# Every column of `pings` a batch writes, with its PostgreSQL type, in the order bound.
+PING_COLUMN_TYPES = {
+    "licence_id": "uuid",
+    "received_at": "timestamptz",
+    "machine_id": "varchar",
+    "net_id": "varchar",
+    "product": "varchar",
+    "version": "varchar",
+    "channel": "varchar",
+    "user_count": "int",
+    "signatures": "jsonb",
+    "status": "varchar",
+    "seat": "varchar",
+}
+
+
+def _postgresql_batch_statement() -> str:
+    """The pings' INSERT and the machines' upsert as one statement: one round trip and
+    no BEGIN or COMMIT of its own, atomic as any single statement is."""
+    columns = ", ".join(PING_COLUMN_TYPES)
+    arrays = ", ".join(
+        f"${number}::{kind}[]" for number, kind in enumerate(PING_COLUMN_TYPES.values(), 1)
+    )
+    return (
+        f"WITH stored AS (INSERT INTO pings ({columns}) SELECT * FROM unnest({arrays}))"
+        + licences.postgresql_sightings_upsert(first_parameter=len(PING_COLUMN_TYPES) + 1)
+    )
+
+
+POSTGRESQL_BATCH = _postgresql_batch_statement()
+
+
+async def store_batch_postgresql(
+    driver: Any, rows: Sequence[tuple[Any, ...]], sightings: Sequence[licences.Sighting]
+) -> None:
+    """Store the batch's ping rows (in PING_COLUMN_TYPES order) and record its machines'
+    sightings, on the asyncpg connection the writer holds, outside any transaction."""
+    await driver.execute(
+        POSTGRESQL_BATCH, *zip(*rows, strict=True), *licences.sighting_arrays(sightings)
+    )
 
 
 async def count_pings(session: AsyncSession) -> int:

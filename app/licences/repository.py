@@ -289,14 +289,19 @@ class Sighting(Protocol):
     def seat(self) -> str: ...
 
 
-# The batch writer's form on PostgreSQL: the driver's arrays, one round trip
-# however many machines. On conflict the machine keeps its seat and first
-# sighting: only the seat check decides seats.
-POSTGRESQL_SIGHTINGS_UPSERT = """
+def postgresql_sightings_upsert(first_parameter: int) -> str:
+    """The batch writer's upsert on PostgreSQL, its six arrays (`sighting_arrays`) bound
+    from `$first_parameter` on: one statement however many machines. On conflict the
+    machine keeps its seat and first sighting: only the seat check decides seats."""
+    licence_ids, machine_ids, times, versions, user_counts, seats = (
+        f"${first_parameter + offset}" for offset in range(6)
+    )
+    return f"""
 INSERT INTO machines AS m
     (licence_id, machine_id, first_seen_at, last_seen_at, last_version, last_user_count, seat)
 SELECT licence_id, machine_id, seen_at, seen_at, version, user_count, seat
-FROM unnest($1::uuid[], $2::varchar[], $3::timestamptz[], $4::varchar[], $5::int[], $6::varchar[])
+FROM unnest({licence_ids}::uuid[], {machine_ids}::varchar[], {times}::timestamptz[],
+            {versions}::varchar[], {user_counts}::int[], {seats}::varchar[])
     AS batch (licence_id, machine_id, seen_at, version, user_count, seat)
 ON CONFLICT (licence_id, machine_id) DO UPDATE SET
     last_seen_at = GREATEST(m.last_seen_at, EXCLUDED.last_seen_at),
@@ -356,14 +361,11 @@ async def record_seat(
     )
 
 
-async def record_sightings_postgresql(driver: Any, sightings: Sequence[Sighting]) -> None:
-    """The batch writer's upsert on the asyncpg connection it already holds in a transaction.
-
-    `sightings` come deduplicated and sorted: one statement never touches a row
-    twice, and concurrent writers lock rows in the same order.
-    """
-    await driver.execute(
-        POSTGRESQL_SIGHTINGS_UPSERT,
+def sighting_arrays(sightings: Sequence[Sighting]) -> tuple[list[Any], ...]:
+    """The arrays `postgresql_sightings_upsert` binds. `sightings` come deduplicated and
+    sorted: one statement never touches a row twice, and concurrent writers lock rows in
+    the same order."""
+    return (
         [m.licence_id for m in sightings],
         [m.machine_id for m in sightings],
         [m.received_at for m in sightings],
