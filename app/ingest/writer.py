@@ -20,13 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core import metrics
 from app.core.errors import StoreUnavailable
-from app.core.json import dumps
 from app.ingest import repository
 from app.licences import repository as licences
 
 logger = logging.getLogger("callhome.ingest")
-
-PING_COLUMNS = tuple(repository.PING_COLUMN_TYPES)
 
 
 def to_the_minute(moment: dt.datetime) -> dt.datetime:
@@ -51,16 +48,18 @@ class PingRecord:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            name: to_the_minute(self.received_at) if name == "received_at" else getattr(self, name)
-            for name in PING_COLUMNS
+            "licence_id": self.licence_id,
+            "received_at": to_the_minute(self.received_at),
+            "machine_id": self.machine_id,
+            "net_id": self.net_id,
+            "product": self.product,
+            "version": self.version,
+            "channel": self.channel,
+            "user_count": self.user_count,
+            "signatures": self.signatures,
+            "status": self.status,
+            "seat": self.seat,
         }
-
-    def as_row(self) -> tuple[Any, ...]:
-        """The row for PostgreSQL's driver, which takes jsonb as text."""
-        row = self.as_dict()
-        if self.signatures is not None:
-            row["signatures"] = dumps(self.signatures).decode()
-        return tuple(row.values())
 
 
 def latest_per_machine(records: Sequence[PingRecord]) -> list[PingRecord]:
@@ -102,7 +101,7 @@ async def _store_postgresql(connection: AsyncConnection, records: Sequence[PingR
     driver = raw.driver_connection
     assert driver is not None
     await repository.store_batch_postgresql(
-        driver, [record.as_row() for record in records], latest_per_machine(records)
+        driver, [record.as_dict() for record in records], latest_per_machine(records)
     )
 
 
