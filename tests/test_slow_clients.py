@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import time
 
@@ -46,3 +47,27 @@ def test_slow_heads_and_bodies_are_cut_off_and_good_requests_still_served(
             assert http.get("/healthz").status_code == 200
             time.sleep(DEADLINE_S * 2)
             assert http.get("/healthz").status_code == 200
+
+
+def test_a_busy_kept_alive_connection_keeps_its_deadlines(store: Store) -> None:
+    """Requests back to back for several deadlines' length are all served, and a half head
+    sent afterwards on the same connection is still cut off in time."""
+    with serve({**store.env(), **LIMITS}) as server:
+        host, port = server.base_url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        served = 0
+        started = time.monotonic()
+        while time.monotonic() - started < DEADLINE_S * 4:
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
+            served += 1
+        assert served > 4
+        assert connection.sock is not None
+        connection.sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        cut_at = time.monotonic()
+        while connection.sock.recv(4096):
+            pass
+        assert time.monotonic() - cut_at < DEADLINE_S + 5
+        connection.close()

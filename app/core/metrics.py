@@ -159,14 +159,15 @@ class _Tally:
         self._schedule()
 
     def _schedule(self) -> None:
+        if self._due_on is not None and not self._due_on.is_closed():
+            return  # the usual case, and the cheapest test: a hand-over is already due
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # counted outside a server (a command): no later to wait for
             self.hand_over()
             return
-        if self._due_on is not loop:
-            self._due_on = loop
-            loop.call_later(HAND_OVER_S, self.hand_over)
+        self._due_on = loop
+        loop.call_later(HAND_OVER_S, self.hand_over)
 
     def hand_over(self) -> None:
         self._due_on = None

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import hmac
-import ipaddress
 import secrets
+import socket
 import uuid
 
 from cryptography.exceptions import InvalidTag
@@ -45,7 +44,7 @@ class Pseudonyms:
         self.network_limit_key = derive_key(pseudonym_key, b"callhome network rate limit")
 
     def _mac(self, *parts: bytes) -> bytes:
-        return hmac.new(self._key, b"\x00".join(parts), hashlib.sha256).digest()
+        return hmac.digest(self._key, b"\x00".join(parts), "sha256")
 
     def key_hash(self, licence_key: str) -> str:
         return self._mac(b"licence-key", normalise_licence_key(licence_key).encode()).hex()
@@ -55,21 +54,29 @@ class Pseudonyms:
         return self._mac(b"machine", licence_id.bytes, computer_id.encode()).hex()[:32]
 
 
+_IPV4_MAPPED = bytes(10) + b"\xff\xff"
+
+
 def network_prefix(address: str) -> bytes:
-    """The /24 of an IPv4 or /48 of an IPv6 address, packed; never kept as text."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if isinstance(ip, ipaddress.IPv4Address):
-        return b"4" + ip.packed[:3]
-    return b"6" + ip.packed[:6]
+    """The /24 of an IPv4 or /48 of an IPv6 address, packed; never kept as text.
+    ValueError for anything that is not an address."""
+    try:
+        # inet_pton, not ipaddress: a tenth of the cost, and every ping pays it twice.
+        return b"4" + socket.inet_pton(socket.AF_INET, address)[:3]
+    except OSError:
+        pass
+    try:
+        packed = socket.inet_pton(socket.AF_INET6, address.partition("%")[0])
+    except OSError:
+        raise ValueError(f"not an IP address: {len(address)} characters") from None
+    if packed.startswith(_IPV4_MAPPED):
+        return b"4" + packed[12:15]
+    return b"6" + packed[:6]
 
 
 def net_id(day_key: bytes, licence_id: uuid.UUID, address: str) -> str:
     # Scoped to the licence: two licences on one network get unrelated net_ids.
-    return hmac.new(
-        day_key, licence_id.bytes + network_prefix(address), hashlib.sha256
-    ).hexdigest()[:16]
+    return hmac.digest(day_key, licence_id.bytes + network_prefix(address), "sha256").hex()[:16]
 
 
 class DayKeyWrapping:

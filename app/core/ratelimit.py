@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import hmac
 import logging
 import math
@@ -181,7 +180,7 @@ class RateLimiter:
             prefix = network_prefix(address)
         except ValueError:
             return
-        network = hmac.new(self._network_key, prefix, hashlib.sha256).hexdigest()[:16]
+        network = hmac.digest(self._network_key, prefix, "sha256").hex()[:16]
         self._check(self._networks, network, self._network_limit, now)
 
     @staticmethod

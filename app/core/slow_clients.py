@@ -30,20 +30,33 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 settings.body_read_timeout_s,
             )
         self._header_s, self._body_s = BoundedHttpToolsProtocol._limits_s
-        self._deadline: asyncio.TimerHandle | None = None
+        # A request moves its deadline twice: setting a number is all that costs. The one
+        # timer only fires at the deadline it was set for and then looks again, so it is
+        # set afresh about once per deadline's length, not twice per request.
+        self._deadline_at: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._too_slow)
+        self._deadline_at = self.loop.time() + seconds
+        if self._timer is not None and self._timer.when() <= self._deadline_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_at(self._deadline_at, self._check_deadline)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        # The timer, if set, finds nothing due when it fires and lapses.
+        self._deadline_at = None
 
-    def _too_slow(self) -> None:
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if self._deadline_at is None:
+            return
+        if self.loop.time() < self._deadline_at:
+            self._timer = self.loop.call_at(self._deadline_at, self._check_deadline)
+            return
         # Closing wakes the app's receive() with a disconnect, if it was waiting for a body.
-        self._deadline = None
+        self._deadline_at = None
         if not self.transport.is_closing():
             self.transport.close()
 
@@ -53,6 +66,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:

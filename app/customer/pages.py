@@ -28,9 +28,9 @@ from app.customer import offline
 from app.customer.account import Account
 from app.licences import service as licences
 from app.licences.cache import LicenceSnapshot, licence_status
+from app.licences.lookup import LicenceLookupDep
 from app.licences.schemas import MACHINE_REF_PATTERN
 from app.licences.service import CUSTOMER_ACTOR
-from app.ping.service import PingServiceDep
 from app.privacy import export, requests
 from app.privacy.router import json_download
 from app.privacy.usage import daily_usage
@@ -78,7 +78,7 @@ async def sign_in_form(
 async def sign_in(
     request: Request,
     session: WriteSession,
-    pings: PingServiceDep,
+    lookup: LicenceLookupDep,
     pseudonyms: PseudonymsDep,
     settings: SettingsDep,
     now: Now,
@@ -88,7 +88,7 @@ async def sign_in(
     secure = cookie_must_be_secure(request, settings)
     address = caller_address(request, settings.trusted_proxies)
     # Limited per network and per key, as the ping and the deactivation are.
-    _, state = await pings.limited_lookup(pseudonyms.key_hash(key.strip()), address, now)
+    state = await lookup.admit(pseudonyms.key_hash(key.strip()), address, now)
     if state is None:
         # A wrong key and an unknown one get the same answer: the page tells which exist.
         return render(

@@ -23,8 +23,8 @@ from app.core.signing import SIGNATURE_HEADER
 from app.customer import offline, service
 from app.customer.auth import OfflineIssuer
 from app.customer.schemas import DeactivateAnswer, DeactivateRequest, OfflineRequest
+from app.licences.lookup import LicenceLookupDep
 from app.ping.router import MAX_PING_BYTES, BadContentLength, read_body
-from app.ping.service import PingServiceDep
 
 router = APIRouter(prefix="/v1/machines", tags=["customer"])
 admin_router = APIRouter(prefix="/v1/admin", tags=["customer"])
@@ -56,7 +56,7 @@ async def _body(request: Request, limit: int, what: str) -> bytes:
 async def deactivate(
     request: Request,
     session: WriteSession,
-    pings: PingServiceDep,
+    lookup: LicenceLookupDep,
     pseudonyms: PseudonymsDep,
     signer: SignerDep,
     settings: SettingsDep,
@@ -66,7 +66,7 @@ async def deactivate(
     body = await _body(request, MAX_PING_BYTES, "A deactivation")
     address = caller_address(request, settings.trusted_proxies)
     answer = await service.deactivate(
-        session, body, address, pings=pings, pseudonyms=pseudonyms, signer=signer, now=now
+        session, body, address, lookup=lookup, pseudonyms=pseudonyms, signer=signer, now=now
     )
     return Response(
         answer.body, media_type="application/json", headers={SIGNATURE_HEADER: answer.signature}

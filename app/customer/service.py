@@ -13,8 +13,9 @@ from app.core.pseudonyms import Pseudonyms
 from app.core.signing import Signer
 from app.customer.schemas import DeactivateRequest
 from app.licences import service as licences
+from app.licences.lookup import LicenceLookup
 from app.licences.schemas import short_machine_id
-from app.ping.service import PingService, SignedAnswer, parse_strict
+from app.ping.service import SignedAnswer, parse_strict
 
 # Long enough for a slow network, short enough that a replayed answer is soon refused.
 ANSWER_LIFETIME = dt.timedelta(minutes=5)
@@ -25,7 +26,7 @@ async def deactivate(
     body: bytes,
     address: str | None,
     *,
-    pings: PingService,
+    lookup: LicenceLookup,
     pseudonyms: Pseudonyms,
     signer: Signer,
     now: dt.datetime,
@@ -33,7 +34,7 @@ async def deactivate(
     """Free the named machine's seat; an unknown key learns no more than from a ping."""
     request = parse_strict(DeactivateRequest, body, "The deactivation does not match the contract")
     key_hash = pseudonyms.key_hash(request.licence_key)
-    _, state = await pings.limited_lookup(key_hash, address, now)
+    state = await lookup.admit(key_hash, address, now)
     status, this_machine = "unknown", None
     if state is not None and state.licence.product == request.product:
         machine_id = pseudonyms.machine_id(state.licence.id, request.computer_id)

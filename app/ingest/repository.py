@@ -12,14 +12,54 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.database import dialect_insert
+from app.core.json import dumps
 from app.ingest.models import DailyUsage, pings
+from app.licences import repository as licences
 
 DAYS_AHEAD = 3
 
 
-async def copy_pings(driver: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    """COPY the batch into `pings` on the asyncpg connection the writer holds."""
-    await driver.copy_records_to_table("pings", records=rows, columns=columns)
+# Every column of `pings` a batch writes, with its PostgreSQL type, in the order bound.
+PING_COLUMN_TYPES = {
+    "licence_id": "uuid",
+    "received_at": "timestamptz",
+    "machine_id": "varchar",
+    "net_id": "varchar",
+    "product": "varchar",
+    "version": "varchar",
+    "channel": "varchar",
+    "user_count": "int",
+    "signatures": "jsonb",
+    "status": "varchar",
+    "seat": "varchar",
+}
+
+
+def _postgresql_batch_statement() -> str:
+    """The pings' INSERT and the machines' upsert as one statement: one round trip and
+    no BEGIN or COMMIT of its own, atomic as any single statement is. Each is bound as
+    one JSON document: encoding a batch's values one by one as arrays costs the writer
+    more than PostgreSQL takes to read them from JSON."""
+    columns = ", ".join(PING_COLUMN_TYPES)
+    typed = ", ".join(f"{column} {kind}" for column, kind in PING_COLUMN_TYPES.items())
+    return (
+        f"WITH stored AS (INSERT INTO pings ({columns}) "
+        f"SELECT {columns} FROM json_to_recordset($1::json) AS batch ({typed}))"
+        + licences.postgresql_sightings_upsert(parameter=2)
+    )
+
+
+POSTGRESQL_BATCH = _postgresql_batch_statement()
+
+
+async def store_batch_postgresql(
+    driver: Any, rows: Sequence[dict[str, Any]], sightings: Sequence[licences.Sighting]
+) -> None:
+    """Store the batch's ping rows and record its machines' sightings, on the asyncpg
+    connection the writer holds, outside any transaction."""
+    await driver.execute(
+        POSTGRESQL_BATCH, dumps(rows).decode(), licences.sightings_document(sightings)
+    )
 
 
 async def count_pings(session: AsyncSession) -> int:

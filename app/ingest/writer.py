@@ -1,5 +1,6 @@
-"""Group commit: pings join the batch being filled; a batch is one COPY (or multi-row
-INSERT) of pings and one upsert of machines, committed before any ping in it is answered."""
+"""Group commit: pings join the batch being filled; a batch is one statement on
+PostgreSQL (the pings' INSERT and the machines' upsert together; a multi-row INSERT and an
+upsert in one transaction on SQLite), committed before any ping in it is answered."""
 
 from __future__ import annotations
 
@@ -19,25 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core import metrics
 from app.core.errors import StoreUnavailable
-from app.core.json import dumps
 from app.ingest import repository
 from app.licences import repository as licences
 
 logger = logging.getLogger("callhome.ingest")
-
-PING_COLUMNS = (
-    "licence_id",
-    "received_at",
-    "machine_id",
-    "net_id",
-    "product",
-    "version",
-    "channel",
-    "user_count",
-    "signatures",
-    "status",
-    "seat",
-)
 
 
 def to_the_minute(moment: dt.datetime) -> dt.datetime:
@@ -62,16 +48,18 @@ class PingRecord:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            name: to_the_minute(self.received_at) if name == "received_at" else getattr(self, name)
-            for name in PING_COLUMNS
+            "licence_id": self.licence_id,
+            "received_at": to_the_minute(self.received_at),
+            "machine_id": self.machine_id,
+            "net_id": self.net_id,
+            "product": self.product,
+            "version": self.version,
+            "channel": self.channel,
+            "user_count": self.user_count,
+            "signatures": self.signatures,
+            "status": self.status,
+            "seat": self.seat,
         }
-
-    def as_copy_row(self) -> tuple[Any, ...]:
-        """The row for COPY, which takes jsonb as text."""
-        row = self.as_dict()
-        if self.signatures is not None:
-            row["signatures"] = dumps(self.signatures).decode()
-        return tuple(row.values())
 
 
 def latest_per_machine(records: Sequence[PingRecord]) -> list[PingRecord]:
@@ -93,7 +81,7 @@ def _licence_ids(records: Sequence[PingRecord]) -> list[uuid.UUID]:
 
 async def _write_postgresql(connection: AsyncConnection, records: Sequence[PingRecord]) -> None:
     try:
-        await _copy_postgresql(connection, records)
+        await _store_postgresql(connection, records)
     except asyncpg.ForeignKeyViolationError as error:
         raise LicenceGone from error
     except asyncpg.CheckViolationError as error:
@@ -105,19 +93,16 @@ async def _write_postgresql(connection: AsyncConnection, records: Sequence[PingR
         async with connection.begin():
             for day in sorted(days):
                 await repository.ensure_ping_partitions(connection, day, days_ahead=0)
-        await _copy_postgresql(connection, records)
+        await _store_postgresql(connection, records)
 
 
-async def _copy_postgresql(connection: AsyncConnection, records: Sequence[PingRecord]) -> None:
+async def _store_postgresql(connection: AsyncConnection, records: Sequence[PingRecord]) -> None:
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    machines = latest_per_machine(records)
-    async with driver.transaction():
-        await repository.copy_pings(
-            driver, PING_COLUMNS, [record.as_copy_row() for record in records]
-        )
-        await licences.record_sightings_postgresql(driver, machines)
+    await repository.store_batch_postgresql(
+        driver, [record.as_dict() for record in records], latest_per_machine(records)
+    )
 
 
 async def _write_sqlite(connection: AsyncConnection, records: Sequence[PingRecord]) -> None:

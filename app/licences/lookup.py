@@ -41,6 +41,15 @@ class LicenceLookup:
         self._limiter.check_licence(key_hash, _machines(state), now)
         return state
 
+    async def admit(
+        self, key_hash: str, address: str | None, now: dt.datetime
+    ) -> LicenceState | None:
+        """The licence behind the key, once both rate limits admit the call: every public
+        call that names a key is limited as the ping is. The network limit comes first, by
+        the limiter's own in-memory key: a flood is refused before it costs the store."""
+        self._limiter.check_network(address, now)
+        return await self.by_key_hash(key_hash, now)
+
     def remember(self, key_hash: str, state: LicenceState) -> None:
         """What the exact seat check read from the locked rows is the freshest state."""
         self._cache.put(key_hash, state)

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.database import dialect_insert
+from app.core.json import dumps
 from app.core.pagination import newest_first
 from app.licences.models import (
     CustomerSession,
@@ -289,15 +290,17 @@ class Sighting(Protocol):
     def seat(self) -> str: ...
 
 
-# The batch writer's form on PostgreSQL: the driver's arrays, one round trip
-# however many machines. On conflict the machine keeps its seat and first
-# sighting: only the seat check decides seats.
-POSTGRESQL_SIGHTINGS_UPSERT = """
+def postgresql_sightings_upsert(parameter: int) -> str:
+    """The batch writer's upsert on PostgreSQL, its machines bound as one JSON document
+    (`sightings_document`) at `$parameter`: one statement however many machines. On
+    conflict the machine keeps its seat and first sighting: only the seat check decides
+    seats."""
+    return f"""
 INSERT INTO machines AS m
     (licence_id, machine_id, first_seen_at, last_seen_at, last_version, last_user_count, seat)
 SELECT licence_id, machine_id, seen_at, seen_at, version, user_count, seat
-FROM unnest($1::uuid[], $2::varchar[], $3::timestamptz[], $4::varchar[], $5::int[], $6::varchar[])
-    AS batch (licence_id, machine_id, seen_at, version, user_count, seat)
+FROM json_to_recordset(${parameter}::json) AS batch (licence_id uuid, machine_id varchar,
+    seen_at timestamptz, version varchar, user_count int, seat varchar)
 ON CONFLICT (licence_id, machine_id) DO UPDATE SET
     last_seen_at = GREATEST(m.last_seen_at, EXCLUDED.last_seen_at),
     last_version = EXCLUDED.last_version,
@@ -356,21 +359,23 @@ async def record_seat(
     )
 
 
-async def record_sightings_postgresql(driver: Any, sightings: Sequence[Sighting]) -> None:
-    """The batch writer's upsert on the asyncpg connection it already holds in a transaction.
-
-    `sightings` come deduplicated and sorted: one statement never touches a row
-    twice, and concurrent writers lock rows in the same order.
-    """
-    await driver.execute(
-        POSTGRESQL_SIGHTINGS_UPSERT,
-        [m.licence_id for m in sightings],
-        [m.machine_id for m in sightings],
-        [m.received_at for m in sightings],
-        [m.version for m in sightings],
-        [m.user_count for m in sightings],
-        [m.seat for m in sightings],
-    )
+def sightings_document(sightings: Sequence[Sighting]) -> str:
+    """The JSON `postgresql_sightings_upsert` binds. `sightings` come deduplicated and
+    sorted: one statement never touches a row twice, and concurrent writers lock rows in
+    the same order."""
+    return dumps(
+        [
+            {
+                "licence_id": m.licence_id,
+                "machine_id": m.machine_id,
+                "seen_at": m.received_at,
+                "version": m.version,
+                "user_count": m.user_count,
+                "seat": m.seat,
+            }
+            for m in sightings
+        ]
+    ).decode()
 
 
 async def record_sightings(connection: AsyncConnection, sightings: Sequence[Sighting]) -> None:

@@ -23,7 +23,7 @@ from app.core.components import component
 from app.core.database import Database, guarded
 from app.core.errors import InvalidInput, describe_errors
 from app.core.json import dumps
-from app.core.pseudonyms import UNKNOWN_NETWORK, NetworkIds, Pseudonyms
+from app.core.pseudonyms import NetworkIds, Pseudonyms
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings
 from app.core.signing import Signer
@@ -101,11 +101,12 @@ class PingService:
         ping = parse_ping(body)
         now = self._clock.now()
         key_hash = self._pseudonyms.key_hash(ping.licence_key)
-        network, state = await self.limited_lookup(key_hash, address, now)
+        state = await self._licences.admit(key_hash, address, now)
         if state is None or state.licence.product != ping.product:
             metrics.count_ping("unknown", Seat.DENIED.value)
             return self._sign(unknown_verdict(), ping, body, now, lease_until=None)
 
+        network = await self._networks.of(state.licence.id, address, now)
         machine_id = self._pseudonyms.machine_id(state.licence.id, ping.computer_id)
         status = licence_status(state.licence, now)
         if status == "valid" or state.licence.in_grace(now):
@@ -147,21 +148,6 @@ class PingService:
         if status == "valid" and users_over_limit(licence, ping.user_count):
             self._findings.note_users_over_limit(licence.id)
         return answer
-
-    async def limited_lookup(
-        self, key_hash: str, address: str | None, now: dt.datetime
-    ) -> tuple[str, LicenceState | None]:
-        """The licence behind the key and the caller's `net_id` within it, once both rate
-        limits admit the call: every public call that names a key is limited as the ping is.
-
-        In this order: the network limit, by the limiter's own in-memory key (no store
-        read, so a flood costs the store nothing); the licence, within its key's limit;
-        then the stored net_id, scoped to the licence found (UNKNOWN_NETWORK if none)."""
-        self._limiter.check_network(address, now)
-        state = await self._licences.by_key_hash(key_hash, now)
-        if state is None:
-            return UNKNOWN_NETWORK, None
-        return await self._networks.of(state.licence.id, address, now), state
 
     async def _seat(
         self,
