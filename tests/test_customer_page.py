@@ -151,6 +151,22 @@ async def test_forms_need_their_csrf_token_and_our_origin(
     assert from_elsewhere.status_code == 403
 
 
+async def test_plain_http_from_another_machine_is_refused_before_any_key_is_read(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    licence = await create_licence(client, app)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://callhome.test") as http:
+        refused = await http.post(
+            "/my/sign-in", data={"key": licence["key"]}, headers={"Origin": "http://callhome.test"}
+        )
+    assert refused.status_code == 403
+    assert "This page is served over HTTPS only" in refused.text
+    assert "set-cookie" not in refused.headers
+    async with app_parts.database(app).sessions() as session:
+        assert list(await session.scalars(select(CustomerSession))) == []
+
+
 async def test_free_a_seat_download_the_export_and_ask_for_erasure(
     store: Store, page: httpx.AsyncClient, client: httpx.AsyncClient, app: FastAPI
 ) -> None:

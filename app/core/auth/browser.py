@@ -91,7 +91,7 @@ def cookie_must_be_secure(connection: HTTPConnection, settings: Settings) -> boo
         return True
     if from_loopback(connection):
         return False
-    raise Forbidden("The staff page is served over HTTPS only (or over http on localhost)")
+    raise Forbidden("This page is served over HTTPS only (or over http on localhost)")
 
 
 def check_same_origin(connection: HTTPConnection, settings: Settings) -> None:
