@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from app.core.database import create_engine
+from app.core.migrations import one_transaction_keeping_references
 from app.core.settings import Settings
 from app.privacy.tables import metadata
 
@@ -21,7 +22,7 @@ def run_with(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
-    with context.begin_transaction():
+    with one_transaction_keeping_references(connection), context.begin_transaction():
         context.run_migrations()
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -19,6 +21,40 @@ MIGRATIONS_DIR = Path(
 )
 
 
+@contextmanager
+def one_transaction_keeping_references(connection: Connection) -> Iterator[None]:
+    """Run the migrations inside one transaction that no table rebuild can cascade from.
+
+    SQLite changes a table by rebuilding it (Alembic's batch mode), which drops the old
+    table; with foreign keys on, that drop deletes every row referring to it through
+    ON DELETE CASCADE: all machines, with the licences table. So on SQLite the keys are
+    off while the migrations run (a pragma that only takes effect outside a transaction)
+    and every reference is checked before the transaction commits."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    if connection.in_transaction():
+        raise RuntimeError("SQLite migrations need a connection outside any transaction")
+    _sqlite_pragma(connection, "foreign_keys = OFF")
+    try:
+        with connection.begin():
+            yield
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"migration left rows referring to nothing: {broken[:5]}")
+    finally:
+        _sqlite_pragma(connection, "foreign_keys = ON")
+
+
+def _sqlite_pragma(connection: Connection, pragma: str) -> None:
+    # Past SQLAlchemy, whose first statement would begin a transaction.
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA {pragma}")
+    finally:
+        cursor.close()
+
+
 def _config(connection: Connection, settings: Settings | None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -32,14 +68,14 @@ def _config(connection: Connection, settings: Settings | None) -> Config:
 async def upgrade(
     engine: AsyncEngine, revision: str = "head", *, settings: Settings | None = None
 ) -> None:
-    async with engine.begin() as connection:
+    async with engine.connect() as connection:
         await connection.run_sync(lambda sync: command.upgrade(_config(sync, settings), revision))
 
 
 async def downgrade(
     engine: AsyncEngine, revision: str, *, settings: Settings | None = None
 ) -> None:
-    async with engine.begin() as connection:
+    async with engine.connect() as connection:
         await connection.run_sync(lambda sync: command.downgrade(_config(sync, settings), revision))
 
 
