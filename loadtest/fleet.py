@@ -35,6 +35,8 @@ ADMIN_DSN = os.environ.get("CALLHOME_BENCH_ADMIN_DSN", "postgresql://postgres@12
 PSEUDONYM_KEY = "bench-pseudonym-key-0123456789abcdef0123456789"
 PINGS_SCRIPT = ROOT / "loadtest" / "pings.lua"
 UNREACHABLE_LIMIT = str(10**9)
+# A seed row is a licence's columns with its key's HMAC among them, which is stored apart,
+# in licence_keys (copy_licences).
 LICENCE_COLUMNS = [
     "id", "product", "key_hash", "key_last4", "max_machines", "max_users", "expires_at",
     "updates_until", "entitlements", "overage", "activity_window_days", "status", "created_at",
@@ -110,12 +112,28 @@ def make_fleet(licences: int, seed: int = 7) -> tuple[Fleet, list[tuple[object, 
     return Fleet(bodies, licences, machines), rows
 
 
+async def copy_licences(connection: asyncpg.Connection, rows: list[tuple[object, ...]]) -> None:
+    """Seed rows (LICENCE_COLUMNS) into licences, and their keys into licence_keys."""
+    key_at, id_at = LICENCE_COLUMNS.index("key_hash"), LICENCE_COLUMNS.index("id")
+    created_at = LICENCE_COLUMNS.index("created_at")
+    await connection.copy_records_to_table(
+        "licences",
+        records=[row[:key_at] + row[key_at + 1 :] for row in rows],
+        columns=[column for column in LICENCE_COLUMNS if column != "key_hash"],
+    )
+    await connection.copy_records_to_table(
+        "licence_keys",
+        records=[(row[key_at], row[id_at], row[created_at]) for row in rows],
+        columns=["key_hash", "licence_id", "created_at"],
+    )
+
+
 async def seeded_database(name: str, rows: list[tuple[object, ...]]) -> str:
     """A fresh database holding the fleet's licences; its DSN."""
     dsn = await fresh_database(name)
     connection = await asyncpg.connect(dsn)
     try:
-        await connection.copy_records_to_table("licences", records=rows, columns=LICENCE_COLUMNS)
+        await copy_licences(connection, rows)
     finally:
         await connection.close()
     return dsn

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from fleet import LICENCE_COLUMNS, database_dsn, fresh_database, sqlalchemy_url
+from fleet import copy_licences, database_dsn, fresh_database, sqlalchemy_url
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -374,7 +374,11 @@ def generate(sizes: Sizes, seed: int) -> tuple[Fleet, Rows]:
 async def load(dsn: str, fleet: Fleet, rows: Rows, pings: int, seed: int) -> LoadTimes:
     times = LoadTimes()
     with times.timing("licences", len(rows.licences)):
-        await copy(dsn, "licences", rows.licences, LICENCE_COLUMNS)
+        connection = await asyncpg.connect(dsn)
+        try:
+            await copy_licences(connection, rows.licences)
+        finally:
+            await connection.close()
     with times.timing("machines", len(fleet.machine_rows)):
         await copy(dsn, "machines", machines_in_arrival_order(fleet), MACHINE_COLUMNS)
     with times.timing("pings", pings):

@@ -52,8 +52,7 @@ async def record(
 
 async def insert_audited(
     session: AsyncSession,
-    row: Base,
-    *,
+    *rows: Base,
     conflict: str,
     actor: str,
     action: str,
@@ -62,13 +61,13 @@ async def insert_audited(
     at: dt.datetime,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Insert a new row and audit its creation; a unique key already taken is a Conflict.
+    """Insert new rows and audit their creation; a unique key already taken is a Conflict.
 
     The savepoint keeps the caller's transaction usable after the refusal.
     """
     try:
         async with session.begin_nested():
-            session.add(row)
+            session.add_all(rows)
     except IntegrityError as error:
         raise Conflict(conflict) from error
     await record(

@@ -65,7 +65,6 @@ class Licence(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     product: Mapped[str] = mapped_column(String(32), index=True)
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_last4: Mapped[str] = mapped_column(String(4))
     max_machines: Mapped[int] = mapped_column(Integer)
     max_users: Mapped[int | None] = mapped_column(Integer)
@@ -96,6 +95,20 @@ class Licence(Base):
 
     def status_at(self, now: dt.datetime) -> EffectiveStatus:
         return effective_status(LicenceStatus(self.status), self.expires_at, now)
+
+
+class LicenceKey(Base):
+    """The licence a key opens, found by the key's HMAC. Kept apart from `licences` so
+    that keys stay unique when licences are spread over shards by their id
+    (docs/scaling.md): this small table is then a reference table on every node."""
+
+    __tablename__ = "licence_keys"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    licence_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("licences.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 class LicenceChanges(Base):

@@ -18,6 +18,7 @@ from app.licences.models import (
     EffectiveStatus,
     Licence,
     LicenceChanges,
+    LicenceKey,
     LicenceStatus,
     Machine,
     Seat,
@@ -68,10 +69,14 @@ async def lock_for_seat_check(session: AsyncSession, licence_id: uuid.UUID) -> L
 
 
 async def find_by_key_hash(session: AsyncSession, key_hash: str) -> Licence | None:
-    licence: Licence | None = await session.scalar(
-        select(Licence).where(Licence.key_hash == key_hash)
+    # Two statements, not a join: on a distributed store the key's row is on every node
+    # and the licence on one shard, which only a lookup by its id reaches directly.
+    licence_id = await session.scalar(
+        select(LicenceKey.licence_id).where(LicenceKey.key_hash == key_hash)
     )
-    return licence
+    if licence_id is None:
+        return None
+    return await session.get(Licence, licence_id)
 
 
 async def active_licences(

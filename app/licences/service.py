@@ -17,7 +17,14 @@ from app.core.pseudonyms import Pseudonyms, normalise_licence_key
 from app.licences import repository
 from app.licences.changes import mark_changed
 from app.licences.events import record_licence_event
-from app.licences.models import EffectiveStatus, Licence, LicenceStatus, Machine, Seat
+from app.licences.models import (
+    EffectiveStatus,
+    Licence,
+    LicenceKey,
+    LicenceStatus,
+    Machine,
+    Seat,
+)
 from app.licences.schemas import (
     MACHINE_REF_PATTERN,
     LicenceChange,
@@ -74,7 +81,6 @@ async def create_licence(
     licence = Licence(
         id=uuid.uuid4(),
         product=data.product,
-        key_hash=pseudonyms.key_hash(key),
         key_last4=normalise_licence_key(key)[-4:],
         max_machines=data.max_machines,
         max_users=data.max_users,
@@ -94,6 +100,7 @@ async def create_licence(
     await audit.insert_audited(
         session,
         licence,
+        LicenceKey(key_hash=pseudonyms.key_hash(key), licence_id=licence.id, created_at=now),
         conflict="A licence with this key exists already",
         actor=actor,
         action="licence.create",

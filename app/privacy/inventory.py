@@ -198,7 +198,6 @@ INVENTORY: tuple[Table, ...] = (
         columns={
             "id": _id("the licence's random id"),
             "product": Column(Form.STAFF_ENTERED, "which product the licence is for"),
-            "key_hash": Column(Form.SECRET_HASH, "HMAC of the licence key: find the licence"),
             "key_last4": Column(Form.TRUNCATED, "the key's last 4 characters, for staff"),
             "max_machines": Column(Form.STAFF_ENTERED, "machines in use at once allowed"),
             "max_users": Column(Form.STAFF_ENTERED, "users allowed"),
@@ -218,6 +217,23 @@ INVENTORY: tuple[Table, ...] = (
             ),
             "created_at": _at("when the licence was created"),
             "updated_at": _at("when its terms last changed"),
+        },
+    ),
+    Table(
+        name="licence_keys",
+        holds="the licence each key opens, by the key's HMAC; never the key itself",
+        retention=LICENCE_RETENTION,
+        licence=LicenceLink(
+            path="licence_id",
+            rows_about=licence_id_column("licence_id"),
+            export_key="licence",
+            on_erasure=OnErasure.KEEP_UNLESS_ASKED,
+            nested_in=Nesting("licences", "keys", {"licence_id": "id"}),
+        ),
+        columns={
+            "key_hash": Column(Form.SECRET_HASH, "HMAC of the licence key: find the licence"),
+            "licence_id": _LICENCE_ID,
+            "created_at": _at("when the key was issued"),
         },
     ),
     Table(

@@ -10,7 +10,7 @@ from app.core.jobs.models import JobRun
 from app.core.models import DayKey
 from app.events.models import WebhookDelivery, WebhookEndpoint
 from app.ingest.models import DailyUsage, pings
-from app.licences.models import CustomerSession, Licence, LicenceChanges, Machine
+from app.licences.models import CustomerSession, Licence, LicenceChanges, LicenceKey, Machine
 from app.privacy.models import ErasureRequest, PendingRewrite
 from app.releases.models import FeedDelta, FeedVersion, Release
 
@@ -31,6 +31,7 @@ __all__ = [
     "JobRun",
     "Licence",
     "LicenceChanges",
+    "LicenceKey",
     "Machine",
     "PendingRewrite",
     "Release",
