@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 from app.abuse.buffer import AbuseWorker
 from app.abuse.router import router as abuse_router
 from app.audit.router import router as audit_router
-from app.core import metrics, migrations
+from app.core import heap, metrics, migrations
 from app.core.access_log import AccessLog, RequestObserver
 from app.core.auth.dependencies import STAFF_PAGES_PATH
 from app.core.clock import Clock, SystemClock
@@ -83,7 +83,17 @@ class Callhome(FastAPI):
             await self._framework(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def create_served_app() -> FastAPI:
+    """The app as `callhome serve` runs it: its heap frozen once started (app/core/heap.py)."""
+    return create_app(freeze_heap_at_start=True)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    freeze_heap_at_start: bool = False,
+) -> FastAPI:
     settings = settings or Settings()
     clock = clock or SystemClock()
     components = Components()
@@ -173,6 +183,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if watch is not None:
             await watch.poll()
             watch.start()
+        if freeze_heap_at_start:
+            heap.freeze_what_lives_for_good()
         try:
             yield
         finally:

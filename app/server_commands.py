@@ -59,7 +59,7 @@ def serve(
         # Each worker counts its own; /metrics, on whichever answers, sums them.
         prepare_multiprocess_dir(settings.data_dir)
     uvicorn.run(
-        "app.main:create_app",
+        "app.main:create_served_app",
         factory=True,
         host=host,
         port=port,
