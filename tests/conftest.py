@@ -21,7 +21,7 @@ from tests.support.clocks import FrozenClock
 from tests.support.receiver import Receiver
 from tests.support.stores import TEST_PSEUDONYM_KEY, Store
 from tests.support.tokens import staff_headers
-from tests.support.webhooks import webhook_settings
+from tests.support.webhooks import hand_turned_worker, webhook_settings
 
 REDIS_ENV = "CALLHOME_TEST_REDIS_URL"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -121,7 +121,7 @@ async def admin_headers(app: FastAPI) -> dict[str, str]:
 async def hook_app(store: Store, clock: FrozenClock) -> AsyncIterator[FastAPI]:
     """An app whose webhooks may go to a loopback receiver; the test turns the worker."""
     application = create_app(webhook_settings(store), clock=clock)
-    async with application.router.lifespan_context(application):
+    async with application.router.lifespan_context(application), hand_turned_worker(application):
         yield application
 
 

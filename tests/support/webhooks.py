@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from app.core.auth import Scope
+from app.core.components import components_of
 from app.core.settings import Settings
+from app.events.delivery import WebhookWorker
 from app.events.repository import queue_state
 from tests.support import app_parts
 from tests.support.clocks import FrozenClock
@@ -21,6 +25,20 @@ def webhook_settings(store: Store, **overrides: Any) -> Settings:
     return store.settings.model_copy(
         update={"webhook_allow_http": True, "webhook_poll_s": 3600.0, **overrides}
     )
+
+
+@asynccontextmanager
+async def hand_turned_worker(app: FastAPI) -> AsyncIterator[WebhookWorker]:
+    """The started app's webhook worker swapped for one never started, whose rounds only
+    the test turns: the lifespan's own takes a round as it starts, and that round could
+    come after the test has made an event and deliver it first."""
+    await app_parts.webhooks(app).stop()
+    worker = WebhookWorker(app_parts.database(app), app_parts.settings(app), app_parts.clock(app))
+    components_of(app.state).replace(WebhookWorker, worker)
+    try:
+        yield worker
+    finally:
+        await worker.stop()
 
 
 def client_of(app: FastAPI) -> httpx.AsyncClient:
