@@ -16,6 +16,7 @@ import asyncio
 import gc
 import itertools
 import json
+import os
 import random
 import sys
 import tempfile
@@ -50,6 +51,10 @@ class Result:
     p99_ms: float
     p999_ms: float
     failed: int
+    # Cores busy during the run: the server's processes and PostgreSQL's. At one offered
+    # rate they tell how close each server ran to its own limit.
+    server_cores: float = 0.0
+    postgresql_cores: float = 0.0
 
 
 class Connection(asyncio.Protocol):
@@ -98,6 +103,55 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system time so far of the processes `pids` still running (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / TICKS_PER_S
+
+
+def with_descendants(pid: int) -> list[int]:
+    """`pid` and its descendants: `uvicorn --workers` serves from child processes."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += with_descendants(int(child))
+    return found
+
+
+def postgresql_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                pids.append(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return pids
+
+
+def measured(name: str, server_pid: int, port: int, requests: list[bytes], rps: float,
+             duration_s: float) -> Result:  # fmt: skip
+    """One open-loop run, with the CPU the server and PostgreSQL spent on it."""
+    watched = {"server": with_descendants(server_pid), "postgresql": postgresql_pids()}
+    before = {group: cpu_seconds(pids) for group, pids in watched.items()}
+    started = time.perf_counter()
+    result = asyncio.run(open_loop(name, port, requests, rps, duration_s))
+    elapsed = time.perf_counter() - started
+    result.server_cores = (cpu_seconds(watched["server"]) - before["server"]) / elapsed
+    result.postgresql_cores = (cpu_seconds(watched["postgresql"]) - before["postgresql"]) / elapsed
+    return result
 
 
 def requests_of(bodies: list[str], port: int) -> list[bytes]:
@@ -203,22 +257,22 @@ def main() -> None:
         for share in args.shares:
             rate = share * maxima["callhome"]
             for name, (_, _, port) in servers.items():
-                result = asyncio.run(
-                    open_loop(name, port, requests_of(bodies, port), rate, args.duration)
-                )
-                results.append(result)
+                requests = requests_of(bodies, port)
+                pid = processes[name].pid
+                results.append(measured(name, pid, port, requests, rate, args.duration))
     finally:
         for process in processes.values():
             stop(process)
 
     print("| share of callhome's max | server | offered req/s | achieved | p50 | p99 | p99.9 | "
-          "failed |")  # fmt: skip
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "failed | server CPU | PostgreSQL CPU |")  # fmt: skip
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for n, result in enumerate(results):
         share = args.shares[n // 2]
         print(f"| {share:.0%} | {result.name} | {result.offered_rps:.0f} | "
               f"{result.achieved_rps:.0f} | {result.p50_ms:.1f} ms | {result.p99_ms:.1f} ms | "
-              f"{result.p999_ms:.1f} ms | {result.failed} |")  # fmt: skip
+              f"{result.p999_ms:.1f} ms | {result.failed} | {result.server_cores:.2f} cores | "
+              f"{result.postgresql_cores:.2f} cores |")  # fmt: skip
     for n in range(0, len(results), 2):
         baseline, callhome = results[n], results[n + 1]
         print(f"p99 callhome/baseline at {args.shares[n // 2]:.0%}: "
