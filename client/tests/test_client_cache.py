@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import fcntl
 import json
 import os
 import stat
@@ -12,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from callhome_client import NoTrustedVerdict
-from client_support import ClientFactory, FakeClock
+from callhome_client import AsyncClient, NoTrustedVerdict, Verdict
+from callhome_client._constants import RECORD_LOCK_WAIT_S
+from client_support import ClientFactory, FakeClock, client_arguments
 from hostile_server import HostileServer, signature_header
 
 
@@ -138,3 +141,38 @@ def test_an_unwritable_cache_folder_does_not_break_check_in(
     client = make_client(cache_path=tmp_path / "missing-folder" / "verdict.json")
 
     assert client.check_in(user_count=1).licensed
+
+
+def test_an_async_check_in_waiting_for_the_cache_file_leaves_the_products_loop_turning(
+    server: HostileServer, clock: FakeClock, cache_path: Path
+) -> None:
+    """Another process holds the cache file's lock (hung mid-write, say): the check-in
+    waits for it up to RECORD_LOCK_WAIT_S, and the product's other tasks run meanwhile."""
+    tick_s = 0.01
+
+    async def check_in_while_ticking() -> tuple[Verdict, int]:
+        async with AsyncClient(**client_arguments(server, clock), cache_path=cache_path) as client:
+            await client.check_in(user_count=1)
+            holder = os.open(cache_path, os.O_RDONLY)
+            fcntl.flock(holder, fcntl.LOCK_EX)
+            ticks = 0
+
+            async def product_task() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(tick_s)
+                    ticks += 1
+
+            ticking = asyncio.create_task(product_task())
+            try:
+                verdict = await client.check_in(user_count=1)
+            finally:
+                ticking.cancel()
+                os.close(holder)
+            return verdict, ticks
+
+    verdict, ticks = asyncio.run(check_in_while_ticking())
+
+    assert verdict.licensed
+    # Blocked, the loop would turn only around the HTTP exchange: a tick or two at most.
+    assert ticks >= RECORD_LOCK_WAIT_S / tick_s / 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -281,10 +282,24 @@ class Client(_ClientBase[httpx.Client]):
 
 
 class AsyncClient(_ClientBase[httpx.AsyncClient]):
-    """The asyncio twin of Client: the same arguments, the same verdicts."""
+    """The asyncio twin of Client: the same arguments, the same verdicts.
+
+    Its steps that may wait on the disk (the cache file's lock and fsync, the computer ID
+    worked out on first use) run in a worker thread, so the product's event loop keeps
+    turning meanwhile; one such step at a time per client, in the order asked.
+    """
+
+    _core_turn: asyncio.Lock | None = None
 
     def _new_http_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=self._timeout)
+
+    async def _off_loop(self, step: Callable[[], T]) -> T:
+        # Created here, not in __init__: a lock belongs to the loop that first waits on it.
+        if self._core_turn is None:
+            self._core_turn = asyncio.Lock()
+        async with self._core_turn:
+            return await asyncio.to_thread(step)
 
     async def check_in(
         self,
@@ -294,7 +309,11 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
         channel: str | None = None,
     ) -> Verdict:
         """Ping the server; see Client.check_in()."""
-        step = self._core.prepare(user_count=user_count, signatures=signatures, channel=channel)
+        step = await self._off_loop(
+            lambda: self._core.prepare(
+                user_count=user_count, signatures=signatures, channel=channel
+            )
+        )
         if isinstance(step, Verdict):
             return step
         try:
@@ -302,14 +321,15 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
                 "POST", self._core.url, content=step.body, headers=_HEADERS
             )
         except _ANSWER_NOT_RECEIVED as error:
-            return self._core.fall_back(_network_failure(error))
+            failure = _network_failure(error)
+            return await self._off_loop(lambda: self._core.fall_back(failure))
         return await self._following_keys(
             lambda: self._core.accept(step, response.status_code, response.headers, body)
         )
 
     async def deactivate(self) -> Deactivation:
         """Free this machine's seat at once; see Client.deactivate()."""
-        request = self._core.prepare_deactivation()
+        request = await self._off_loop(self._core.prepare_deactivation)
         try:
             response, body = await self._send(
                 "POST", self._core.deactivate_url, content=request.body, headers=_HEADERS
@@ -358,12 +378,12 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
             with _kept_key_list_on_failure():
                 await self._learn_keys()
         try:
-            return judge()
+            return await self._off_loop(judge)
         except UnknownKeyError:
             if refreshed or not self._core.follows_key_list:
                 raise
         await self._learn_keys()
-        return judge()
+        return await self._off_loop(judge)
 
     async def _learn_keys(self) -> None:
         try:
@@ -372,7 +392,7 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
             )
         except _ANSWER_NOT_RECEIVED as error:
             raise _network_failure(error) from error
-        self._core.learn_keys(response.status_code, body)
+        await self._off_loop(lambda: self._core.learn_keys(response.status_code, body))
 
     async def _send(self, method: str, url: str, **arguments: Any) -> tuple[httpx.Response, bytes]:
         """The response and its body, read up to the answer cap."""
