@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -286,20 +287,26 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
 
     Its steps that may wait on the disk (the cache file's lock and fsync, the computer ID
     worked out on first use) run in a worker thread, so the product's event loop keeps
-    turning meanwhile; one such step at a time per client, in the order asked.
+    turning meanwhile; one such step at a time per client.
     """
 
-    _core_turn: asyncio.Lock | None = None
+    _core_turn: threading.Lock | None = None
 
     def _new_http_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=self._timeout)
 
     async def _off_loop(self, step: Callable[[], T]) -> T:
-        # Created here, not in __init__: a lock belongs to the loop that first waits on it.
         if self._core_turn is None:
-            self._core_turn = asyncio.Lock()
-        async with self._core_turn:
-            return await asyncio.to_thread(step)
+            self._core_turn = threading.Lock()
+        turn = self._core_turn
+
+        def in_turn() -> T:
+            # Taken in the worker thread, not on the loop: a cancelled check-in cannot stop
+            # its thread, and the next step must still wait until that thread is done.
+            with turn:
+                return step()
+
+        return await asyncio.to_thread(in_turn)
 
     async def check_in(
         self,
