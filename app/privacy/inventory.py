@@ -166,15 +166,22 @@ def _at(purpose: str) -> Column:
     return Column(Form.SERVER_RECORD, purpose)
 
 
-def _use_data(export_key: str, nested_in: Nesting | None = None) -> LicenceLink:
-    """Rows about a licence's use, found by their licence_id: exported, and erased."""
+def _by_licence_id(
+    export_key: str, on_erasure: OnErasure, nested_in: Nesting | None = None
+) -> LicenceLink:
+    """Rows found by their licence_id column."""
     return LicenceLink(
         path="licence_id",
         rows_about=licence_id_column("licence_id"),
         export_key=export_key,
-        on_erasure=OnErasure.DELETE,
+        on_erasure=on_erasure,
         nested_in=nested_in,
     )
+
+
+def _use_data(export_key: str, nested_in: Nesting | None = None) -> LicenceLink:
+    """Rows about a licence's use, found by their licence_id: exported, and erased."""
+    return _by_licence_id(export_key, OnErasure.DELETE, nested_in)
 
 
 _LICENCE_ID = Column(Form.SERVER_RECORD, "the licence the row is about")
@@ -223,11 +230,9 @@ INVENTORY: tuple[Table, ...] = (
         name="licence_keys",
         holds="the licence each key opens, by the key's HMAC; never the key itself",
         retention=LICENCE_RETENTION,
-        licence=LicenceLink(
-            path="licence_id",
-            rows_about=licence_id_column("licence_id"),
-            export_key="licence",
-            on_erasure=OnErasure.KEEP_UNLESS_ASKED,
+        licence=_by_licence_id(
+            "licence",
+            OnErasure.KEEP_UNLESS_ASKED,
             nested_in=Nesting("licences", "keys", {"licence_id": "id"}),
         ),
         columns={
