@@ -112,30 +112,30 @@ def make_fleet(licences: int, seed: int = 7) -> tuple[Fleet, list[tuple[object, 
     return Fleet(bodies, licences, machines), rows
 
 
-async def copy_licences(connection: asyncpg.Connection, rows: list[tuple[object, ...]]) -> None:
+async def copy_licences(dsn: str, rows: list[tuple[object, ...]]) -> None:
     """Seed rows (LICENCE_COLUMNS) into licences, and their keys into licence_keys."""
     key_at, id_at = LICENCE_COLUMNS.index("key_hash"), LICENCE_COLUMNS.index("id")
     created_at = LICENCE_COLUMNS.index("created_at")
-    await connection.copy_records_to_table(
-        "licences",
-        records=[row[:key_at] + row[key_at + 1 :] for row in rows],
-        columns=[column for column in LICENCE_COLUMNS if column != "key_hash"],
-    )
-    await connection.copy_records_to_table(
-        "licence_keys",
-        records=[(row[key_at], row[id_at], row[created_at]) for row in rows],
-        columns=["key_hash", "licence_id", "created_at"],
-    )
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.copy_records_to_table(
+            "licences",
+            records=[row[:key_at] + row[key_at + 1 :] for row in rows],
+            columns=[column for column in LICENCE_COLUMNS if column != "key_hash"],
+        )
+        await connection.copy_records_to_table(
+            "licence_keys",
+            records=[(row[key_at], row[id_at], row[created_at]) for row in rows],
+            columns=["key_hash", "licence_id", "created_at"],
+        )
+    finally:
+        await connection.close()
 
 
 async def seeded_database(name: str, rows: list[tuple[object, ...]]) -> str:
     """A fresh database holding the fleet's licences; its DSN."""
     dsn = await fresh_database(name)
-    connection = await asyncpg.connect(dsn)
-    try:
-        await copy_licences(connection, rows)
-    finally:
-        await connection.close()
+    await copy_licences(dsn, rows)
     return dsn
 
 

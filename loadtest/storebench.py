@@ -374,11 +374,7 @@ def generate(sizes: Sizes, seed: int) -> tuple[Fleet, Rows]:
 async def load(dsn: str, fleet: Fleet, rows: Rows, pings: int, seed: int) -> LoadTimes:
     times = LoadTimes()
     with times.timing("licences", len(rows.licences)):
-        connection = await asyncpg.connect(dsn)
-        try:
-            await copy_licences(connection, rows.licences)
-        finally:
-            await connection.close()
+        await copy_licences(dsn, rows.licences)
     with times.timing("machines", len(fleet.machine_rows)):
         await copy(dsn, "machines", machines_in_arrival_order(fleet), MACHINE_COLUMNS)
     with times.timing("pings", pings):
