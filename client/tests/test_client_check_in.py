@@ -289,6 +289,26 @@ def test_the_computer_id_hook_may_be_a_callable(
     assert json.loads(server.requests[0])["computer_id"] == own_id
 
 
+def test_a_computer_id_hook_that_throws_reaches_the_product_and_the_next_check_in_works(
+    make_client: ClientFactory, server: HostileServer
+) -> None:
+    answers = iter([RuntimeError("the product's ID store is locked"), "product-own-id-0123456789"])
+
+    def flaky_source() -> str:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    client = make_client(computer_id=flaky_source)
+    with pytest.raises(RuntimeError, match="ID store is locked"):
+        client.check_in(user_count=1)
+    assert server.requests == []
+
+    assert client.check_in(user_count=1).licensed
+    assert json.loads(server.requests[0])["computer_id"] == "product-own-id-0123456789"
+
+
 def test_arguments_outside_the_contract_are_refused_before_anything_is_sent(
     make_client: ClientFactory, server: HostileServer
 ) -> None:

@@ -287,7 +287,8 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
 
     Its steps that may wait on the disk (the cache file's lock and fsync, the computer ID
     worked out on first use) run in a worker thread, so the product's event loop keeps
-    turning meanwhile; one such step at a time per client.
+    turning meanwhile; one such step at a time per client. The `computer_id` and `clock`
+    callables may therefore be called from that thread.
     """
 
     _core_turn: threading.Lock | None = None
