@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -292,7 +293,9 @@ def test_the_computer_id_hook_may_be_a_callable(
 def test_a_computer_id_hook_that_throws_reaches_the_product_and_the_next_check_in_works(
     make_client: ClientFactory, server: HostileServer
 ) -> None:
-    answers = iter([RuntimeError("the product's ID store is locked"), "product-own-id-0123456789"])
+    answers: Iterator[str | Exception] = iter(
+        [RuntimeError("the product's ID store is locked"), "product-own-id-0123456789"]
+    )
 
     def flaky_source() -> str:
         answer = next(answers)
