@@ -61,11 +61,13 @@ class ChangeCounterWatch:
                 await self._task
 
     async def _run(self) -> None:
+        # The first poll is the starter's, before start(): polling again at once would only
+        # clear what the first requests have cached since.
         while True:
+            await asyncio.sleep(self._interval_s)
             try:
                 await self.poll()
             except (OSError, SQLAlchemyError):
                 # A store held locked by a long write: the next poll tries again, and the
                 # cache's TTL still bounds how long an entry may be stale.
                 logger.debug("licence change counter unreadable this time")
-            await asyncio.sleep(self._interval_s)
