@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -20,6 +21,14 @@ from tests.support.clocks import FrozenClock
 from tests.support.licences import create_licence
 from tests.support.pings import computer_id, ping_body, send_ping, this_machine
 from tests.support.tokens import staff_headers
+
+
+@pytest.fixture
+def app(hook_app: FastAPI) -> FastAPI:
+    """The outbox holds only what each test's own steps made: the lifespan's worker sweeps
+    for expiry notices as it starts, and that sweep, were it to land after a test had made
+    a licence that ends within 30 days, would add a licence.expiring of its own."""
+    return hook_app
 
 
 async def outbox(app: FastAPI) -> list[Event]:
