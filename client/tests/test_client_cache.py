@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 
 from callhome_client import AsyncClient, NoTrustedVerdict, Verdict
 from callhome_client._constants import RECORD_LOCK_WAIT_S
-from client_support import ClientFactory, FakeClock, client_arguments
+from client_support import COMPUTER_ID, ClientFactory, FakeClock, client_arguments
 from hostile_server import HostileServer, signature_header
 
 
@@ -176,3 +177,35 @@ def test_an_async_check_in_waiting_for_the_cache_file_leaves_the_products_loop_t
     assert verdict.licensed
     # Blocked, the loop would turn only around the HTTP exchange: a tick or two at most.
     assert ticks >= RECORD_LOCK_WAIT_S / tick_s / 10
+
+
+def test_a_plain_call_while_an_async_check_in_works_in_its_thread_waits_for_it(
+    server: HostileServer, clock: FakeClock
+) -> None:
+    """The product asks for ping_body() on its loop while a check-in is working out the
+    computer ID in the worker thread: the plain call waits for that step rather than
+    work on the client's state beside it, so the ID's commands run once."""
+    entered, release = threading.Event(), threading.Event()
+    calls = 0
+
+    def slow_computer_id() -> str:
+        nonlocal calls
+        calls += 1
+        entered.set()
+        release.wait(5)
+        return COMPUTER_ID
+
+    async def body_during_check_in() -> tuple[dict[str, Any], Verdict]:
+        arguments = {**client_arguments(server, clock), "computer_id": slow_computer_id}
+        async with AsyncClient(**arguments) as client:
+            checking_in = asyncio.create_task(client.check_in(user_count=1))
+            assert await asyncio.to_thread(entered.wait, 5)
+            threading.Timer(0.2, release.set).start()
+            body = json.loads(client.ping_body(user_count=2))
+            return body, await checking_in
+
+    body, verdict = asyncio.run(body_during_check_in())
+
+    assert verdict.licensed
+    assert calls == 1
+    assert (body["computer_id"], body["user_count"]) == (COMPUTER_ID, 2)

@@ -86,6 +86,11 @@ class _ClientBase(ABC, Generic[HttpClientT]):
     def _new_http_client(self) -> HttpClientT:
         """An HTTP client of the right kind, owned (and closed) by this client."""
 
+    def _core_in_turn(self) -> contextlib.AbstractContextManager[object]:
+        """Held around a plain call that uses the client's state (cache, computer ID, clock
+        record); AsyncClient's steps in its worker thread hold the same."""
+        return contextlib.nullcontext()
+
     def ping_body(
         self,
         *,
@@ -94,13 +99,16 @@ class _ClientBase(ABC, Generic[HttpClientT]):
         channel: str | None = None,
     ) -> bytes:
         """The exact JSON body check_in() would send now (with a fresh nonce); sends nothing."""
+        with self._core_in_turn():
+            identity = self._core.identity()
         return prepare_ping(
-            self._core.identity(), user_count=user_count, signatures=signatures, channel=channel
+            identity, user_count=user_count, signatures=signatures, channel=channel
         ).body
 
     def cached_verdict(self) -> Verdict | None:
         """The last good verdict (cached=True) while its lease runs, else None."""
-        return self._core.cached_verdict()
+        with self._core_in_turn():
+            return self._core.cached_verdict()
 
     @property
     def not_before_at(self) -> datetime | None:
@@ -296,10 +304,15 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
     def _new_http_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=self._timeout)
 
-    async def _off_loop(self, step: Callable[[], T]) -> T:
+    def _core_in_turn(self) -> threading.Lock:
+        """Held by whichever step uses the client's state, in the worker thread or in a
+        plain call on the loop: one at a time."""
         if self._core_turn is None:
             self._core_turn = threading.Lock()
-        turn = self._core_turn
+        return self._core_turn
+
+    async def _off_loop(self, step: Callable[[], T]) -> T:
+        turn = self._core_in_turn()
 
         def in_turn() -> T:
             # Taken in the worker thread, not on the loop: a cancelled check-in cannot stop
