@@ -163,38 +163,68 @@ static void observe_server_time(callhome_state *state, int64_t server_time, int6
     state->clock_reached = server_time;
 }
 
+/* Moves past `count` ASCII digits at *text, read into *value; 0 when all are there. */
+static int read_digits(const char **text, int count, int *value) {
+    *value = 0;
+    for (int i = 0; i < count; i++, (*text)++) {
+        if (!isdigit((unsigned char)**text)) return -1;
+        *value = *value * 10 + (**text - '0');
+    }
+    return 0;
+}
+
+/* Moves past one of the characters `allowed` at *text; 0 when one is there. */
+static int read_one_of(const char **text, const char *allowed) {
+    if (**text == '\0' || strchr(allowed, **text) == NULL) return -1;
+    (*text)++;
+    return 0;
+}
+
+/* Moves past a YYYY-MM-DD day of the calendar, in years 1 to 9999 as the Python SDK's. */
+static int read_date(const char **text, int *year, int *month, int *day) {
+    static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (read_digits(text, 4, year) != 0 || read_one_of(text, "-") != 0 ||
+        read_digits(text, 2, month) != 0 || read_one_of(text, "-") != 0 ||
+        read_digits(text, 2, day) != 0 || *year < 1 || *month < 1 || *month > 12 || *day < 1)
+        return -1;
+    int leap = *year % 4 == 0 && (*year % 100 != 0 || *year % 400 == 0);
+    return *day <= month_days[*month - 1] + (*month == 2 && leap) ? 0 : -1;
+}
+
+/* Read as the Python SDK reads it: exact digits, a real day and time of day, any fraction
+ * of a second, then Z or an offset +hh:mm. */
 int callhome_parse_time(const char *text, int64_t *seconds) {
     struct tm moment;
-    int year, month, day, hour, minute, second, consumed = 0;
+    int year, month, day, hour, minute, second, offset_hours = 0, offset_minutes = 0;
+    char sign = '+';
     memset(&moment, 0, sizeof(moment));
-    if (text == NULL ||
-        sscanf(text, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
-               &second, &consumed) != 6)
+    if (text == NULL || read_date(&text, &year, &month, &day) != 0 ||
+        read_one_of(&text, "Tt ") != 0 || read_digits(&text, 2, &hour) != 0 ||
+        read_one_of(&text, ":") != 0 || read_digits(&text, 2, &minute) != 0 ||
+        read_one_of(&text, ":") != 0 || read_digits(&text, 2, &second) != 0 || hour > 23 ||
+        minute > 59 || second > 59)
         return -1;
-    const char *rest = text + consumed;
-    if (*rest == '.') {
-        rest++;
-        if (!isdigit((unsigned char)*rest)) return -1;
-        while (isdigit((unsigned char)*rest)) rest++;
+    if (*text == '.') {
+        text++;
+        if (!isdigit((unsigned char)*text)) return -1;
+        while (isdigit((unsigned char)*text)) text++;
     }
-    int64_t offset = 0;
-    if (*rest == 'Z' || *rest == 'z') {
-        rest++;
-    } else if (*rest == '+' || *rest == '-') {
-        int offset_hours, offset_minutes;
-        if (sscanf(rest + 1, "%2d:%2d", &offset_hours, &offset_minutes) != 2) return -1;
-        offset = (offset_hours * 3600 + offset_minutes * 60) * (*rest == '+' ? 1 : -1);
-        rest += 6;
-    } else {
+    if (*text == '+' || *text == '-') {
+        sign = *text++;
+        if (read_digits(&text, 2, &offset_hours) != 0 || read_one_of(&text, ":") != 0 ||
+            read_digits(&text, 2, &offset_minutes) != 0)
+            return -1;
+    } else if (read_one_of(&text, "Zz") != 0) {
         return -1;
     }
-    if (*rest != '\0') return -1;
+    if (*text != '\0') return -1;
     moment.tm_year = year - 1900;
     moment.tm_mon = month - 1;
     moment.tm_mday = day;
     moment.tm_hour = hour;
     moment.tm_min = minute;
     moment.tm_sec = second;
+    int64_t offset = (offset_hours * 3600 + offset_minutes * 60) * (sign == '+' ? 1 : -1);
     *seconds = (int64_t)timegm(&moment) - offset;
     return 0;
 }
@@ -436,6 +466,132 @@ done:
     return status;
 }
 
+/* -- the answer's shape ------------------------------------------------------------ */
+
+/* The types of the fields a product reads (docs/protocol.md section 2), each read as the
+ * Python SDK reads it, so that both refuse the same answers: a count is a JSON integer
+ * (true is none), a flag true or false. */
+typedef int (*shape)(json_t *value);
+
+static int is_text(json_t *value) { return json_is_string(value); }
+
+static int is_count(json_t *value) { return json_is_integer(value); }
+
+static int is_flag(json_t *value) { return json_is_boolean(value); }
+
+static int is_timestamp(json_t *value) {
+    int64_t seconds;
+    return callhome_parse_time(json_string_value(value), &seconds) == 0;
+}
+
+static int is_date(json_t *value) {
+    const char *text = json_string_value(value);
+    int year, month, day;
+    return text != NULL && read_date(&text, &year, &month, &day) == 0 && *text == '\0';
+}
+
+static int all_are(json_t *list, shape is) {
+    size_t index;
+    json_t *item;
+    if (!json_is_array(list)) return 0;
+    json_array_foreach(list, index, item) {
+        if (!is(item)) return 0;
+    }
+    return 1;
+}
+
+static int is_names(json_t *value) { return all_are(value, is_text); }
+
+#define NULLABLE 1  /* null says none */
+#define OMISSIBLE 2 /* may be left out, as older servers do */
+
+typedef struct {
+    const char *name;
+    shape is;
+    int may; /* NULLABLE, OMISSIBLE, both, or 0: there, of its shape */
+} field;
+
+static int has_fields(json_t *object, const field *fields, size_t count) {
+    if (!json_is_object(object)) return 0;
+    for (size_t i = 0; i < count; i++) {
+        json_t *value = json_object_get(object, fields[i].name);
+        if (value == NULL) {
+            if (!(fields[i].may & OMISSIBLE)) return 0;
+        } else if (!(json_is_null(value) && (fields[i].may & NULLABLE)) && !fields[i].is(value)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#define HAS_FIELDS(object, fields) has_fields(object, fields, sizeof(fields) / sizeof(fields[0]))
+
+/* A file to fetch: an update, a delta, a chain step, a full signature set. */
+static int is_download(json_t *value) {
+    static const field fields[] = {{"url", is_text, 0}, {"sha256", is_text, 0},
+                                   {"size", is_count, 0}};
+    return HAS_FIELDS(value, fields);
+}
+
+static int is_delta(json_t *value) {
+    return is_download(value) && is_count(json_object_get(value, "from"));
+}
+
+static int is_step(json_t *value) {
+    return is_delta(value) && is_count(json_object_get(value, "to"));
+}
+
+static int is_steps(json_t *value) { return all_are(value, is_step); }
+
+static int is_offer(json_t *value) {
+    static const field fields[] = {{"version", is_count, 0}, {"delta", is_delta, NULLABLE},
+                                   {"chain", is_steps, NULLABLE | OMISSIBLE}};
+    return is_download(value) && HAS_FIELDS(value, fields);
+}
+
+static int is_offers(json_t *value) {
+    const char *feed;
+    json_t *offer;
+    if (!json_is_object(value)) return 0;
+    json_object_foreach(value, feed, offer) {
+        if (!is_offer(offer)) return 0;
+    }
+    return 1;
+}
+
+static int is_update(json_t *value) {
+    static const field fields[] = {{"version", is_text, 0}, {"notes_url", is_text, NULLABLE},
+                                   {"critical", is_flag, 0}};
+    return is_download(value) && HAS_FIELDS(value, fields);
+}
+
+static int is_machines(json_t *value) {
+    static const field fields[] = {
+        {"allowed", is_count, 0}, {"active", is_count, 0}, {"over_limit", is_flag, 0},
+        {"seat", is_text, 0}, {"this_machine", is_text, NULLABLE | OMISSIBLE},
+        {"floating", is_flag, OMISSIBLE}};
+    return HAS_FIELDS(value, fields);
+}
+
+/* A verdict's `licence`, in a check-in answer or a licence file. */
+static int is_licence(json_t *value) {
+    static const field fields[] = {
+        {"status", is_text, 0}, {"expires_at", is_timestamp, NULLABLE},
+        {"max_users", is_count, NULLABLE}, {"users_over_limit", is_flag, 0},
+        {"machines", is_machines, 0}, {"entitlements", is_names, OMISSIBLE},
+        {"updates_until", is_date, NULLABLE | OMISSIBLE},
+        {"grace_until", is_timestamp, NULLABLE | OMISSIBLE}};
+    return HAS_FIELDS(value, fields);
+}
+
+static int is_answer(json_t *value) {
+    static const field fields[] = {
+        {"licence", is_licence, 0}, {"update", is_update, NULLABLE},
+        {"signatures", is_offers, 0}, {"next_check_in", is_count, 0},
+        {"lease_expires", is_timestamp, 0}, {"server_time", is_timestamp, 0}};
+    return HAS_FIELDS(value, fields);
+}
+
 /* -- verdicts ---------------------------------------------------------------------- */
 
 void callhome_verdict_free(callhome_verdict *verdict) {
@@ -493,10 +649,9 @@ static callhome_status verified_answer(callhome_state *state, const char *reques
     json_t *machines = json_object_get(licence, "machines");
     const char *licence_status = json_string_value(json_object_get(licence, "status"));
     const char *seat = json_string_value(json_object_get(machines, "seat"));
-    if (licence_status == NULL || seat == NULL || strlen(licence_status) >= sizeof(out->licence_status) ||
+    if (!is_answer(document) || strlen(licence_status) >= sizeof(out->licence_status) ||
         time_field(document, "lease_expires", &out->lease_expires) != 0 ||
-        time_field(document, "server_time", &out->server_time) != 0 ||
-        !json_is_object(json_object_get(document, "signatures"))) {
+        time_field(document, "server_time", &out->server_time) != 0) {
         json_decref(document);
         return CALLHOME_E_MALFORMED;
     }
@@ -653,8 +808,8 @@ static callhome_status licence_terms(json_t *licence, int64_t judged_at,
     int ends = expires != NULL && !json_is_null(expires);
     int graced = grace != NULL && !json_is_null(grace);
     int64_t licence_expires = 0, grace_until = 0;
-    if (status == NULL || seat == NULL || strlen(status) >= sizeof(out->licence_status) ||
-        expires == NULL || (ends && time_field(licence, "expires_at", &licence_expires) != 0) ||
+    if (!is_licence(licence) || strlen(status) >= sizeof(out->licence_status) ||
+        (ends && time_field(licence, "expires_at", &licence_expires) != 0) ||
         (graced && time_field(licence, "grace_until", &grace_until) != 0))
         return CALLHOME_E_MALFORMED;
     int seated = strcmp(seat, "granted") == 0;

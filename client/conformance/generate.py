@@ -8,6 +8,7 @@ run; tests/test_conformance_vectors.py fails when the committed file is not what
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import datetime as dt
 import hashlib
@@ -230,6 +231,111 @@ def verdict_vectors() -> list[dict[str, Any]]:
                       "expect": trust(licence_status="valid", offline_until=lease)},
                      {"about": "the clock set back a day behind the answer", "now": at(days=-1),
                       "expect": refuse("clock-behind")}]),
+    ]  # fmt: skip
+
+
+UPDATE = {
+    "version": "8.3.0",
+    "url": "https://dl.example.com/mail-8.3.0",
+    "sha256": "ab" * 32,
+    "size": 52_000_000,
+    "notes_url": "https://example.com/mail/8.3.0",
+    "critical": True,
+}
+ABSENT = object()
+"""As a reshaped field's value: the field is left out."""
+
+
+def reshaped(document: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A copy of the answer `document` with each field (a path, `__` between names) set to
+    its value, or left out when that is ABSENT."""
+    edited = copy.deepcopy(document)
+    for path, value in fields.items():
+        *parents, name = path.split("__")
+        holder = edited
+        for parent in parents:
+            holder = holder[parent]
+        if value is ABSENT:
+            del holder[name]
+        else:
+            holder[name] = value
+    return edited
+
+
+def shape_vectors() -> list[dict[str, Any]]:
+    """Signed answers whose fields have the shape docs/protocol.md shows, or one field not
+    (section 3, step 3): an SDK hands the product a verdict whose fields it may read."""
+    request = ping_request()
+    body = request.decode()
+    lease = at(days=14)
+    first_step = ping_answer(request)["signatures"]["spam"]["chain"][0]
+    delta = {name: first_step[name] for name in ("from", "url", "sha256", "size")}
+    full = reshaped(
+        ping_answer(request, update=UPDATE),
+        licence__grace_until=at(days=400), licence__updates_until="2027-06-30",
+        licence__entitlements=["fax", "spam"], licence__machines__floating=True,
+        signatures__spam__delta=delta,
+    )  # fmt: skip
+    older = reshaped(
+        ping_answer(request),
+        licence__expires_at=None, licence__max_users=None, licence__grace_until=ABSENT,
+        licence__entitlements=ABSENT, licence__updates_until=ABSENT,
+        licence__machines__this_machine=ABSENT, licence__machines__floating=ABSENT,
+        signatures__spam__chain=ABSENT,
+    )  # fmt: skip
+
+    def misshapen(name: str, about: str, **fields: Any) -> dict[str, Any]:
+        answer = answered(reshaped(full, **fields))
+        return vector(f"verdict-shape-{name}", about, request={"body": body}, answer=answer,
+                      expect=refuse("malformed"))  # fmt: skip
+
+    return [
+        vector("verdict-shape-every-field", "every optional field there, each of the right shape",
+               request={"body": body}, answer=answered(full),
+               expect=trust(licence_status="valid", offline_until=lease,
+                            plan={"spam": [[41233, 41234], [41234, 41235], [41235, 41236]]})),
+        vector("verdict-shape-older-server",
+               "no optional field an older server leaves out, the nullable ones null",
+               request={"body": body}, answer=answered(older),
+               expect=trust(licence_status="valid", offline_until=lease)),
+        misshapen("expires-at-number", "licence.expires_at a number",
+                  licence__expires_at=1830297600),
+        misshapen("expires-at-no-day", "licence.expires_at on the 30th of February",
+                  licence__expires_at="2027-02-30T00:00:00Z"),
+        misshapen("max-users-text", "licence.max_users a string", licence__max_users="50"),
+        misshapen("users-over-limit-number", "licence.users_over_limit 1 for true",
+                  licence__users_over_limit=1),
+        misshapen("entitlements-not-names", "licence.entitlements holds a number",
+                  licence__entitlements=["spam", 7]),
+        misshapen("entitlements-null", "licence.entitlements null, not a list",
+                  licence__entitlements=None),
+        misshapen("updates-until-no-day", "licence.updates_until the 31st of June",
+                  licence__updates_until="2027-06-31"),
+        misshapen("grace-until-a-date", "licence.grace_until a date, not a timestamp",
+                  licence__grace_until="2027-12-31"),
+        misshapen("allowed-text", "licence.machines.allowed a string",
+                  licence__machines__allowed="3"),
+        misshapen("active-true", "licence.machines.active true, not a count",
+                  licence__machines__active=True),
+        misshapen("this-machine-number", "licence.machines.this_machine a number",
+                  licence__machines__this_machine=12),
+        misshapen("floating-text", "licence.machines.floating a string",
+                  licence__machines__floating="no"),
+        misshapen("update-list", "update a list", update=[UPDATE]),
+        misshapen("update-size-text", "update.size a string", update__size="52000000"),
+        misshapen("update-no-notes-url", "update without notes_url (null says none)",
+                  update__notes_url=ABSENT),
+        misshapen("next-check-in-real", "next_check_in a real number, 21600.0",
+                  next_check_in=21600.0),
+        misshapen("next-check-in-text", "next_check_in a string", next_check_in="21600"),
+        misshapen("offer-number", "a feed's offer a number, not an object",
+                  signatures__spam=41236),
+        misshapen("no-delta", "a feed's offer without delta (null says none)",
+                  signatures__spam__delta=ABSENT),
+        misshapen("chain-step-text", "a chain step's to a string",
+                  signatures__spam__chain=[dict(first_step, to="41234")]),
+        misshapen("chain-false", "a feed's chain false (only null or no chain says none)",
+                  signatures__spam__chain=False),
     ]  # fmt: skip
 
 
@@ -489,6 +595,7 @@ def offline_licence_vectors() -> list[dict[str, Any]]:
     tampered = document_of(first).replace(b'"max_users":50', b'"max_users":5000')
     check_in = answered(ping_answer(ping_request()))
     undated = resigned(first, lambda text: text.replace(f'"issued_at":"{at(days=-10)}",', ""))
+    worded = resigned(first, lambda text: text.replace('"max_users":50', '"max_users":"50"'))
     two_minutes_before_end = at(days=20, minutes=-2)
     return [
         licence_vector("offline-licence-held", "a file for this machine, within its time",
@@ -518,6 +625,9 @@ def offline_licence_vectors() -> list[dict[str, Any]]:
                        expect=refuse("malformed")),
         licence_vector("offline-licence-undated", "signed, but without issued_at",
                        undated, expect=refuse("malformed")),
+        licence_vector("offline-licence-max-users-text",
+                       "signed, but its licence's max_users is a string",
+                       worded, expect=refuse("malformed")),
         licence_vector("offline-licence-ended", "the clock has reached the file's end",
                        first, now=ended, expect=refuse("expired")),
         licence_vector("offline-licence-clock-4-min-slow",
@@ -569,8 +679,8 @@ def offline_licence_vectors() -> list[dict[str, Any]]:
 def vectors() -> dict[str, Any]:
     return {
         "format": "callhome-conformance/1",
-        "vectors": verdict_vectors() + key_list_vectors() + news_vectors() + offline_vectors()
-        + deactivation_vectors() + offline_licence_vectors(),
+        "vectors": verdict_vectors() + shape_vectors() + key_list_vectors() + news_vectors()
+        + offline_vectors() + deactivation_vectors() + offline_licence_vectors(),
     }  # fmt: skip
 
 

@@ -274,8 +274,10 @@ class _Fields:
         return None if value is None else _Fields(value, f"{self._path}{name}.")
 
     def optional_list(self, name: str) -> list[_Fields]:
-        """The objects of a list field that newer servers send; empty when absent."""
-        members = self._document.get(name) or []
+        """The objects of a list field that newer servers send; empty when absent or null."""
+        members = self._document.get(name)
+        if members is None:
+            return []
         if not isinstance(members, list):
             raise MalformedAnswerError(f"answer field {self._path}{name} is not a list")
         return [
