@@ -36,7 +36,7 @@ def postgres_templates() -> Iterator[stores.PostgresTemplates | None]:
     templates = stores.PostgresTemplates(url)
     asyncio.run(templates.create_template())
     yield templates
-    asyncio.run(templates.drop_all())
+    templates.close()
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +61,7 @@ def store(
         if stores.running_in_ci():
             pytest.fail(f"{stores.PG_ENV} is not set: CI must test PostgreSQL")
         pytest.skip(f"PostgreSQL tests need {stores.PG_ENV}")
-    url = asyncio.run(postgres_templates.clone())
+    url = postgres_templates.clone()
     data_dir.mkdir(parents=True)
     key_file = data_dir / "signing-key.pem"
     from app.core.signing import new_private_key_pem
@@ -74,7 +74,7 @@ def store(
         signing_key_file=key_file,
     )
     yield Store("postgresql", settings)
-    asyncio.run(postgres_templates.drop(url))
+    postgres_templates.drop(url)
 
 
 @pytest.fixture

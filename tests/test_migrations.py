@@ -55,18 +55,12 @@ async def empty_postgresql_database() -> AsyncIterator[str]:
         if stores.running_in_ci():
             pytest.fail(f"{stores.PG_ENV} is not set: CI must test PostgreSQL")
         pytest.skip(f"PostgreSQL tests need {stores.PG_ENV}")
-    empty = stores.PostgresTemplates(url)
-    name = f"{empty.prefix}_empty"
-    connection = await empty._admin()
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    database_url = url.rpartition("/")[0] + "/" + name
+    databases = stores.PostgresTemplates(url)
+    database_url = await databases.create_empty(f"{databases.prefix}_empty")
     try:
         yield database_url
     finally:
-        await empty.drop(database_url)
+        await databases.drop_now(database_url)
 
 
 async def test_sqlite_upgrade_and_downgrade(tmp_path: Path) -> None:
