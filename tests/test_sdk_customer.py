@@ -96,11 +96,15 @@ def test_the_command_line_deactivates(
         "--server", live.base_url, "--licence", licence["key"], "--product", "mail",
         "--public-key", live.public_key, "--computer-id-file", str(tmp_path / "id"),
     ]  # fmt: skip
-    assert client_cli(["check-in", *identity, "--version", "8.2.1"]) == 0
+    cache = tmp_path / "verdict.json"
+    assert client_cli(["check-in", *identity, "--version", "8.2.1", "--cache", str(cache)]) == 0
+    assert json.loads(cache.read_bytes())["answer_body"] is not None
     capsys.readouterr()
-    assert client_cli(["deactivate", *identity]) == 0
+    assert client_cli(["deactivate", *identity, "--cache", str(cache)]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["status"] == "deactivated"
+    # The seat's verdict leaves the file; the file stays, with its record against replays.
+    assert json.loads(cache.read_bytes())["answer_body"] is None
     detail = live.admin.get(f"/v1/admin/licences/{licence['id']}").json()
     assert answer["this_machine"] == detail["machines"][0]["machine_id"][:12]
     assert detail["machines"][0]["active"] is False

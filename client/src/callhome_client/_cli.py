@@ -79,7 +79,11 @@ def _parser() -> argparse.ArgumentParser:
         "3 untrusted answer, 4 server unavailable, 5 request rejected",
     )
     _add_identity_arguments(deactivate)
-    deactivate.add_argument("--cache", help="the verdict cache file, removed with the seat")
+    deactivate.add_argument(
+        "--cache",
+        help="the verdict cache file: its verdict is dropped once the seat is free "
+        "(the file stays, with the record that refuses replayed answers)",
+    )
     request = commands.add_parser(
         "offline-request",
         help="print this machine's offline activation request (for a machine with no way out)",
