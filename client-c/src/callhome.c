@@ -191,6 +191,10 @@ static int read_date(const char **text, int *year, int *month, int *day) {
     return *day <= month_days[*month - 1] + (*month == 2 && leap) ? 0 : -1;
 }
 
+/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, in seconds since the epoch. */
+#define FIRST_MOMENT_S INT64_C(-62135596800)
+#define LAST_MOMENT_S INT64_C(253402300799)
+
 /* Read as the Python SDK reads it: exact digits, a real day and time of day, any fraction
  * of a second, then Z or an offset +hh:mm. */
 int callhome_parse_time(const char *text, int64_t *seconds) {
@@ -226,7 +230,8 @@ int callhome_parse_time(const char *text, int64_t *seconds) {
     moment.tm_sec = second;
     int64_t offset = (offset_hours * 3600 + offset_minutes * 60) * (sign == '+' ? 1 : -1);
     *seconds = (int64_t)timegm(&moment) - offset;
-    return 0;
+    /* A moment in UTC outside the years 1 to 9999, as the Python SDK's datetime holds. */
+    return *seconds < FIRST_MOMENT_S || *seconds > LAST_MOMENT_S ? -1 : 0;
 }
 
 /* -- signatures -------------------------------------------------------------------- */

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -10,6 +11,10 @@ from typing import Any
 
 from ._exceptions import MalformedAnswerError
 from ._time import format_rfc3339, parse_rfc3339
+
+# The wire's days are YYYY-MM-DD alone: newer Pythons' fromisoformat also takes 20271231
+# and week dates, which other readers of the wire (the C SDK among them) refuse.
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -254,6 +259,8 @@ class _Fields:
         if text is None:
             return None
         try:
+            if _DATE.fullmatch(text) is None:
+                raise ValueError("not YYYY-MM-DD")
             return date.fromisoformat(text)
         except ValueError:
             raise MalformedAnswerError(f"answer field {self._path}{name} is no date") from None

@@ -10,8 +10,10 @@ from datetime import datetime, timedelta, timezone
 Clock = Callable[[], datetime]
 Monotonic = Callable[[], float]
 
+# ASCII digits only, as every other reader of the wire (the C SDK among them) reads them.
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
 )
 
 
@@ -34,7 +36,10 @@ def parse_rfc3339(text: str) -> datetime:
     if offset in ("Z", "z"):
         return moment
     sign = 1 if offset[0] == "+" else -1
-    return moment - sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+    try:
+        return moment - sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+    except OverflowError:
+        raise ValueError("the timestamp lies outside the years 1 to 9999") from None
 
 
 def format_rfc3339(moment: datetime) -> str:
