@@ -111,6 +111,29 @@ async def oldest_ping_day(session: AsyncSession) -> dt.date | None:
     return oldest.date() if oldest is not None else None
 
 
+async def ping_days(session: AsyncSession, first: dt.date, last: dt.date) -> list[dt.date]:
+    """The UTC days from `first` to `last` that may hold pings, in order: on PostgreSQL
+    those with a partition (free to list), on SQLite those with a ping."""
+    if session.get_bind().dialect.name == "postgresql":
+        partitions = await ping_partitions(await session.connection())
+        return sorted(day for day in partitions if first <= day <= last)
+    day = func.date(pings.c.received_at)
+    held = await session.scalars(
+        select(day)
+        .where(
+            pings.c.received_at >= _midnight(first),
+            pings.c.received_at < _midnight(last + dt.timedelta(days=1)),
+        )
+        .group_by(day)
+        .order_by(day)
+    )
+    return [dt.date.fromisoformat(text) for text in held]
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
 # -- daily rollups --------------------------------------------------------------
 
 

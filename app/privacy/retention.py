@@ -74,19 +74,20 @@ async def roll_up(database: Database, horizon: Horizon) -> int:
     async with database.sessions() as session, session.begin():
         first = await _first_unrolled_day(session, horizon)
         oldest = await ingest.oldest_ping_day(session)
-    if oldest is None:
-        return 0
-    day, rolled = max(first, oldest), 0
-    while day <= horizon.last_ended_day:
+        if oldest is None:
+            return 0
+        start = max(first, oldest)
+        # Only days that may hold pings are read: a server back after weeks (or a clock
+        # moved years on) would otherwise read every day between, one by one.
+        days = await ingest.ping_days(session, start, horizon.last_ended_day)
+    for day in days:
         # One transaction per day, for all licences at once: a day is rolled up
         # wholly or not at all, so the latest rollup marks where the next run resumes.
         async with database.sessions() as session, session.begin():
             usage = await aggregate_days(session, day, day)
             if usage:
                 await ingest.insert_rollups(session, [entry.as_row() for entry in usage])
-        rolled += 1
-        day += dt.timedelta(days=1)
-    return rolled
+    return max(0, (horizon.last_ended_day - start).days + 1)
 
 
 async def pings_expire_before(database: Database, horizon: Horizon) -> dt.date:
