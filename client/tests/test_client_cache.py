@@ -10,6 +10,7 @@ import os
 import stat
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,38 @@ def test_a_plain_call_while_an_async_check_in_works_in_its_thread_waits_for_it(
     assert verdict.licensed
     assert calls == 1
     assert (body["computer_id"], body["user_count"]) == (COMPUTER_ID, 2)
+
+
+def test_ping_body_once_the_computer_id_is_known_does_not_wait_for_a_step(
+    server: HostileServer, clock: FakeClock
+) -> None:
+    """With the computer ID known, ping_body() needs nothing a step might be changing: it
+    answers while a check-in's step is held up in the worker thread."""
+    armed, entered, release = threading.Event(), threading.Event(), threading.Event()
+    step_went_on = False
+
+    def product_clock() -> datetime:
+        nonlocal step_went_on
+        if armed.is_set() and threading.current_thread() is not threading.main_thread():
+            entered.set()
+            release.wait(5)  # were ping_body() waiting for this step, it would end here
+            step_went_on = True
+        return clock()
+
+    async def body_during_step() -> tuple[dict[str, Any], bool, Verdict]:
+        arguments = {**client_arguments(server, clock), "clock": product_clock}
+        async with AsyncClient(**arguments) as client:
+            await client.check_in(user_count=1)
+            armed.set()
+            checking_in = asyncio.create_task(client.check_in(user_count=1))
+            assert await asyncio.to_thread(entered.wait, 5)
+            body = json.loads(client.ping_body(user_count=3))
+            answered_during_step = not step_went_on
+            release.set()
+            return body, answered_during_step, await checking_in
+
+    body, answered_during_step, verdict = asyncio.run(body_during_step())
+
+    assert answered_during_step
+    assert body["user_count"] == 3
+    assert verdict.licensed

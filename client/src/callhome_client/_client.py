@@ -75,6 +75,9 @@ class _ClientBase(ABC, Generic[HttpClientT]):
             clock=clock,
             monotonic=monotonic,
         )
+        # AsyncClient's steps in its worker thread and its plain calls take turns on the
+        # core with it; made here, so that no two callers can each make one of their own.
+        self._core_turn = threading.Lock()
         # On a floating licence a clean shutdown frees the seat at once for another machine.
         self._release_floating_seat = release_floating_seat
         # the timeout is passed with each request, so it also holds on an injected client
@@ -99,8 +102,10 @@ class _ClientBase(ABC, Generic[HttpClientT]):
         channel: str | None = None,
     ) -> bytes:
         """The exact JSON body check_in() would send now (with a fresh nonce); sends nothing."""
-        with self._core_in_turn():
-            identity = self._core.identity()
+        identity = self._core.known_identity()
+        if identity is None:
+            with self._core_in_turn():
+                identity = self._core.identity()
         return prepare_ping(
             identity, user_count=user_count, signatures=signatures, channel=channel
         ).body
@@ -296,10 +301,10 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
     Its steps that may wait on the disk (the cache file's lock and fsync, the computer ID
     worked out on first use) run in a worker thread, so the product's event loop keeps
     turning meanwhile; one such step at a time per client. The `computer_id` and `clock`
-    callables may therefore be called from that thread.
+    callables may therefore be called from that thread. The plain calls cached_verdict()
+    and ping_body() (before the computer ID is known) wait for a step under way, holding
+    up the thread that calls them, the loop if called there, until that step ends.
     """
-
-    _core_turn: threading.Lock | None = None
 
     def _new_http_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=self._timeout)
@@ -307,8 +312,6 @@ class AsyncClient(_ClientBase[httpx.AsyncClient]):
     def _core_in_turn(self) -> threading.Lock:
         """Held by whichever step uses the client's state, in the worker thread or in a
         plain call on the loop: one at a time."""
-        if self._core_turn is None:
-            self._core_turn = threading.Lock()
         return self._core_turn
 
     async def _off_loop(self, step: Callable[[], T]) -> T:

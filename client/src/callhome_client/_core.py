@@ -105,6 +105,10 @@ class CheckInCore:
         self._monotonic = monotonic
         self._keys_learned_at: float | None = None
 
+    def known_identity(self) -> Identity | None:
+        """The identity once worked out: set once, never changed."""
+        return self._identity
+
     def identity(self) -> Identity:
         """The fixed fields of every ping; the computer ID is worked out on first use."""
         if self._identity is None:
