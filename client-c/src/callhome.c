@@ -229,9 +229,11 @@ int callhome_parse_time(const char *text, int64_t *seconds) {
     moment.tm_min = minute;
     moment.tm_sec = second;
     int64_t offset = (offset_hours * 3600 + offset_minutes * 60) * (sign == '+' ? 1 : -1);
-    *seconds = (int64_t)timegm(&moment) - offset;
+    int64_t utc = (int64_t)timegm(&moment) - offset;
     /* A moment in UTC outside the years 1 to 9999, as the Python SDK's datetime holds. */
-    return *seconds < FIRST_MOMENT_S || *seconds > LAST_MOMENT_S ? -1 : 0;
+    if (utc < FIRST_MOMENT_S || utc > LAST_MOMENT_S) return -1;
+    *seconds = utc;
+    return 0;
 }
 
 /* -- signatures -------------------------------------------------------------------- */
