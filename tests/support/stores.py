@@ -123,6 +123,8 @@ class PostgresTemplates:
 
     def close(self) -> None:
         """Wait for the clones' thread, then drop every database of this run."""
+        if self._next is not None:
+            self._next.cancel()  # not made yet: no need to
         self._worker.shutdown(wait=True)
         asyncio.run(self._drop_all())
 
