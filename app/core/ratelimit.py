@@ -25,11 +25,9 @@ import hmac
 import logging
 import math
 from collections import OrderedDict
-from typing import Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
-import redis.asyncio as redis
 from fastapi import Depends, Request
-from redis.exceptions import RedisError
 
 from app.core import metrics
 from app.core.clock import Clock
@@ -39,6 +37,9 @@ from app.core.errors import RateLimited
 from app.core.network import caller_address
 from app.core.pseudonyms import network_prefix
 from app.core.settings import Settings
+
+if TYPE_CHECKING:
+    import redis.asyncio as redis
 
 logger = logging.getLogger("callhome.ratelimit")
 
@@ -138,6 +139,18 @@ class WindowCounts:
             window.previous = total
 
 
+def _shared_store(url: str | None) -> redis.Redis | None:
+    """The Redis client, when one is configured; the library is imported only then, as it
+    costs every process a third of a second of its start (the CLI's commands too)."""
+    if not url:
+        return None
+    import redis.asyncio as redis
+
+    return redis.Redis.from_url(
+        url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+    )
+
+
 class RateLimiter:
     def __init__(self, settings: Settings, clock: Clock, *, network_key: bytes):
         self._clock = clock
@@ -147,15 +160,7 @@ class RateLimiter:
         self._per_machine = settings.rate_limit_machine_per_hour
         self._network_limit = settings.rate_limit_network_per_hour
         self._round_s = settings.rate_limit_sync_s
-        self._redis = (
-            redis.Redis.from_url(
-                settings.rate_limit_redis_url,
-                socket_timeout=REDIS_TIMEOUT_S,
-                socket_connect_timeout=REDIS_TIMEOUT_S,
-            )
-            if settings.rate_limit_redis_url
-            else None
-        )
+        self._redis = _shared_store(settings.rate_limit_redis_url)
         shared = self._redis is not None
         self._licences = WindowCounts("licence", settings.rate_limit_entries, shared=shared)
         self._networks = WindowCounts("network", settings.rate_limit_entries, shared=shared)
@@ -222,6 +227,8 @@ class RateLimiter:
             counts.drop_idle(index)
         if self._redis is None:
             return
+        from redis.exceptions import RedisError
+
         try:
             for counts in (self._licences, self._networks):
                 await self._share(self._redis, counts)
