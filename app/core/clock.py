@@ -16,6 +16,11 @@ class SystemClock:
         return dt.datetime.now(dt.UTC)
 
 
+def utc_midnight(day: dt.date) -> dt.datetime:
+    """The moment a UTC calendar day begins."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
 def start_of_day(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 

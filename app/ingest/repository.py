@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core.clock import utc_midnight
 from app.core.database import dialect_insert
 from app.core.json import dumps
 from app.ingest.models import DailyUsage, pings
@@ -121,17 +122,13 @@ async def ping_days(session: AsyncSession, first: dt.date, last: dt.date) -> lis
     held = await session.scalars(
         select(day)
         .where(
-            pings.c.received_at >= _midnight(first),
-            pings.c.received_at < _midnight(last + dt.timedelta(days=1)),
+            pings.c.received_at >= utc_midnight(first),
+            pings.c.received_at < utc_midnight(last + dt.timedelta(days=1)),
         )
         .group_by(day)
         .order_by(day)
     )
     return [dt.date.fromisoformat(text) for text in held]
-
-
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
 
 
 # -- daily rollups --------------------------------------------------------------

@@ -32,6 +32,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from app.abuse.models import AbuseReport, ReportStatus
 from app.core.audit import AuditEntry
 from app.core.auth.models import StaffSession, StaffToken
+from app.core.clock import utc_midnight
 from app.core.database import Database, JsonDocument, dialect_insert, wait_for_horizon
 from app.ingest.models import DailyUsage, pings
 from app.licences.models import CustomerSession, Licence, LicenceStatus, Machine
@@ -80,10 +81,6 @@ def _distinct_values_sqlite(element: DistinctValues, compiler: SQLCompiler, **kw
     return f"json_group_array(DISTINCT {compiler.process(element.clauses, **kw)})"
 
 
-def _start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-
-
 def _usage_query(first_day: dt.date, last_day: dt.date) -> Select[Any]:
     day = UtcDay(pings.c.received_at)
     return (
@@ -97,8 +94,8 @@ def _usage_query(first_day: dt.date, last_day: dt.date) -> Select[Any]:
             DistinctValues(pings.c.version).label("versions"),
         )
         .where(
-            pings.c.received_at >= _start(first_day),
-            pings.c.received_at < _start(last_day + dt.timedelta(days=1)),
+            pings.c.received_at >= utc_midnight(first_day),
+            pings.c.received_at < utc_midnight(last_day + dt.timedelta(days=1)),
             # Pings of a licence deleted meanwhile are usage of nothing.
             pings.c.licence_id.in_(select(Licence.id)),
         )
@@ -303,7 +300,8 @@ async def _delete_expired(
 
 async def expire_pings_before(database: Database, day: dt.date, *, sqlite_batch: int) -> int:
     """Delete the pings received before `day` began (SQLite: PostgreSQL drops partitions)."""
-    return await _delete_expired(database, pings, pings.c.received_at < _start(day), sqlite_batch)
+    expired = pings.c.received_at < utc_midnight(day)
+    return await _delete_expired(database, pings, expired, sqlite_batch)
 
 
 async def expire_machines_unseen_since(

@@ -25,6 +25,7 @@ from app.core.auth.browser import (
 )
 from app.core.auth.dependencies import STAFF_COOKIE
 from app.core.auth.models import Scope
+from app.core.clock import utc_midnight
 from app.core.deps import Now, ReadSession, SettingsDep, WriteSession
 from app.core.errors import Forbidden, InvalidInput
 from app.core.pagination import CursorQuery
@@ -139,9 +140,7 @@ class ReportQuery(BaseModel):
             kind=self.kind,
             product=self.product,
             licence_id=self.licence,
-            since=None
-            if self.since is None
-            else dt.datetime.combine(self.since, dt.time(), tzinfo=dt.UTC),
+            since=None if self.since is None else utc_midnight(self.since),
         )
 
     def links(self) -> dict[str, object]:
