@@ -38,6 +38,7 @@ from tests.support.licences import create_licence
 from tests.support.pings import computer_id, ping, this_machine
 from tests.support.stores import Store
 from tests.support.tokens import staff_headers
+from tests.support.webhooks import hand_turned_worker
 
 LICENCES = "/v1/admin/licences"
 
@@ -360,7 +361,8 @@ async def test_cli_exports_and_erases(
     first, second = await seed_two(client, app, clock)
     # The delivery worker marks events planned in the background: settled first, so both
     # exports see the same rows.
-    await app_parts.webhooks(app).run_once()
+    async with hand_turned_worker(app) as worker:
+        await worker.run_once()
     reader = await staff_headers(app, auth.Scope.LICENCES_READ)
     from_api = (await client.get(f"{LICENCES}/{first.id}/export", headers=reader)).json()
 

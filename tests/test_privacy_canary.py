@@ -30,7 +30,12 @@ from tests.support.receiver import Receiver
 from tests.support.server import serve
 from tests.support.stores import Store
 from tests.support.tokens import staff_headers
-from tests.support.webhooks import add_endpoint, deliver_until_idle, webhook_settings
+from tests.support.webhooks import (
+    add_endpoint,
+    deliver_until_idle,
+    hand_turned_worker,
+    webhook_settings,
+)
 
 CANARY_KEYS = ["CANARY-LICENCE-KEY-0042", "CANARY-LICENCE-KEY-0043"]
 CANARY_COMPUTERS = ["CanaryComputerIdAlpha0001", "CanaryComputerIdBravo0002"]
@@ -218,7 +223,7 @@ async def test_the_outbox_and_the_webhooks_as_received_hold_no_canary(
     the outbox table and what the vendor's receiver gets carry none of them, nor a key hash
     or a machine id in full."""
     app = create_app(webhook_settings(store), clock=clock)
-    async with app.router.lifespan_context(app):
+    async with app.router.lifespan_context(app), hand_turned_worker(app):
         transport = httpx.ASGITransport(app=app, client=(DIRECT_V4, 4242))
         async with httpx.AsyncClient(transport=transport, base_url="http://callhome.test") as http:
             added = await add_endpoint(
