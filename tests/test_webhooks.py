@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event
 
 from app.core.auth import Scope
 from app.main import create_app
@@ -100,6 +101,44 @@ async def test_retry_after_is_honoured(
     clock.advance(minutes=31)
     await worker.run_once()
     assert len(receiver.received) == 2
+
+
+async def test_a_round_with_nothing_due_asks_the_store_once_and_still_reports_the_queue(
+    hook_app: FastAPI, http: httpx.AsyncClient, receiver: Receiver, clock: FrozenClock
+) -> None:
+    """Every node's worker wakes each second: one that finds nothing to send costs the
+    store a single query, and the queue it reports still counts what waits."""
+    added = await add_endpoint(http, hook_app, receiver.url, ["licence.created"])
+    receiver.secrets = [added["secret"]]
+    receiver.status = 503
+    await create_licence(http, hook_app)
+    worker = app_parts.webhooks(hook_app)
+    assert await worker.run_once() == 1  # planned and tried; it waits out its backoff
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        if not args[2].startswith("BEGIN"):  # SQLite's own, as every transaction opens
+            statements.append(args[2])
+
+    engine = app_parts.database(hook_app).engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert await worker.run_once() == 0
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1, statements
+    assert await gauge(http, "callhome_webhook_queue_depth") == 1
+    receiver.status = 200
+    clock.advance(minutes=10)  # past the first backoff
+    assert await worker.run_once() == 1
+    assert len(receiver.received) == 2  # the attempt refused, then the one taken
+    assert await gauge(http, "callhome_webhook_queue_depth") == 0
+
+
+async def gauge(http: httpx.AsyncClient, name: str) -> float:
+    page = (await http.get("/metrics")).text
+    (line,) = [ln for ln in page.splitlines() if ln.startswith(f"{name} ")]
+    return float(line.split()[-1])
 
 
 async def test_an_endpoint_failing_throughout_the_window_is_disabled_and_staff_told(

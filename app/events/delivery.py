@@ -184,10 +184,15 @@ class WebhookWorker:
                 await asyncio.wait_for(self._stopping.wait(), self._settings.maintenance_interval_s)
 
     async def run_once(self) -> int:
-        """One round: plan new events, send what is due; how many deliveries were tried."""
-        await self.plan()
-        tried = await self.deliver_due()
-        await self._observe_queue()
+        """One round: plan new events, send what is due; how many deliveries were tried.
+        The queue's state says first whether there is anything to do: most rounds find
+        nothing, and then cost one query."""
+        state = await self._queue_state()
+        planned = await self.plan() if state.unplanned else 0
+        tried = await self.deliver_due() if planned or state.due_by(self._clock.now()) else 0
+        if planned or tried:
+            state = await self._queue_state()
+        self._observe_queue(state)
         return tried
 
     async def plan(self) -> int:
@@ -348,11 +353,13 @@ class WebhookWorker:
             return True
         return False
 
-    async def _observe_queue(self) -> None:
+    async def _queue_state(self) -> repository.QueueState:
+        async with self._database.engine.connect() as connection:
+            return await repository.queue_state(connection)
+
+    def _observe_queue(self, state: repository.QueueState) -> None:
         if not self._settings.metrics_enabled:
             return
-        async with self._database.sessions() as session:
-            state = await repository.queue_state(session)
         oldest_s = (self._clock.now() - state.oldest_at).total_seconds() if state.oldest_at else 0.0
         metrics.set_webhook_queue(state.depth, max(oldest_s, 0.0))
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, and_, delete, exists, func, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.core.events.models import Event
@@ -178,32 +179,62 @@ async def pending_counts(session: AsyncSession) -> dict[uuid.UUID, int]:
 
 @dataclass(frozen=True)
 class QueueState:
-    """Deliveries waiting (and events not yet planned), and since when the oldest waits."""
+    """Deliveries waiting and events not yet planned, since when the oldest waits, and
+    when the soonest waiting delivery is due."""
 
-    depth: int
+    pending: int
+    unplanned: int
     oldest_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None
+
+    @property
+    def depth(self) -> int:
+        return self.pending + self.unplanned
+
+    def due_by(self, now: dt.datetime) -> bool:
+        return self.next_attempt_at is not None and self.next_attempt_at <= now
 
 
-async def queue_state(session: AsyncSession) -> QueueState:
-    pending_count, pending_oldest = (
-        await session.execute(
-            select(func.count(), func.min(Event.occurred_at))
-            .select_from(WebhookDelivery)
-            .join(Event, Event.seq == WebhookDelivery.event_seq)
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .where(
-                WebhookDelivery.status == DeliveryStatus.PENDING.value,
-                WebhookEndpoint.status == EndpointStatus.ACTIVE.value,
-            )
+def _queue_state_statement() -> Select[Any]:
+    """One statement for the whole state: a worker's idle round is this round trip alone."""
+    pending = (
+        select(
+            func.count().label("count"),
+            func.min(Event.occurred_at).label("oldest_at"),
+            func.min(WebhookDelivery.next_attempt_at).label("next_attempt_at"),
         )
-    ).one()
-    unplanned_count, unplanned_oldest = (
-        await session.execute(
-            select(func.count(), func.min(Event.occurred_at)).where(Event.planned_at.is_(None))
+        .select_from(WebhookDelivery)
+        .join(Event, Event.seq == WebhookDelivery.event_seq)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(
+            WebhookDelivery.status == DeliveryStatus.PENDING.value,
+            WebhookEndpoint.status == EndpointStatus.ACTIVE.value,
         )
-    ).one()
+        .subquery("pending")
+    )
+    unplanned = (
+        select(func.count().label("count"), func.min(Event.occurred_at).label("oldest_at"))
+        .where(Event.planned_at.is_(None))
+        .subquery("unplanned")
+    )
+    return select(
+        pending.c.count,
+        pending.c.oldest_at,
+        pending.c.next_attempt_at,
+        unplanned.c.count,
+        unplanned.c.oldest_at,
+    ).select_from(pending.join(unplanned, true()))
+
+
+# Built once: a statement built anew each round cost more than the round trip.
+QUEUE_STATE = _queue_state_statement()
+
+
+async def queue_state(connection: AsyncConnection) -> QueueState:
+    row = (await connection.execute(QUEUE_STATE)).one()
+    pending, pending_oldest, next_attempt_at, unplanned, unplanned_oldest = row
     oldest = [moment for moment in (pending_oldest, unplanned_oldest) if moment is not None]
-    return QueueState(int(pending_count) + int(unplanned_count), min(oldest, default=None))
+    return QueueState(int(pending), int(unplanned), min(oldest, default=None), next_attempt_at)
 
 
 async def expire_events(session: AsyncSession, before: dt.datetime) -> int:

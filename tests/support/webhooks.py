@@ -60,8 +60,8 @@ async def add_endpoint(
 
 async def waiting(app: FastAPI) -> int:
     """Deliveries (and events not yet planned) still waiting to be sent."""
-    async with app_parts.database(app).sessions() as session:
-        return (await queue_state(session)).depth
+    async with app_parts.database(app).engine.connect() as connection:
+        return (await queue_state(connection)).depth
 
 
 async def deliver_until_idle(app: FastAPI, clock: FrozenClock, rounds: int = 60) -> None:
