@@ -127,18 +127,12 @@ async def test_a_round_with_nothing_due_asks_the_store_once_and_still_reports_th
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(statements) == 1, statements
-    assert await gauge(http, "callhome_webhook_queue_depth") == 1
+    assert await metric(http, "callhome_webhook_queue_depth") == 1
     receiver.status = 200
     clock.advance(minutes=10)  # past the first backoff
     assert await worker.run_once() == 1
     assert len(receiver.received) == 2  # the attempt refused, then the one taken
-    assert await gauge(http, "callhome_webhook_queue_depth") == 0
-
-
-async def gauge(http: httpx.AsyncClient, name: str) -> float:
-    page = (await http.get("/metrics")).text
-    (line,) = [ln for ln in page.splitlines() if ln.startswith(f"{name} ")]
-    return float(line.split()[-1])
+    assert await metric(http, "callhome_webhook_queue_depth") == 0
 
 
 async def test_an_endpoint_failing_throughout_the_window_is_disabled_and_staff_told(
@@ -169,10 +163,14 @@ async def test_an_endpoint_failing_throughout_the_window_is_disabled_and_staff_t
             assert enabled.json()["status"] == "active"
 
 
-async def disabled_count(http: httpx.AsyncClient) -> float:
+async def metric(http: httpx.AsyncClient, name: str) -> float:
     page = (await http.get("/metrics")).text
-    (line,) = [ln for ln in page.splitlines() if ln.startswith("callhome_webhook_endpoints_dis")]
+    (line,) = [ln for ln in page.splitlines() if ln.startswith(f"{name} ")]
     return float(line.split()[-1])
+
+
+async def disabled_count(http: httpx.AsyncClient) -> float:
+    return await metric(http, "callhome_webhook_endpoints_disabled_total")
 
 
 async def test_rotation_signs_with_both_secrets_during_the_overlap(
