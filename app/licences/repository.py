@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -313,6 +314,9 @@ ON CONFLICT (licence_id, machine_id) DO UPDATE SET
 """
 
 
+# Built once per kind: building it (its `excluded` columns) took longer than running it,
+# for every newcomer's seat check and every batch on SQLite.
+@functools.cache
 def machines_upsert(dialect_name: str, *, decides_seat: bool) -> Any:
     """INSERT … ON CONFLICT of machines, recording each one's latest sighting.
 
