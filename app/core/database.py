@@ -10,16 +10,19 @@ from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, event, make_url, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
+    AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util.typing import TupleAny
 
 from app.core.errors import StoreUnavailable
 from app.core.secrets import create_owner_only_file, owner_only_directory
@@ -151,6 +154,16 @@ async def guarded(work: Awaitable[T], settings: Settings) -> T:
             return await work
     except (TimeoutError, OSError, SQLAlchemyError) as error:
         raise StoreUnavailable(settings.retry_after_s) from error
+
+
+async def execute_core(
+    session: AsyncSession, statement: Executable, parameters: dict[str, Any]
+) -> CursorResult[*TupleAny]:
+    """Run a Core statement built once, in the session's transaction, on its connection:
+    the session's own execute takes the ORM's path, which on a newcomer's seat check cost
+    more than the round trip to the store."""
+    connection = await session.connection()
+    return await connection.execute(statement, parameters)
 
 
 # -- PostgreSQL rewrites that must leave deleted rows behind ---------------------------

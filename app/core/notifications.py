@@ -14,6 +14,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from app.core.database import execute_core
+
 logger = logging.getLogger("callhome.notifications")
 
 RECONNECT_DELAY_S = (0.5, 1, 2, 5, 10)
@@ -39,12 +41,13 @@ def on_commit(session_class: type[Session], key: str, handle: Callable[[Any], No
         session.info.pop(key, None)
 
 
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
 async def notify(session: AsyncSession, channel: str, payload: str) -> None:
     """NOTIFY every listening node when the session commits (PostgreSQL only; SQLite has none)."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
-        )
+        await execute_core(session, _NOTIFY, {"channel": channel, "payload": payload})
 
 
 class NotificationListener:

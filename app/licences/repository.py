@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.core.database import dialect_insert
+from app.core.database import dialect_insert, execute_core
 from app.core.json import dumps
 from app.core.pagination import newest_first
 from app.licences.models import (
@@ -26,7 +26,7 @@ from app.licences.models import (
 )
 
 
-def seat_held(seen_after: Any, now: dt.datetime) -> ColumnElement[bool]:
+def seat_held(seen_after: Any, now: dt.datetime | ColumnElement[Any]) -> ColumnElement[bool]:
     """A machine holds a seat: granted, not retired, and last seen after `seen_after` or
     activated offline by a licence file that has not ended by `now`.
 
@@ -60,12 +60,15 @@ async def get_licence(
     return await session.get(Licence, licence_id, with_for_update=lock)
 
 
+# FOR NO KEY UPDATE serialises seat checks on this licence without blocking
+# the batch writer, whose machine upserts only need a key-share lock.
+LOCK_FOR_SEAT_CHECK = (
+    select(Licence).where(Licence.id == bindparam("licence_id")).with_for_update(key_share=True)
+)
+
+
 async def lock_for_seat_check(session: AsyncSession, licence_id: uuid.UUID) -> Licence | None:
-    # FOR NO KEY UPDATE serialises seat checks on this licence without blocking
-    # the batch writer, whose machine upserts only need a key-share lock.
-    licence: Licence | None = await session.scalar(
-        select(Licence).where(Licence.id == licence_id).with_for_update(key_share=True)
-    )
+    licence: Licence | None = await session.scalar(LOCK_FOR_SEAT_CHECK, {"licence_id": licence_id})
     return licence
 
 
@@ -169,15 +172,21 @@ async def existing_licence_ids(
 # -- machines and seats --------------------------------------------------------
 
 
+SEATED_MACHINES = select(Machine.machine_id, Machine.last_seen_at, Machine.offline_until).where(
+    Machine.licence_id == bindparam("licence_id"),
+    seat_held(bindparam("seen_after"), bindparam("now")),
+)
+
+
 async def seated_machines(
     session: AsyncSession, licence_id: uuid.UUID, window: dt.timedelta, now: dt.datetime
 ) -> dict[str, dt.datetime]:
     """Each machine holding a seat now, with its last sighting; for a machine activated
     offline, the sighting that would keep its seat exactly until its licence file ends."""
-    rows = await session.execute(
-        select(Machine.machine_id, Machine.last_seen_at, Machine.offline_until).where(
-            holds_seat(licence_id, window, now)
-        )
+    rows = await execute_core(
+        session,
+        SEATED_MACHINES,
+        {"licence_id": licence_id, "seen_after": now - window, "now": now},
     )
     return {
         machine_id: last_seen if offline_until is None else max(last_seen, offline_until - window)
@@ -354,17 +363,19 @@ async def record_seat(
     now: dt.datetime,
 ) -> None:
     """The seat check's verdict on one machine, seen now."""
-    await session.execute(
-        machines_upsert(session.get_bind().dialect.name, decides_seat=True).values(
-            licence_id=licence_id,
-            machine_id=machine_id,
-            first_seen_at=now,
-            last_seen_at=now,
-            last_version=version,
-            last_user_count=user_count,
-            seat=seat.value,
-            retired_at=None,
-        )
+    await execute_core(
+        session,
+        machines_upsert(session.get_bind().dialect.name, decides_seat=True),
+        {
+            "licence_id": licence_id,
+            "machine_id": machine_id,
+            "first_seen_at": now,
+            "last_seen_at": now,
+            "last_version": version,
+            "last_user_count": user_count,
+            "seat": seat.value,
+            "retired_at": None,
+        },
     )
 
 
