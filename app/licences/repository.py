@@ -72,12 +72,14 @@ async def lock_for_seat_check(session: AsyncSession, licence_id: uuid.UUID) -> L
     return licence
 
 
+LICENCE_OF_KEY = select(LicenceKey.licence_id).where(LicenceKey.key_hash == bindparam("key_hash"))
+
+
 async def find_by_key_hash(session: AsyncSession, key_hash: str) -> Licence | None:
     # Two statements, not a join: on a distributed store the key's row is on every node
     # and the licence on one shard, which only a lookup by its id reaches directly.
-    licence_id = await session.scalar(
-        select(LicenceKey.licence_id).where(LicenceKey.key_hash == key_hash)
-    )
+    found = await execute_core(session, LICENCE_OF_KEY, {"key_hash": key_hash})
+    licence_id = found.scalar()
     if licence_id is None:
         return None
     return await session.get(Licence, licence_id)
