@@ -103,14 +103,7 @@ def _tls_context() -> ssl.SSLContext:
 class WebhookWorker:
     """Runs in every server: the delivery loop and, hourly, the expiry notices."""
 
-    def __init__(
-        self,
-        database: Database,
-        settings: Settings,
-        clock: Clock,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ):
+    def __init__(self, database: Database, settings: Settings, clock: Clock):
         self._database = database
         self._settings = settings
         self._clock = clock
@@ -119,7 +112,6 @@ class WebhookWorker:
         # The claim outlives the longest attempt by a margin.
         self._lease = dt.timedelta(seconds=settings.webhook_timeout_s + 30)
         self._client = httpx.AsyncClient(
-            transport=transport,
             follow_redirects=False,
             # No proxy from the environment, and no connection reused: every attempt
             # connects to the address vetted for it.
