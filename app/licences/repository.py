@@ -41,10 +41,13 @@ def seat_held(seen_after: Any, now: dt.datetime | ColumnElement[Any]) -> ColumnE
 
 
 def holds_seat(
-    licence_id: uuid.UUID, window: dt.timedelta, now: dt.datetime
+    licence_id: uuid.UUID | ColumnElement[Any],
+    seen_after: dt.datetime | ColumnElement[Any],
+    now: dt.datetime | ColumnElement[Any],
 ) -> ColumnElement[bool]:
-    """Machines of this licence counted against its limit now."""
-    return and_(Machine.licence_id == licence_id, seat_held(now - window, now))
+    """Machines of this licence counted against its limit now; `seen_after` is now less
+    the licence's seat window. Values, or parameters bound when a statement built once runs."""
+    return and_(Machine.licence_id == licence_id, seat_held(seen_after, now))
 
 
 def window_of(licence: Licence) -> dt.timedelta:
@@ -175,8 +178,7 @@ async def existing_licence_ids(
 
 
 SEATED_MACHINES = select(Machine.machine_id, Machine.last_seen_at, Machine.offline_until).where(
-    Machine.licence_id == bindparam("licence_id"),
-    seat_held(bindparam("seen_after"), bindparam("now")),
+    holds_seat(bindparam("licence_id"), bindparam("seen_after"), bindparam("now"))
 )
 
 
@@ -203,7 +205,7 @@ async def seated_machine_rows(
     return list(
         await session.scalars(
             select(Machine)
-            .where(holds_seat(licence.id, window_of(licence), now))
+            .where(holds_seat(licence.id, now - window_of(licence), now))
             .order_by(Machine.last_seen_at.desc())
         )
     )
@@ -215,7 +217,7 @@ async def seat_count_and_peak_users(
     machines, peak_users = (
         await session.execute(
             select(func.count(), func.max(Machine.last_user_count)).where(
-                holds_seat(licence.id, window_of(licence), now)
+                holds_seat(licence.id, now - window_of(licence), now)
             )
         )
     ).one()
