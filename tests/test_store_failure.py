@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import AsyncIterator
 
 import httpx
@@ -17,7 +16,7 @@ from app.core.auth import Scope
 from app.main import create_app
 from tests.support.clocks import FrozenClock
 from tests.support.dumps import count_pings
-from tests.support.faults import CuttableProxy
+from tests.support.faults import CuttableProxy, sqlite_locked
 from tests.support.licences import create_licence
 from tests.support.pings import JSON_HEADERS, ping_body, verify_signature
 from tests.support.stores import Store
@@ -103,13 +102,8 @@ async def test_sqlite_locked_by_another_process(store: Store, clock: FrozenClock
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             licence = await create_licence(http, app, max_machines=5)
             assert (await fire(http, app, licence["key"], 10)).count(200) == 10
-            blocker = sqlite3.connect(settings.data_dir / "callhome.sqlite3", timeout=5)
-            blocker.execute("BEGIN EXCLUSIVE")
-            try:
+            async with sqlite_locked(settings.data_dir / "callhome.sqlite3"):
                 locked = await fire(http, app, licence["key"], 10)
-            finally:
-                blocker.rollback()
-                blocker.close()
             assert locked.count(503) == 10
             assert (await fire(http, app, licence["key"], 10)).count(200) == 10
     assert await count_pings(store.url) == 20
@@ -188,13 +182,8 @@ async def test_staff_routes_answer_503_while_sqlite_is_locked(
                 "/staff/sign-in", data={"token": token}, headers={"Origin": STAFF_ORIGIN}
             )
             assert signed_in.status_code == 303
-            blocker = sqlite3.connect(settings.data_dir / "callhome.sqlite3", timeout=5)
-            blocker.execute("BEGIN EXCLUSIVE")
-            try:
+            async with sqlite_locked(settings.data_dir / "callhome.sqlite3"):
                 during = await staff_requests(http, token, licence["id"])
-            finally:
-                blocker.rollback()
-                blocker.close()
             assert set(during.values()) == {503}, during
             after = await staff_requests(http, token, licence["id"])
             assert set(after.values()) <= {200, 303}, after

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,7 +18,7 @@ from sqlalchemy.engine import make_url
 from app.core import auth
 from app.main import create_app
 from tests.support.clocks import FrozenClock
-from tests.support.faults import CuttableProxy
+from tests.support.faults import CuttableProxy, sqlite_locked
 from tests.support.licences import create_licence
 from tests.support.receiver import Receiver, receiver_in_thread
 from tests.support.server import serve
@@ -85,21 +84,6 @@ def test_sigterm_mid_delivery_then_a_restart_delivers_every_event(store: Store) 
     assert receiver.forged == []
 
 
-@contextlib.asynccontextmanager
-async def sqlite_locked(store: Store) -> AsyncIterator[None]:
-    """Another connection holding SQLite's write lock: the store refuses every write. Taken
-    off the event loop, which must go on to finish the app's transaction under way."""
-    blocker = sqlite3.connect(
-        store.settings.data_dir / "callhome.sqlite3", timeout=10, check_same_thread=False
-    )
-    await asyncio.to_thread(blocker.execute, "BEGIN EXCLUSIVE")
-    try:
-        yield
-    finally:
-        await asyncio.to_thread(blocker.rollback)
-        blocker.close()
-
-
 @pytest.fixture
 async def outage_app(
     store: Store, clock: FrozenClock
@@ -130,7 +114,7 @@ async def outage_app(
             finally:
                 await proxy.restore()
         else:
-            async with sqlite_locked(store):
+            async with sqlite_locked(store.settings.data_dir / "callhome.sqlite3"):
                 yield
 
     async with app.router.lifespan_context(app):

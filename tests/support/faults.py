@@ -1,9 +1,13 @@
-"""A TCP proxy in front of PostgreSQL that a test can cut and restore: the store going away."""
+"""The store going away: a TCP proxy in front of PostgreSQL that a test can cut and
+restore, and another process holding SQLite's write lock."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 
 class CuttableProxy:
@@ -46,3 +50,16 @@ class CuttableProxy:
                 await writer.drain()
         writer.transport.abort()
         self._writers.discard(writer)
+
+
+@contextlib.asynccontextmanager
+async def sqlite_locked(database: Path) -> AsyncIterator[None]:
+    """Another connection holding SQLite's write lock: the store refuses every write. Taken
+    off the event loop, which must go on to finish the app's transaction under way."""
+    blocker = sqlite3.connect(database, timeout=10, check_same_thread=False)
+    await asyncio.to_thread(blocker.execute, "BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(blocker.rollback)
+        blocker.close()
