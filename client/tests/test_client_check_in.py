@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -128,16 +129,25 @@ def test_a_rotated_key_is_accepted_when_pinned_beside_the_old_one(
 
 @pytest.mark.parametrize("misbehaviour", TRANSIENT_FAILURES, ids=lambda value: value.name)
 def test_a_transient_failure_returns_the_cached_verdict_while_the_lease_runs(
-    make_client: ClientFactory, server: HostileServer, misbehaviour: Misbehaviour
+    make_client: ClientFactory,
+    server: HostileServer,
+    misbehaviour: Misbehaviour,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = make_client()
     good = client.check_in(user_count=1)
     server.misbehaviour = misbehaviour
+    caplog.set_level(logging.INFO, logger="callhome_client")
 
     verdict = client.check_in(user_count=1)
 
     assert verdict.cached is True
     assert verdict == _as_cached(good)
+    # The product's log says why its verdict is the cached one, and names nothing.
+    [failure] = [line for line in caplog.messages if "cached verdict stands" in line]
+    assert "answered" in failure or "network failure" in failure, failure
+    assert LICENCE_KEY not in caplog.text
+    assert COMPUTER_ID not in caplog.text
 
 
 @pytest.mark.parametrize("misbehaviour", TRANSIENT_FAILURES, ids=lambda value: value.name)

@@ -170,6 +170,7 @@ class CheckInCore:
             raise NoTrustedVerdict(
                 f"{failure}, and no cached verdict is leased", failure.retry_after_s
             ) from failure
+        logger.info("callhome: the check-in failed (%s); the cached verdict stands", failure)
         return verdict
 
     def cached_verdict(self) -> Verdict | None:
