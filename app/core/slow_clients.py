@@ -2,21 +2,24 @@
 
 uvicorn bounds only the wait between requests on a kept-alive connection; a client that
 sends half a request head, or half a body, would hold its connection (and on the ping a
-task waiting for the rest) for ever. This protocol times both.
+task waiting for the rest) for ever. This protocol times both, and writes through
+WholeAnswers (app/core/whole_answers.py) so that no answer leaves the process in halves.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.core.settings import Settings
+from app.core.whole_answers import WholeAnswers
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with header and body read deadlines."""
+    """uvicorn's httptools protocol with header and body read deadlines, whose answers
+    leave in one send."""
 
     # Read from the settings once per worker process (uvicorn spawns workers afresh).
     _limits_s: ClassVar[tuple[float, float] | None] = None
@@ -61,7 +64,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, WholeAnswers(transport, self.loop)))
         self._arm(self._header_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
