@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import logging
 import os
 import re
 import threading
@@ -271,8 +272,9 @@ def _run(coroutine: Any) -> Any:
 
 
 def test_kill_9_of_a_node_under_load_loses_no_acknowledged_ping(
-    cluster: Cluster, staff: Staff
+    cluster: Cluster, staff: Staff, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="callhome_client")
     stored_before = _run(_stored_pings(cluster))
     load = Load(staff).start()
     try:
@@ -290,11 +292,14 @@ def test_kill_9_of_a_node_under_load_loses_no_acknowledged_ping(
     assert load.unanswered == []
     assert down_after_s <= DOWN_WITHIN_S, down_after_s
     # HAProxy sent the dead node's requests again to the others: nobody noticed.
-    assert load.fell_back == 0
+    assert load.fell_back == 0, caplog.messages
     assert _run(_stored_pings(cluster)) - stored_before >= acknowledged
 
 
-def test_a_rolling_restart_under_load_fails_no_check_in(cluster: Cluster, staff: Staff) -> None:
+def test_a_rolling_restart_under_load_fails_no_check_in(
+    cluster: Cluster, staff: Staff, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="callhome_client")
     stored_before = _run(_stored_pings(cluster))
     load = Load(staff).start()
     try:
@@ -307,7 +312,7 @@ def test_a_rolling_restart_under_load_fails_no_check_in(cluster: Cluster, staff:
     finally:
         load.stop()
     assert load.unanswered == []
-    assert load.fell_back == 0
+    assert load.fell_back == 0, caplog.messages
     assert _run(_stored_pings(cluster)) - stored_before >= load.acknowledged
 
 
