@@ -1,10 +1,10 @@
 """Whole answers: a response's head and body leave the process in one send.
 
 uvicorn writes a response's head and its body with two sends. A node killed between them
-(kill -9, the OOM killer, a crashed host) leaves the load balancer half an answer, which
-it cannot send to another node: the client sees the check-in fail. Sent together, an
-answer is either wholly in the kernel, which delivers it, or not sent at all, and the load
-balancer retries the request elsewhere. One send per answer is also one system call less.
+(kill -9, the OOM killer) leaves the load balancer half an answer, which it cannot send
+to another node: the client sees the check-in fail. Sent together, an answer is either
+wholly in the kernel, which delivers it, or not sent at all, and the load balancer
+retries the request elsewhere. One send per answer is also one system call less.
 """
 
 from __future__ import annotations
